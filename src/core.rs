@@ -1,0 +1,1 @@
+//! The composed sans-IO engine.

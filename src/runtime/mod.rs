@@ -1,0 +1,1 @@
+//! The only IO: clock, sockets, store thread, signals.

@@ -1,0 +1,1 @@
+//! SIP message parsing and printing (RFC 3261 §7, §25).

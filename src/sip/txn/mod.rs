@@ -1,0 +1,1 @@
+//! The four transaction state machines of RFC 3261 §17.

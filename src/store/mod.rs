@@ -1,0 +1,1 @@
+//! The store: SQLite owned by one writer thread.
