@@ -1,0 +1,126 @@
+//! The read side: short-lived connections of their own (WAL lets them run beside the writer).
+//!
+//! Each function opens `path` like [`super::Store::open`] does (creating and migrating it if
+//! needed), so calling one before the writer starts is fine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{Row, TransactionBehavior};
+
+use super::schema::open_connection;
+use super::{BindingRecord, SecurityEvent, StoreError, from_sql_secs, to_sql_secs};
+
+/// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
+/// ordered by AOR then Contact.
+pub fn load_bindings(path: &Path, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError> {
+    let mut conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    let expired = tx
+        .execute(
+            "DELETE FROM bindings WHERE expires_at <= ?1",
+            [to_sql_secs(now_unix)],
+        )
+        .map_err(sql_err)?;
+    if expired > 0 {
+        tracing::info!(path = %path.display(), expired, "dropped expired bindings");
+    }
+    let rows = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT aor, contact, instance, reg_id, call_id, cseq, expires_at, transport,
+                        source, local, user_agent, q
+                 FROM bindings ORDER BY aor, contact",
+            )
+            .map_err(sql_err)?;
+        collect_rows(&mut stmt, path, binding_from_row)?
+    };
+    tx.commit().map_err(sql_err)?;
+    Ok(rows)
+}
+
+/// All security events, oldest first.
+pub fn security_events(path: &Path) -> Result<Vec<SecurityEvent>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT at, source, kind, detail FROM security_events ORDER BY id")
+        .map_err(sql_err)?;
+    collect_rows(&mut stmt, path, |row| {
+        Ok(SecurityEvent {
+            at: from_sql_secs(row.get(0)?),
+            source: row.get(1)?,
+            kind: row.get(2)?,
+            detail: row.get(3)?,
+        })
+    })
+}
+
+/// The `meta` key/value table (see [`super::META_INSTANCE_ID`] and friends).
+pub fn meta(path: &Path) -> Result<BTreeMap<String, String>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT key, value FROM meta")
+        .map_err(sql_err)?;
+    let pairs = collect_rows(&mut stmt, path, |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(pairs.into_iter().collect())
+}
+
+fn binding_from_row(row: &Row<'_>) -> rusqlite::Result<BindingRecord> {
+    Ok(BindingRecord {
+        aor: row.get(0)?,
+        contact: row.get(1)?,
+        instance: row.get(2)?,
+        reg_id: row.get(3)?,
+        call_id: row.get(4)?,
+        cseq: row.get(5)?,
+        expires_at: from_sql_secs(row.get(6)?),
+        transport: row.get(7)?,
+        source: row.get(8)?,
+        local: row.get(9)?,
+        user_agent: row.get(10)?,
+        q: row.get(11)?,
+    })
+}
+
+/// Runs `stmt` and maps its rows. A row whose values do not fit our types (only possible in
+/// a hand-edited database) is logged and skipped; SQLite errors are returned.
+fn collect_rows<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    path: &Path,
+    f: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        match f(row) {
+            Ok(v) => out.push(v),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(out)
+}

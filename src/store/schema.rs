@@ -1,0 +1,150 @@
+//! Schema migrations keyed on `PRAGMA user_version`, and opening a configured connection.
+//!
+//! [`MIGRATIONS`] is append-only: never edit or reorder an entry that has shipped, add a new
+//! one. `user_version` is the number of entries applied. Each migration runs in its own
+//! `BEGIN IMMEDIATE` transaction together with the `user_version` bump, so a crash leaves the
+//! database at a whole version, and two processes opening the same file at once cannot both
+//! apply the same step (the second re-reads the version under the write lock).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::{BUSY_TIMEOUT, StoreError};
+
+/// The schema steps, oldest first. Index `k` brings a database from version `k` to `k + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // v1: registrar bindings (RFC 3261 §10.3 location service, RFC 5626 §6 instance/reg-id).
+    // Keyed by what the registrar replaces on: the AOR and the Contact as registered.
+    // Lookups by AOR use the primary-key prefix; the index serves the expiry sweep.
+    "CREATE TABLE bindings (
+        aor         TEXT NOT NULL,
+        contact     TEXT NOT NULL,
+        instance    TEXT,
+        reg_id      INTEGER,
+        call_id     TEXT NOT NULL,
+        cseq        INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        transport   TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        local       TEXT NOT NULL,
+        user_agent  TEXT,
+        q           REAL,
+        PRIMARY KEY (aor, contact)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX bindings_expires_at ON bindings (expires_at);",
+    // v2: security events (bans, unbans, floods), append-only, read by time or by source IP.
+    "CREATE TABLE security_events (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        source  TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX security_events_at ON security_events (at);
+    CREATE INDEX security_events_source ON security_events (source, at);",
+    // v3: installation facts as key/value. `instance_id` is a random UUID v4 made here, once
+    // per database (RFC 4122 §4.4: version nibble 4, variant bits 10).
+    "CREATE TABLE meta (
+        key    TEXT PRIMARY KEY NOT NULL,
+        value  TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('instance_id',
+        lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
+        substr(lower(hex(randomblob(2))), 2) || '-' ||
+        substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) ||
+        '-' || lower(hex(randomblob(6))));",
+];
+
+/// The schema version this build writes: the number of [`MIGRATIONS`].
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Opens (creating) `path`, sets the PRAGMAs (WAL, `synchronous=FULL`, `foreign_keys`,
+/// `busy_timeout`) and migrates to [`SCHEMA_VERSION`].
+pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = open_configured(path)?;
+    migrate_to(&mut conn, path, SCHEMA_VERSION)?;
+    Ok(conn)
+}
+
+/// Opens and configures a connection without migrating (tests build old versions with it).
+pub(super) fn open_configured(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // The PRAGMA, not `Connection::busy_timeout`: rusqlite 0.41's method also calls
+    // `sqlite3_set_clientdata`, which Debian 12's SQLite 3.40 lacks (link error).
+    let busy_ms = i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "busy_timeout", busy_ms)
+        .map_err(open_err)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
+/// The database's `user_version`.
+pub(super) fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies migrations until the database is at `target` (≤ [`SCHEMA_VERSION`]).
+/// A database already newer than [`SCHEMA_VERSION`] is an error, one between `target` and
+/// [`SCHEMA_VERSION`] is left alone.
+pub(super) fn migrate_to(
+    conn: &mut Connection,
+    path: &Path,
+    target: u32,
+) -> Result<(), StoreError> {
+    let target = target.min(SCHEMA_VERSION);
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let found = user_version(&tx).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found >= target {
+            // Nothing to do; dropping `tx` rolls back the empty transaction.
+            return Ok(());
+        }
+        let next = found + 1;
+        let migration_err = |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version: next,
+            source,
+        };
+        let sql = MIGRATIONS[found as usize];
+        tx.execute_batch(sql).map_err(migration_err)?;
+        tx.pragma_update(None, "user_version", next)
+            .map_err(migration_err)?;
+        tx.commit().map_err(migration_err)?;
+        tracing::info!(path = %path.display(), version = next, "database migrated");
+    }
+}

@@ -1,0 +1,585 @@
+//! Tests of the store: migrations, the writer thread, the read side.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::schema::{MIGRATIONS, migrate_to, open_configured, user_version};
+use super::writer::apply_batch;
+use super::*;
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("zvon.db")
+}
+
+fn binding(aor: &str, contact: &str, expires_at: u64) -> BindingRecord {
+    BindingRecord {
+        aor: aor.to_string(),
+        contact: contact.to_string(),
+        instance: Some("\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\"".to_string()),
+        reg_id: Some(1),
+        call_id: "a84b4c76e66710@pc33.example.com".to_string(),
+        cseq: 314159,
+        expires_at,
+        transport: "udp".to_string(),
+        source: "[2001:db8::7]:5060".to_string(),
+        local: "192.168.1.2:5060".to_string(),
+        user_agent: Some("Yealink SIP-T46S 66.86.0.15".to_string()),
+        q: Some(0.7),
+    }
+}
+
+fn event(at: u64, kind: &str) -> SecurityEvent {
+    SecurityEvent {
+        at,
+        source: "203.0.113.9".to_string(),
+        kind: kind.to_string(),
+        detail: "10 failed REGISTER digests in 60 s".to_string(),
+    }
+}
+
+fn version_of(path: &Path) -> u32 {
+    let conn = Connection::open(path).unwrap();
+    user_version(&conn).unwrap()
+}
+
+fn count(path: &Path, table: &str) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Makes `INSERT`s of bindings with AOR "poison" fail, as any SQL error would.
+fn add_poison_trigger(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER poison BEFORE INSERT ON bindings WHEN NEW.aor = 'poison'
+         BEGIN SELECT RAISE(ABORT, 'poisoned binding'); END;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn empty_database_migrates_to_the_latest_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    Store::open(&path).unwrap().close().unwrap();
+    assert_eq!(version_of(&path), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION as usize, MIGRATIONS.len());
+    const { assert!(SCHEMA_VERSION >= 3) };
+    let conn = Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(tables, vec!["bindings", "meta", "security_events"]);
+}
+
+/// Rows written at schema version `k` by a zvon of that time.
+fn seed(conn: &Connection, k: u32) {
+    if k >= 1 {
+        conn.execute(
+            "INSERT INTO bindings (aor, contact, instance, reg_id, call_id, cseq, expires_at,
+                transport, source, local, user_agent, q)
+             VALUES ('1001', 'sip:1001@192.168.1.20:5060;ob', NULL, NULL, 'cid-1', 7, 4000000000,
+                'tcp', '192.168.1.20:5060', '192.168.1.2:5060', NULL, NULL)",
+            [],
+        )
+        .unwrap();
+    }
+    if k >= 2 {
+        conn.execute(
+            "INSERT INTO security_events (at, source, kind, detail)
+             VALUES (1700000000, '198.51.100.4', 'ban', 'scanner')",
+            [],
+        )
+        .unwrap();
+    }
+    if k >= 3 {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('first_start', '1700000000')",
+            [],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn every_earlier_version_upgrades_to_latest_keeping_its_rows() {
+    for k in 0..SCHEMA_VERSION {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db_path(&dir);
+        {
+            let mut conn = open_configured(&path).unwrap();
+            migrate_to(&mut conn, &path, k).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), k);
+            seed(&conn, k);
+        }
+        Store::open(&path).unwrap().close().unwrap();
+        assert_eq!(version_of(&path), SCHEMA_VERSION, "from version {k}");
+
+        let bindings = load_bindings(&path, 1_700_000_000).unwrap();
+        if k >= 1 {
+            assert_eq!(bindings.len(), 1, "from version {k}");
+            let b = &bindings[0];
+            assert_eq!(b.contact, "sip:1001@192.168.1.20:5060;ob");
+            assert_eq!(
+                (b.cseq, b.expires_at, b.transport.as_str()),
+                (7, 4_000_000_000, "tcp")
+            );
+            assert_eq!((b.instance.as_deref(), b.reg_id, b.q), (None, None, None));
+        } else {
+            assert!(bindings.is_empty());
+        }
+        let events = security_events(&path).unwrap();
+        assert_eq!(events.len(), usize::from(k >= 2), "from version {k}");
+        if k >= 2 {
+            assert_eq!(events[0].kind, "ban");
+            assert_eq!(events[0].at, 1_700_000_000);
+        }
+        let meta = meta(&path).unwrap();
+        assert!(meta.contains_key(META_INSTANCE_ID), "from version {k}");
+        assert_eq!(
+            meta.contains_key(META_FIRST_START),
+            k >= 3,
+            "from version {k}"
+        );
+    }
+}
+
+#[test]
+fn a_database_newer_than_this_zvon_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    Store::open(&path).unwrap().close().unwrap();
+    let newer = SCHEMA_VERSION + 4;
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+
+    let err = Store::open(&path).err().unwrap();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, known, .. } if found == newer && known == SCHEMA_VERSION)
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "database schema version {newer} is newer than this zvon ({SCHEMA_VERSION})"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("zvon.db"), "{msg}");
+    assert!(matches!(
+        load_bindings(&path, 0),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
+    // Refusing did not touch the file.
+    assert_eq!(version_of(&path), newer);
+}
+
+#[test]
+fn open_errors_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("zvon.db");
+    let msg = Store::open(&path).err().unwrap().to_string();
+    assert!(
+        msg.starts_with(&format!("cannot open database {}: ", path.display())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_database_is_in_wal_mode_after_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    // journal_mode=WAL is persistent: a fresh connection sees it.
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // The per-connection settings of ours.
+    let ours = open_configured(&path).unwrap();
+    let sync: i64 = ours
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+    let fk: i64 = ours
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+    let busy: i64 = ours
+        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+        .unwrap();
+    assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
+    store.close().unwrap();
+}
+
+#[test]
+fn bindings_put_replace_and_delete_through_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+
+    let a = binding("1001", "sip:1001@192.168.1.20:5060;ob", 2_000_000_000);
+    let b = binding("1001", "sip:1001@192.168.1.21:5060", 2_000_000_000);
+    let c = binding("1002", "sip:1002@192.168.1.30:5060", 2_000_000_000);
+    for r in [&a, &b, &c] {
+        tx.send(StoreCommand::PutBinding(r.clone())).unwrap();
+    }
+    store.flush().unwrap();
+    assert_eq!(
+        load_bindings(&path, 0).unwrap(),
+        vec![a.clone(), b.clone(), c.clone()]
+    );
+
+    // A refresh of the same (aor, contact) replaces the row.
+    let a2 = BindingRecord {
+        cseq: a.cseq + 1,
+        expires_at: 2_000_003_600,
+        q: None,
+        ..a.clone()
+    };
+    tx.send(StoreCommand::PutBinding(a2.clone())).unwrap();
+    tx.flush().unwrap();
+    assert_eq!(
+        load_bindings(&path, 0).unwrap(),
+        vec![a2.clone(), b.clone(), c.clone()]
+    );
+
+    tx.send(StoreCommand::DeleteBinding {
+        aor: "1001".into(),
+        contact: b.contact.clone(),
+    })
+    .unwrap();
+    // Deleting what is not there is not an error.
+    tx.send(StoreCommand::DeleteBinding {
+        aor: "1001".into(),
+        contact: "sip:nobody@x".into(),
+    })
+    .unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        load_bindings(&path, 0).unwrap(),
+        vec![a2.clone(), c.clone()]
+    );
+
+    tx.send(StoreCommand::DeleteAor { aor: "1001".into() })
+        .unwrap();
+    store.close().unwrap();
+    assert_eq!(load_bindings(&path, 0).unwrap(), vec![c]);
+}
+
+#[test]
+fn load_bindings_drops_expired_rows_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    for (i, exp) in [999u64, 1000, 1001, 5000].into_iter().enumerate() {
+        tx.send(StoreCommand::PutBinding(binding(
+            "1001",
+            &format!("sip:1001@10.0.0.{i}"),
+            exp,
+        )))
+        .unwrap();
+    }
+    store.close().unwrap();
+
+    let live = load_bindings(&path, 1000).unwrap();
+    let expiries: Vec<u64> = live.iter().map(|b| b.expires_at).collect();
+    assert_eq!(expiries, vec![1001, 5000], "expires_at <= now is expired");
+    assert_eq!(
+        count(&path, "bindings"),
+        2,
+        "expired rows are deleted, not just filtered"
+    );
+}
+
+#[test]
+fn close_commits_everything_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    for i in 0..10_000u32 {
+        tx.send(StoreCommand::PutBinding(binding(
+            &format!("{}", 1000 + i % 100),
+            &format!("sip:{i}@h"),
+            1 << 40,
+        )))
+        .unwrap();
+    }
+    store.close().unwrap();
+    assert_eq!(count(&path, "bindings"), 10_000);
+    // Senders outliving the store fail instead of queueing into the void.
+    assert!(matches!(
+        tx.send(StoreCommand::DeleteAor { aor: "1000".into() }),
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(
+        tx.try_send(StoreCommand::DeleteAor { aor: "1000".into() }),
+        Err(TrySendError::Closed(_))
+    ));
+}
+
+#[test]
+fn dropping_the_store_also_commits_what_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    for i in 0..100 {
+        store
+            .sender()
+            .send(StoreCommand::Security(event(i, "ban")))
+            .unwrap();
+    }
+    drop(store);
+    assert_eq!(security_events(&path).unwrap().len(), 100);
+}
+
+#[test]
+fn a_failing_command_does_not_lose_the_rest_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let mut conn = super::schema::open_connection(&path).unwrap();
+    add_poison_trigger(&path);
+
+    let mut batch = vec![
+        StoreCommand::PutBinding(binding("1001", "sip:1001@a", 9_999_999_999)),
+        StoreCommand::Security(event(1, "ban")),
+        StoreCommand::PutBinding(binding("poison", "sip:poison@a", 9_999_999_999)),
+        StoreCommand::PutBinding(binding("1002", "sip:1002@a", 9_999_999_999)),
+        StoreCommand::Security(event(2, "unban")),
+    ];
+    apply_batch(&mut conn, &mut batch, &path);
+    assert!(batch.is_empty());
+    drop(conn);
+
+    let aors: Vec<String> = load_bindings(&path, 0)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.aor)
+        .collect();
+    assert_eq!(aors, vec!["1001", "1002"]);
+    let kinds: Vec<String> = security_events(&path)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["ban", "unban"],
+        "each command committed exactly once"
+    );
+}
+
+#[test]
+fn the_writer_keeps_going_after_a_failing_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    Store::open(&path).unwrap().close().unwrap();
+    add_poison_trigger(&path);
+
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    for i in 0..300 {
+        let aor = if i == 150 {
+            "poison".to_string()
+        } else {
+            format!("{i}")
+        };
+        tx.send(StoreCommand::PutBinding(binding(
+            &aor,
+            "sip:x@y",
+            9_999_999_999,
+        )))
+        .unwrap();
+    }
+    store.flush().unwrap();
+    tx.send(StoreCommand::PutBinding(binding(
+        "after",
+        "sip:x@y",
+        9_999_999_999,
+    )))
+    .unwrap();
+    store.close().unwrap();
+    assert_eq!(
+        count(&path, "bindings"),
+        300,
+        "299 before/around the failure + 1 after"
+    );
+}
+
+#[test]
+fn security_events_round_trip_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let evs = vec![
+        event(1_700_000_000, "ban"),
+        event(1_700_000_600, "unban"),
+        event(1_700_000_001, "flood"),
+    ];
+    for e in &evs {
+        store
+            .sender()
+            .send(StoreCommand::Security(e.clone()))
+            .unwrap();
+    }
+    store.close().unwrap();
+    assert_eq!(
+        security_events(&path).unwrap(),
+        evs,
+        "insertion order, not time order"
+    );
+}
+
+#[test]
+fn meta_holds_a_stable_instance_id_and_the_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    tx.send(StoreCommand::PutMetaIfAbsent {
+        key: META_FIRST_START.into(),
+        value: "100".into(),
+    })
+    .unwrap();
+    tx.send(StoreCommand::PutMeta {
+        key: META_LAST_START.into(),
+        value: "100".into(),
+    })
+    .unwrap();
+    store.close().unwrap();
+    let first = meta(&path).unwrap();
+
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    tx.send(StoreCommand::PutMetaIfAbsent {
+        key: META_FIRST_START.into(),
+        value: "200".into(),
+    })
+    .unwrap();
+    tx.send(StoreCommand::PutMeta {
+        key: META_LAST_START.into(),
+        value: "200".into(),
+    })
+    .unwrap();
+    store.close().unwrap();
+    let second = meta(&path).unwrap();
+
+    assert_eq!(second[META_FIRST_START], "100");
+    assert_eq!(second[META_LAST_START], "200");
+    assert_eq!(
+        first[META_INSTANCE_ID], second[META_INSTANCE_ID],
+        "reopening keeps the id"
+    );
+
+    // A UUID v4 (RFC 4122 §4.4): 8-4-4-4-12 lowercase hex, version 4, variant 10xx.
+    let id = &second[META_INSTANCE_ID];
+    let groups: Vec<&str> = id.split('-').collect();
+    assert_eq!(
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+        vec![8, 4, 4, 4, 12],
+        "{id}"
+    );
+    assert!(
+        id.chars()
+            .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        "{id}"
+    );
+    assert!(groups[2].starts_with('4'), "{id}");
+    assert!(groups[3].starts_with(['8', '9', 'a', 'b']), "{id}");
+
+    let other = tempfile::tempdir().unwrap();
+    let other_path = db_path(&other);
+    assert_ne!(
+        meta(&other_path).unwrap()[META_INSTANCE_ID],
+        *id,
+        "each database gets its own id"
+    );
+}
+
+#[test]
+fn a_full_channel_is_reported_by_try_send_and_waited_out_by_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    // Sending far more than the capacity from one thread completes: send blocks, never drops.
+    let n = CHANNEL_CAPACITY * 3;
+    let mut full_seen = 0usize;
+    for i in 0..n as u64 {
+        match tx.try_send(StoreCommand::Security(event(i, "ban"))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(cmd)) => {
+                full_seen += 1;
+                tx.send(cmd).unwrap();
+            }
+            Err(TrySendError::Closed(_)) => panic!("closed"),
+        }
+    }
+    store.close().unwrap();
+    assert_eq!(count(&path, "security_events"), n as i64);
+    // Not asserted: whether the writer ever fell behind (`full_seen`) depends on the disk.
+    let _ = full_seen;
+}
+
+/// Throughput of `PutBinding` with synchronous=FULL: batched through the writer, and with one
+/// commit (one WAL fsync) per command for comparison. Run with
+/// `cargo test --lib store::tests::put_binding_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement, prints numbers"]
+#[allow(clippy::disallowed_methods)] // a benchmark reads the clock
+fn put_binding_throughput() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+
+    let n = 100_000u32;
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    let start = Instant::now();
+    for i in 0..n {
+        tx.send(StoreCommand::PutBinding(binding(
+            &format!("{}", i % 1000),
+            &format!("sip:{i}@10.0.0.1"),
+            1 << 40,
+        )))
+        .unwrap();
+    }
+    store.close().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "batched: {n} PutBinding in {secs:.3} s = {:.0}/s",
+        f64::from(n) / secs
+    );
+
+    let m = 500u32;
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    let start = Instant::now();
+    for i in 0..m {
+        tx.send(StoreCommand::PutBinding(binding(
+            "single",
+            &format!("sip:{i}@10.0.0.2"),
+            1 << 40,
+        )))
+        .unwrap();
+        tx.flush().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    store.close().unwrap();
+    println!(
+        "one commit each: {m} PutBinding in {secs:.3} s = {:.0}/s",
+        f64::from(m) / secs
+    );
+}
