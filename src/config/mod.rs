@@ -1,1 +1,468 @@
-//! Configuration: TOML files → typed, cross-checked [`Config`].
+//! Configuration: a directory of TOML files → one typed, cross-checked [`Config`].
+//!
+//! # Contract
+//!
+//! - A config directory holds `zvon.toml` (server settings, required), `extensions.toml` (the
+//!   phones, optional) and optionally `extensions/*.toml` (same format as `extensions.toml`,
+//!   for offices split by department). Any other `*.toml` at the top level is an error whose
+//!   hint lists the known names; other files (README, backups without `.toml`) are ignored, and
+//!   so are hidden files.
+//! - Parsing is pure: [`parse_sources`] works on strings; only [`load_dir`] /
+//!   [`read_sources`] touch the file system.
+//! - Every mistake is reported, not just the first: each file is parsed into a spanned
+//!   document and every table is checked, collecting [`ConfigError`]s with file, 1-based line
+//!   and column, key path (`registrar.min_expires`, `extension[2].password`, list indices from
+//!   1), message and hint. Unknown keys are errors (suggesting the closest known key). A TOML
+//!   syntax error stops the checks of that file only.
+//! - Cross-checks: at least one listen address, RTP port range, `min_expires ≤ default_expires
+//!   ≤ max_expires`, networks in CIDR form with no host bits, extension numbers unique across
+//!   all extension files (the error names both places).
+//! - Defaults are written next to each key in the shipped `config/zvon.toml`, which is the
+//!   reference; keep the two in step (a test loads the shipped files).
+//!
+//! # Adding a file kind
+//!
+//! Add a variant to `FileKind`, its name to `FileKind::TOP_LEVEL`, a checker module, and a
+//! field to [`Config`]; the unknown-file hint picks up the new name by itself.
+
+mod error;
+mod extensions;
+mod server;
+mod types;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use types::{IpNet, LogLevel, Secret};
+
+use walk::Ctx;
+
+/// The whole configuration, parsed and cross-checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub server: Server,
+    pub sip: Sip,
+    pub rtp: Rtp,
+    pub registrar: Registrar,
+    pub security: Security,
+    /// In file order: `extensions.toml`, then `extensions/*.toml` by file name.
+    pub extensions: Vec<Extension>,
+    /// The directory the configuration was loaded from.
+    pub dir: PathBuf,
+}
+
+impl Config {
+    /// The extension with this number.
+    pub fn extension(&self, number: &str) -> Option<&Extension> {
+        self.extensions.iter().find(|e| e.number == number)
+    }
+}
+
+/// `[server]` in `zvon.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// SIP over UDP listen addresses. Port 0 means an ephemeral port (for tests).
+    pub udp: Vec<SocketAddr>,
+    /// SIP over TCP listen addresses. Port 0 means an ephemeral port (for tests).
+    pub tcp: Vec<SocketAddr>,
+    /// SIP domain, also the digest realm.
+    pub domain: String,
+    /// Relative paths are resolved against the config directory.
+    pub state_dir: PathBuf,
+    pub log_level: LogLevel,
+    /// Server / User-Agent header value; default `Zvon <version>`.
+    pub user_agent: String,
+}
+
+/// `[sip]`: message limits and timers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sip {
+    /// Bytes; larger messages are dropped and counted.
+    pub max_message_size: usize,
+    pub max_headers: usize,
+    /// RFC 3261 §17.1.1.1 T1, the RTT estimate (default 500 ms).
+    pub t1: Duration,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            max_message_size: 65535,
+            max_headers: 256,
+            t1: Duration::from_millis(500),
+        }
+    }
+}
+
+/// `[rtp]`: the media port range; `port_min` is even (RTP even, RTCP odd, RFC 3550 §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rtp {
+    pub port_min: u16,
+    pub port_max: u16,
+}
+
+impl Default for Rtp {
+    fn default() -> Self {
+        Rtp {
+            port_min: 10000,
+            port_max: 20000,
+        }
+    }
+}
+
+/// `[registrar]`: REGISTER handling (RFC 3261 §10.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    /// Shorter requests get 423 Interval Too Brief (RFC 3261 §10.3 step 7).
+    pub min_expires: u32,
+    /// Longer requests are capped.
+    pub max_expires: u32,
+    /// When the phone sends no expiry.
+    pub default_expires: u32,
+    /// OPTIONS ping interval for registered contacts; `None` = off (written `"0s"`).
+    pub qualify: Option<Duration>,
+    /// Missed pings before a contact is marked unreachable.
+    pub qualify_failures: u32,
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Registrar {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 600,
+            qualify: None,
+            qualify_failures: 3,
+        }
+    }
+}
+
+/// `[security]`: digest nonces and brute-force banning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Security {
+    /// Digest nonce lifetime; older nonces get `stale=true` (RFC 2617 §3.2.1).
+    pub nonce_ttl: Duration,
+    /// Failed authentications from one IP within `ban_window` that trigger a ban; 0 = never ban.
+    pub ban_failures: u32,
+    pub ban_window: Duration,
+    pub ban_time: Duration,
+    /// Networks never banned.
+    pub trusted: Vec<IpNet>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            nonce_ttl: Duration::from_secs(300),
+            ban_failures: 10,
+            ban_window: Duration::from_secs(60),
+            ban_time: Duration::from_secs(600),
+            trusted: server::default_trusted(),
+        }
+    }
+}
+
+/// One `[[extension]]`: a number phones register on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extension {
+    /// 2–15 digits.
+    pub number: String,
+    pub name: Option<String>,
+    pub password: Secret,
+    /// Phones that may be registered on this number at once.
+    pub max_contacts: u32,
+    /// Networks allowed to register; empty = anywhere.
+    pub allow: Vec<IpNet>,
+}
+
+/// One config file's path and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The kinds of file a config directory may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// `zvon.toml`
+    Server,
+    /// `extensions.toml`, `extensions/*.toml`
+    Extensions,
+}
+
+impl FileKind {
+    /// Top-level file names, with whether the file is required.
+    const TOP_LEVEL: &'static [(&'static str, FileKind, bool)] = &[
+        ("zvon.toml", FileKind::Server, true),
+        ("extensions.toml", FileKind::Extensions, false),
+    ];
+    /// Subdirectories whose `*.toml` files are of one kind.
+    const SUBDIRS: &'static [(&'static str, FileKind)] = &[("extensions", FileKind::Extensions)];
+
+    fn known_names() -> String {
+        let mut names: Vec<String> = Self::TOP_LEVEL
+            .iter()
+            .map(|(n, _, _)| (*n).to_string())
+            .collect();
+        names.extend(Self::SUBDIRS.iter().map(|(d, _)| format!("{d}/*.toml")));
+        names.join(", ")
+    }
+
+    /// Classifies a path relative to the config directory.
+    fn of(rel: &Path) -> Result<FileKind, ConfigError> {
+        let parts: Vec<&str> = rel
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => s.to_str(),
+                _ => None,
+            })
+            .collect();
+        let unknown = |message: String| ConfigError {
+            file: rel.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message,
+            hint: Some(format!("the known files are {}", Self::known_names())),
+        };
+        match parts.as_slice() {
+            [name] => Self::TOP_LEVEL
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, k, _)| *k)
+                .ok_or_else(|| {
+                    let mut e = unknown(format!("unknown config file `{name}`"));
+                    let names: Vec<&str> = Self::TOP_LEVEL.iter().map(|(n, _, _)| *n).collect();
+                    if let Some(best) = error::closest(name, &names) {
+                        e.hint = Some(format!(
+                            "did you mean `{best}`? The known files are {}",
+                            Self::known_names()
+                        ));
+                    }
+                    e
+                }),
+            [dir, file] if file.ends_with(".toml") => Self::SUBDIRS
+                .iter()
+                .find(|(d, _)| d == dir)
+                .map(|(_, k)| *k)
+                .ok_or_else(|| unknown(format!("unexpected config file in `{dir}/`"))),
+            _ => Err(unknown("unexpected config file".into())),
+        }
+    }
+}
+
+/// Reads the config directory and checks it. See the module docs for the layout.
+pub fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
+    let sources = read_sources(dir)?;
+    parse_sources(dir, &sources)
+}
+
+/// Reads the `*.toml` files of a config directory (top level and the known subdirectories),
+/// without interpreting them. Paths are `dir.join(name)`.
+pub fn read_sources(dir: &Path) -> Result<Vec<Source>, ConfigErrors> {
+    let dir_error = |path: &Path, message: String, hint: Option<String>| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message,
+            hint,
+        }])
+    };
+    let mut paths = toml_files(dir).map_err(|e| {
+        dir_error(
+            dir,
+            format!("cannot read the config directory: {e}"),
+            Some("pass the directory holding zvon.toml".into()),
+        )
+    })?;
+    paths.sort_by_key(|p| {
+        (
+            FileKind::TOP_LEVEL
+                .iter()
+                .position(|(n, _, _)| p.file_name() == Some(n.as_ref()))
+                .unwrap_or(usize::MAX),
+            p.clone(),
+        )
+    });
+    for (sub, _) in FileKind::SUBDIRS {
+        let subdir = dir.join(sub);
+        if subdir.is_dir() {
+            let mut more = toml_files(&subdir)
+                .map_err(|e| dir_error(&subdir, format!("cannot read the directory: {e}"), None))?;
+            more.sort();
+            paths.extend(more);
+        }
+    }
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => sources.push(Source { path, text }),
+            Err(e) => errors.push(ConfigError {
+                file: path,
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read the file: {e}"),
+                hint: (e.kind() == std::io::ErrorKind::InvalidData)
+                    .then(|| "save the file as UTF-8".to_string()),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sources)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Regular, non-hidden `*.toml` files directly in `dir`.
+fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || !name.ends_with(".toml") {
+            continue;
+        }
+        if entry.file_type()?.is_file() || entry.path().is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// Parses and checks config files given as text. `dir` is the config directory: source paths
+/// are classified relative to it (a path outside it is taken as already relative) and it
+/// becomes [`Config::dir`]. Pure: reads no files.
+pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErrors> {
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut settings = None;
+    let mut server_seen: Option<&Path> = None;
+    let mut extensions = Vec::new();
+    // number → (file, line, column) of its first definition
+    let mut numbers: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
+
+    for source in sources {
+        let rel = source.path.strip_prefix(dir).unwrap_or(&source.path);
+        let kind = match FileKind::of(rel) {
+            Ok(k) => k,
+            Err(mut e) => {
+                e.file = source.path.clone();
+                errors.push(e);
+                continue;
+            }
+        };
+        let mut ctx = Ctx {
+            file: &source.path,
+            text: &source.text,
+            errors: &mut errors,
+        };
+        let doc = match toml::de::DeTable::parse(&source.text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                ctx.error(
+                    span,
+                    "",
+                    format!("TOML syntax error: {}", e.message().trim()),
+                    None,
+                );
+                if kind == FileKind::Server {
+                    server_seen = Some(&source.path);
+                }
+                continue;
+            }
+        };
+        match kind {
+            FileKind::Server => {
+                if let Some(first) = server_seen {
+                    let hint = Some(format!("merge it into {}", first.display()));
+                    ctx.error(0..0, "", "a second zvon.toml", hint);
+                    continue;
+                }
+                server_seen = Some(&source.path);
+                settings = server::check(&mut ctx, &doc, dir);
+            }
+            FileKind::Extensions => {
+                for (index, ext, span) in extensions::check(&mut ctx, &doc) {
+                    let (line, column) = ctx.position(&span);
+                    if let Some((file, l, c)) = numbers.get(&ext.number) {
+                        let key = format!("extension[{index}].number");
+                        let msg = format!("duplicate extension number {}", ext.number);
+                        let hint = Some(format!(
+                            "{} is already defined at {}:{l}:{c}",
+                            ext.number,
+                            file.display()
+                        ));
+                        ctx.error(span.clone(), &key, msg, hint);
+                        continue;
+                    }
+                    numbers.insert(ext.number.clone(), (source.path.clone(), line, column));
+                    extensions.push(ext);
+                }
+            }
+        }
+    }
+    if server_seen.is_none() {
+        errors.insert(
+            0,
+            ConfigError {
+                file: dir.to_path_buf(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: "no zvon.toml in the config directory".into(),
+                hint: Some(
+                    "every config directory needs zvon.toml with at least a [server] table".into(),
+                ),
+            },
+        );
+    }
+
+    // Stable order: file order as given, then line, then column.
+    let rank = |file: &Path| {
+        sources
+            .iter()
+            .position(|s| s.path == file)
+            .map_or(0, |i| i + 1)
+    };
+    errors.sort_by_key(|e| (rank(&e.file), e.line, e.column));
+
+    match settings {
+        Some(s) if errors.is_empty() => Ok(Config {
+            server: s.server,
+            sip: s.sip,
+            rtp: s.rtp,
+            registrar: s.registrar,
+            security: s.security,
+            extensions,
+            dir: dir.to_path_buf(),
+        }),
+        _ => {
+            if errors.is_empty() {
+                // zvon.toml was present but yielded nothing without an error: a bug here.
+                errors.push(ConfigError {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    key: String::new(),
+                    message: "internal error: configuration incomplete".into(),
+                    hint: None,
+                });
+            }
+            Err(ConfigErrors(errors))
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! `zvon.toml`: `[server]`, `[sip]`, `[rtp]`, `[registrar]`, `[security]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::types::{IpNet, LogLevel};
+use super::walk::{self, Ctx, Got, Section, Value};
+use super::{Registrar, Rtp, Security, Server, Sip};
+
+pub(crate) struct Settings {
+    pub server: Server,
+    pub sip: Sip,
+    pub rtp: Rtp,
+    pub registrar: Registrar,
+    pub security: Security,
+}
+
+/// `[security] trusted` when the key is absent: loopback.
+pub(crate) fn default_trusted() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|s| IpNet::parse(s).ok())
+        .collect()
+}
+
+const ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "extension",
+        "phones go in extensions.toml (or extensions/*.toml) as [[extension]] tables",
+    ),
+    (
+        "extensions",
+        "phones go in extensions.toml (or extensions/*.toml) as [[extension]] tables",
+    ),
+];
+
+/// Checks a parsed `zvon.toml`; `None` if anything was wrong (all errors recorded).
+pub(crate) fn check(ctx: &mut Ctx<'_>, doc: &Spanned<DeTable<'_>>, dir: &Path) -> Option<Settings> {
+    let empty = DeTable::new();
+    let mut root = Section::new("", doc.get_ref(), doc.span()).with_elsewhere(ELSEWHERE);
+    let server_sec = sub(&mut root, ctx, "server", true, &empty);
+    let sip_sec = sub(&mut root, ctx, "sip", false, &empty);
+    let rtp_sec = sub(&mut root, ctx, "rtp", false, &empty);
+    let reg_sec = sub(&mut root, ctx, "registrar", false, &empty);
+    let sec_sec = sub(&mut root, ctx, "security", false, &empty);
+    root.finish(ctx);
+
+    let server_missing = doc.get_ref().get("server").is_none();
+    let server = server_sec.and_then(|s| server(ctx, s, dir, server_missing));
+    let sip = sip_sec.and_then(|s| sip(ctx, s));
+    let rtp = rtp_sec.and_then(|s| rtp(ctx, s));
+    let registrar = reg_sec.and_then(|s| registrar(ctx, s));
+    let security = sec_sec.and_then(|s| security(ctx, s));
+    Some(Settings {
+        server: server?,
+        sip: sip?,
+        rtp: rtp?,
+        registrar: registrar?,
+        security: security?,
+    })
+}
+
+/// The section `name` of the root; `None` when the value is not a table (already reported).
+/// An absent optional table reads as an empty one.
+fn sub<'t, 'i>(
+    root: &mut Section<'t, 'i>,
+    ctx: &mut Ctx<'_>,
+    name: &'static str,
+    required: bool,
+    empty: &'t DeTable<'i>,
+) -> Option<Section<'t, 'i>> {
+    match root.raw(name) {
+        Some(v) => walk::table(ctx, name, v).map(|t| Section::new(name, t, v.span())),
+        None => {
+            if required {
+                let msg = format!("missing table [{name}]");
+                ctx.error(0..0, name, msg, Some(format!("add a `[{name}]` section")));
+            }
+            Some(Section::new(name, empty, 0..0))
+        }
+    }
+}
+
+fn socket_addr(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<SocketAddr> {
+    let s = walk::string(ctx, path, v)?;
+    match s.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            let hint = if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+                format!("add the port: \"{}\"", SocketAddr::new(ip, 5060))
+            } else {
+                "write an IP address and a port, like \"0.0.0.0:5060\" or \"[::]:5060\"; host names are not allowed".into()
+            };
+            ctx.error(
+                v.span(),
+                path,
+                format!("`{s}` is not a listen address"),
+                Some(hint),
+            );
+            None
+        }
+    }
+}
+
+fn listen_list(
+    sec: &mut Section<'_, '_>,
+    ctx: &mut Ctx<'_>,
+    key: &'static str,
+) -> Got<Vec<SocketAddr>> {
+    sec.get(ctx, key, |ctx, path, v| {
+        let addrs = walk::list_of(ctx, path, v, "[\"127.0.0.1:5060\"]", socket_addr)?;
+        let items = walk::list(ctx, path, v, "")?;
+        let mut ok = true;
+        for (i, a) in addrs.iter().enumerate() {
+            if addrs[..i].contains(a) {
+                ctx.error(
+                    items[i].span(),
+                    &format!("{path}[{}]", i + 1),
+                    format!("{a} is listed twice"),
+                    None,
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(addrs)
+    })
+}
+
+fn domain(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
+    let s = walk::nonempty(ctx, path, v)?;
+    let is_ip = s.parse::<std::net::IpAddr>().is_ok();
+    let is_host = s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !(is_ip || is_host) {
+        let hint = Some(
+            "a host name like \"pbx.example.com\" or \"zvon.local\", without sip: or a port".into(),
+        );
+        ctx.error(v.span(), path, format!("`{s}` is not a domain name"), hint);
+        return None;
+    }
+    Some(s.to_ascii_lowercase())
+}
+
+fn server(
+    ctx: &mut Ctx<'_>,
+    mut sec: Section<'_, '_>,
+    dir: &Path,
+    table_missing: bool,
+) -> Option<Server> {
+    let udp = listen_list(&mut sec, ctx, "udp");
+    let tcp = listen_list(&mut sec, ctx, "tcp");
+    let domain = if table_missing {
+        None
+    } else {
+        sec.require(ctx, "domain", "\"pbx.example.com\"", domain)
+    };
+    let state_dir = sec
+        .get(ctx, "state_dir", walk::nonempty)
+        .or("/var/lib/zvon");
+    let log_level = sec
+        .get(ctx, "log_level", |ctx, path, v| {
+            let s = walk::string(ctx, path, v)?;
+            match s.parse::<LogLevel>() {
+                Ok(l) => Some(l),
+                Err(msg) => {
+                    let all: Vec<&str> = LogLevel::ALL.iter().map(|l| l.as_str()).collect();
+                    ctx.error(
+                        v.span(),
+                        path,
+                        msg,
+                        Some(format!("use one of: {}", all.join(", "))),
+                    );
+                    None
+                }
+            }
+        })
+        .or(LogLevel::Info);
+    let user_agent = sec
+        .get(ctx, "user_agent", |ctx, path, v| {
+            let s = walk::nonempty(ctx, path, v)?;
+            if s.chars().any(|c| c.is_control()) {
+                ctx.error(v.span(), path, "must be one line of printable text", None);
+                return None;
+            }
+            Some(s.to_string())
+        })
+        .or(concat!("Zvon ", env!("CARGO_PKG_VERSION")).to_string());
+
+    // Cross-check: something to listen on.
+    let bad = matches!(udp, Got::Bad) || matches!(tcp, Got::Bad);
+    let no_listen = !bad && udp.value_len() == 0 && tcp.value_len() == 0;
+    if no_listen && !table_missing {
+        let span = udp.span().or(tcp.span()).unwrap_or(sec.span.clone());
+        ctx.error(
+            span,
+            "server",
+            "no listen address: both `udp` and `tcp` are empty",
+            Some("add one, like udp = [\"0.0.0.0:5060\"]".into()),
+        );
+    }
+    sec.finish(ctx);
+    let state_dir = PathBuf::from(state_dir?);
+    let state_dir = if state_dir.is_relative() {
+        dir.join(state_dir)
+    } else {
+        state_dir
+    };
+    if no_listen {
+        return None;
+    }
+    Some(Server {
+        udp: udp.or(Vec::new())?,
+        tcp: tcp.or(Vec::new())?,
+        domain: domain?,
+        state_dir,
+        log_level: log_level?,
+        user_agent: user_agent?,
+    })
+}
+
+impl<T> Got<Vec<T>> {
+    fn value_len(&self) -> usize {
+        match self {
+            Got::Val(v, _) => v.len(),
+            _ => 0,
+        }
+    }
+}
+
+fn sip(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Sip> {
+    let d = Sip::default();
+    let max_message_size = sec.get(ctx, "max_message_size", |c, p, v| {
+        walk::uint(c, p, v, 1024, 1 << 20)
+    });
+    let max_headers = sec.get(ctx, "max_headers", |c, p, v| walk::uint(c, p, v, 16, 4096));
+    let t1 = sec.get(ctx, "t1", |c, p, v| {
+        walk::duration(c, p, v, Duration::from_millis(100), Duration::from_secs(10))
+    });
+    sec.finish(ctx);
+    Some(Sip {
+        max_message_size: max_message_size.or(d.max_message_size as u64)? as usize,
+        max_headers: max_headers.or(d.max_headers as u64)? as usize,
+        t1: t1.or(d.t1)?,
+    })
+}
+
+fn rtp(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Rtp> {
+    let d = Rtp::default();
+    let port_min = sec.get(ctx, "port_min", |c, p, v| {
+        let n = walk::uint(c, p, v, 1024, 65534)?;
+        if n % 2 != 0 {
+            // RFC 3550 §11: RTP on an even port, RTCP on the next odd one.
+            c.error(
+                v.span(),
+                p,
+                format!("{n} is odd: RTP uses even ports"),
+                Some(format!("use {}", n - 1)),
+            );
+            return None;
+        }
+        Some(n as u16)
+    });
+    let port_max = sec.get(ctx, "port_max", |c, p, v| {
+        walk::uint(c, p, v, 1025, 65535).map(|n| n as u16)
+    });
+    let span_max = port_max
+        .span()
+        .or(port_min.span())
+        .unwrap_or(sec.span.clone());
+    sec.finish(ctx);
+    let (min, max) = (port_min.or(d.port_min)?, port_max.or(d.port_max)?);
+    if min >= max {
+        let msg = format!("port_max ({max}) must be above port_min ({min})");
+        ctx.error(span_max, "rtp.port_max", msg, None);
+        return None;
+    }
+    Some(Rtp {
+        port_min: min,
+        port_max: max,
+    })
+}
+
+fn registrar(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Registrar> {
+    const DAY: u64 = 86_400;
+    let d = Registrar::default();
+    let min = sec.get(ctx, "min_expires", |c, p, v| {
+        walk::uint(c, p, v, 1, DAY).map(|n| n as u32)
+    });
+    let max = sec.get(ctx, "max_expires", |c, p, v| {
+        walk::uint(c, p, v, 1, 7 * DAY).map(|n| n as u32)
+    });
+    let def = sec.get(ctx, "default_expires", |c, p, v| {
+        walk::uint(c, p, v, 1, 7 * DAY).map(|n| n as u32)
+    });
+    let qualify = sec.get(ctx, "qualify", |c, p, v| {
+        walk::duration(c, p, v, Duration::ZERO, Duration::from_secs(DAY))
+    });
+    let qualify_failures = sec.get(ctx, "qualify_failures", |c, p, v| {
+        walk::uint(c, p, v, 1, 100).map(|n| n as u32)
+    });
+    let fallback = sec.span.clone();
+    sec.finish(ctx);
+    let (min_span, max_span, def_span) = (min.span(), max.span(), def.span());
+    let (min, max, def) = (
+        min.or(d.min_expires),
+        max.or(d.max_expires),
+        def.or(d.default_expires),
+    );
+    let mut ok = true;
+    if let (Some(min), Some(max), Some(def)) = (min, max, def) {
+        if min > max {
+            let span = max_span
+                .clone()
+                .or(min_span.clone())
+                .unwrap_or(fallback.clone());
+            ctx.error(
+                span,
+                "registrar.max_expires",
+                format!("max_expires ({max}) is below min_expires ({min})"),
+                None,
+            );
+            ok = false;
+        } else if def < min || def > max {
+            let span = def_span
+                .or(if def < min { min_span } else { max_span })
+                .unwrap_or(fallback);
+            let msg = format!(
+                "default_expires ({def}) must be between min_expires ({min}) and max_expires ({max})"
+            );
+            ctx.error(span, "registrar.default_expires", msg, None);
+            ok = false;
+        }
+    }
+    let registrar = Registrar {
+        min_expires: min?,
+        max_expires: max?,
+        default_expires: def?,
+        qualify: Some(qualify.or(Duration::ZERO)?).filter(|q| !q.is_zero()),
+        qualify_failures: qualify_failures.or(d.qualify_failures)?,
+    };
+    ok.then_some(registrar)
+}
+
+fn security(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Security> {
+    let d = Security::default();
+    let secs = Duration::from_secs;
+    let nonce_ttl = sec.get(ctx, "nonce_ttl", |c, p, v| {
+        walk::duration(c, p, v, secs(10), secs(86_400))
+    });
+    let ban_failures = sec.get(ctx, "ban_failures", |c, p, v| {
+        walk::uint(c, p, v, 0, 1_000_000).map(|n| n as u32)
+    });
+    let ban_window = sec.get(ctx, "ban_window", |c, p, v| {
+        walk::duration(c, p, v, secs(1), secs(86_400))
+    });
+    let ban_time = sec.get(ctx, "ban_time", |c, p, v| {
+        walk::duration(c, p, v, secs(1), secs(30 * 86_400))
+    });
+    let trusted = sec.get(ctx, "trusted", |c, p, v| {
+        walk::list_of(c, p, v, "[\"192.168.1.0/24\"]", net)
+    });
+    sec.finish(ctx);
+    Some(Security {
+        nonce_ttl: nonce_ttl.or(d.nonce_ttl)?,
+        ban_failures: ban_failures.or(d.ban_failures)?,
+        ban_window: ban_window.or(d.ban_window)?,
+        ban_time: ban_time.or(d.ban_time)?,
+        trusted: trusted.or(d.trusted)?,
+    })
+}
+
+/// A network in CIDR form; shared with `extensions.toml`.
+pub(crate) fn net(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<IpNet> {
+    let s = walk::string(ctx, path, v)?;
+    match IpNet::parse_detailed(s.trim()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            ctx.error(v.span(), path, e.message, e.hint);
+            None
+        }
+    }
+}
