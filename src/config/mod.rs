@@ -155,6 +155,8 @@ pub struct Security {
     pub ban_time: Duration,
     /// Networks never banned.
     pub trusted: Vec<IpNet>,
+    /// Digest algorithms offered in challenges, in order, and accepted in responses.
+    pub digest: Vec<crate::sip::auth::Algorithm>,
 }
 
 impl Default for Security {
@@ -165,6 +167,9 @@ impl Default for Security {
             ban_window: Duration::from_secs(60),
             ban_time: Duration::from_secs(600),
             trusted: server::default_trusted(),
+            // MD5 only by default: some phones (baresip 1.0's libre among them) fail the whole
+            // registration on a SHA-256 challenge instead of skipping it.
+            digest: vec![crate::sip::auth::Algorithm::Md5],
         }
     }
 }

@@ -10,6 +10,7 @@ use toml::de::DeTable;
 use super::types::{IpNet, LogLevel};
 use super::walk::{self, Ctx, Got, Section, Value};
 use super::{Registrar, Rtp, Security, Server, Sip};
+use crate::sip::auth::Algorithm;
 
 pub(crate) struct Settings {
     pub server: Server,
@@ -369,6 +370,19 @@ fn security(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Security> {
     let trusted = sec.get(ctx, "trusted", |c, p, v| {
         walk::list_of(c, p, v, "[\"192.168.1.0/24\"]", net)
     });
+    let digest = sec.get(ctx, "digest", |c, p, v| {
+        let list = walk::list_of(c, p, v, "[\"MD5\", \"SHA-256\"]", digest_algorithm)?;
+        if list.is_empty() {
+            c.error(
+                v.span(),
+                p,
+                "at least one digest algorithm is needed",
+                Some("use [\"MD5\"] for the widest phone support".into()),
+            );
+            return None;
+        }
+        Some(list)
+    });
     sec.finish(ctx);
     Some(Security {
         nonce_ttl: nonce_ttl.or(d.nonce_ttl)?,
@@ -376,7 +390,25 @@ fn security(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Security> {
         ban_window: ban_window.or(d.ban_window)?,
         ban_time: ban_time.or(d.ban_time)?,
         trusted: trusted.or(d.trusted)?,
+        digest: digest.or(d.digest)?,
     })
+}
+
+/// One of the digest algorithms of RFC 8760, without `-sess`.
+fn digest_algorithm(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<Algorithm> {
+    let s = walk::string(ctx, path, v)?;
+    match Algorithm::parse(s.trim()) {
+        Some((a, false)) => Some(a),
+        _ => {
+            ctx.error(
+                v.span(),
+                path,
+                format!("unknown digest algorithm \"{s}\""),
+                Some("one of \"MD5\", \"SHA-256\", \"SHA-512-256\"".into()),
+            );
+            None
+        }
+    }
 }
 
 /// A network in CIDR form; shared with `extensions.toml`.
