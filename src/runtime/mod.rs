@@ -1,1 +1,350 @@
-//! The only IO: clock, sockets, store thread, signals.
+//! The only IO: the clock, SIP sockets, the store thread and signals.
+//!
+//! One engine task owns the [`Pbx`]. UDP receivers and TCP connection tasks stamp nothing and
+//! decide nothing: they hand complete messages to the engine task through a bounded channel.
+//! The engine task feeds each input, drains every output (rule 3 of ARCHITECTURE.md), and
+//! sleeps until the engine's next deadline or the next input.
+//!
+//! Shutdown (SIGTERM/SIGINT): stop taking input, drain the engine, flush and close the store
+//! (every queued record is committed before the process exits).
+
+pub mod clock;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::core::{Datagram, Input, Output, Pbx};
+use crate::sip::Transport;
+use crate::sip::msg::{self, Frame, Limits};
+use crate::store::{self, Store, StoreCommand, StoreSender};
+
+/// UDP receive buffer we ask the kernel for (same as the Kamailio baseline's `maxbuffer`).
+const UDP_RCVBUF: usize = 4 << 20;
+/// Capacity of the channel from the sockets to the engine.
+const INPUT_QUEUE: usize = 16_384;
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The state directory could not be created.
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind {
+        /// udp / tcp
+        transport: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// Other IO (runtime start, signals).
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+enum Event {
+    Input(Input),
+    ConnOpened(SocketAddr, mpsc::Sender<Bytes>),
+    ConnClosed(SocketAddr),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(cfg: Config, state_dir: &Path) -> Result<(), RunError> {
+    std::fs::create_dir_all(state_dir).map_err(|source| RunError::StateDir {
+        path: state_dir.to_owned(),
+        source,
+    })?;
+    let db = state_dir.join("zvon.db");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async_main(cfg, db))
+}
+
+async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
+    let now = clock::now();
+    let bindings = store::load_bindings(&db, now.wall.secs())?;
+    let store = Store::open(&db)?;
+    let sender = store.sender();
+    let _ = sender.send(StoreCommand::PutMetaIfAbsent {
+        key: store::META_FIRST_START.into(),
+        value: now.wall.secs().to_string(),
+    });
+    let _ = sender.send(StoreCommand::PutMeta {
+        key: store::META_LAST_START.into(),
+        value: now.wall.secs().to_string(),
+    });
+
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut pbx = Pbx::new(&cfg, now, seed);
+    let restored = pbx.restore_bindings(now, bindings);
+    tracing::info!(path = %db.display(), bindings = restored, "store opened");
+
+    let limits = Limits {
+        max_size: cfg.sip.max_message_size,
+        max_headers: cfg.sip.max_headers,
+    };
+    let (tx, rx) = mpsc::channel::<Event>(INPUT_QUEUE);
+    let mut udp = HashMap::new();
+    for addr in &cfg.server.udp {
+        let sock = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind {
+                transport: "udp",
+                addr: *addr,
+                source,
+            })?;
+        set_rcvbuf(&sock);
+        let local = sock.local_addr()?;
+        tracing::info!(transport = "udp", addr = %local, "listening");
+        let sock = Arc::new(sock);
+        udp.insert(local, sock.clone());
+        tokio::spawn(udp_reader(sock, local, limits.max_size, tx.clone()));
+    }
+    for addr in &cfg.server.tcp {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind {
+                transport: "tcp",
+                addr: *addr,
+                source,
+            })?;
+        let local = l.local_addr()?;
+        tracing::info!(transport = "tcp", addr = %local, "listening");
+        tokio::spawn(tcp_acceptor(l, local, limits, tx.clone()));
+    }
+    drop(tx);
+    tracing::info!(
+        extensions = cfg.extensions.len(),
+        domain = %cfg.server.domain,
+        "zvon ready"
+    );
+
+    engine_loop(&mut pbx, rx, &udp, &sender).await;
+
+    let st = pbx.stats();
+    tracing::info!(
+        received = st.received,
+        registrations = st.registrations,
+        parse_errors = st.parse_errors,
+        auth_failures = st.auth_failures,
+        "stopping: flushing the store"
+    );
+    drop(sender);
+    store.close()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn set_rcvbuf(sock: &UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if let Err(e) = setsockopt(sock, sockopt::RcvBuf, &UDP_RCVBUF) {
+        tracing::debug!(error = %e, "could not enlarge the UDP receive buffer");
+    }
+}
+
+async fn engine_loop(
+    pbx: &mut Pbx,
+    mut rx: mpsc::Receiver<Event>,
+    udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    store: &StoreSender,
+) {
+    let mut conns: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate());
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt());
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
+    loop {
+        let deadline = drain(pbx, udp, &conns, store).await;
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Event::Input(i)) => pbx.handle_input(clock::now(), i),
+                Some(Event::ConnOpened(a, s)) => { conns.insert(a, s); }
+                Some(Event::ConnClosed(a)) => { conns.remove(&a); }
+                None => break,
+            },
+            () = sleep => pbx.handle_input(clock::now(), Input::Timeout),
+            _ = recv(&mut term) => { tracing::info!("SIGTERM received"); break; }
+            _ = recv(&mut int) => { tracing::info!("SIGINT received"); break; }
+            _ = recv(&mut hup) => {
+                tracing::warn!("SIGHUP: live reload is not implemented yet; restart zvon to apply config changes");
+            }
+        }
+    }
+    let _ = drain(pbx, udp, &conns, store).await;
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out every pending output; returns the engine's next deadline.
+async fn drain(
+    pbx: &mut Pbx,
+    udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    conns: &HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    store: &StoreSender,
+) -> std::time::Instant {
+    loop {
+        match pbx.poll_output() {
+            Output::Timeout(at) => return at,
+            Output::Transmit(t) => match t.transport {
+                Transport::Udp => {
+                    let sock = udp.get(&t.local).or_else(|| udp.values().next());
+                    if let Some(sock) = sock {
+                        if let Err(e) = sock.send_to(&t.data, t.remote).await {
+                            tracing::debug!(dst = %t.remote, error = %e, "UDP send failed");
+                        }
+                    }
+                }
+                Transport::Tcp | Transport::Tls => match conns.get(&t.remote) {
+                    Some(c) => {
+                        if c.try_send(t.data).is_err() {
+                            tracing::debug!(dst = %t.remote, "TCP connection busy or closed; message dropped");
+                        }
+                    }
+                    None => {
+                        tracing::debug!(dst = %t.remote, "no TCP connection to peer; message dropped")
+                    }
+                },
+            },
+            Output::Store(cmd) => match store.try_send(cmd) {
+                Ok(()) => {}
+                Err(store::TrySendError::Full(cmd)) => {
+                    // Backpressure: never drop a record.
+                    let s = store.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.send(cmd)).await;
+                }
+                Err(store::TrySendError::Closed(_)) => {
+                    tracing::error!("store thread is gone; record lost");
+                }
+            },
+        }
+    }
+}
+
+async fn udp_reader(sock: Arc<UdpSocket>, local: SocketAddr, max: usize, tx: mpsc::Sender<Event>) {
+    let mut buf = vec![0u8; max.max(1500) + 1];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, remote)) => {
+                let data = Bytes::copy_from_slice(&buf[..n]);
+                let d = Datagram {
+                    transport: Transport::Udp,
+                    local,
+                    remote,
+                    data,
+                };
+                if tx.send(Event::Input(Input::Datagram(d))).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP port unreachable from an earlier send shows up here on Linux; keep reading.
+            Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+        }
+    }
+}
+
+async fn tcp_acceptor(l: TcpListener, local: SocketAddr, limits: Limits, tx: mpsc::Sender<Event>) {
+    loop {
+        match l.accept().await {
+            Ok((s, remote)) => {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(tcp_conn(s, local, remote, limits, tx.clone()));
+            }
+            Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
+        }
+    }
+}
+
+/// One TCP connection: RFC 3261 §18.3 framing by Content-Length, RFC 5626 §4.4.1 keep-alives.
+async fn tcp_conn(
+    s: TcpStream,
+    local: SocketAddr,
+    remote: SocketAddr,
+    limits: Limits,
+    tx: mpsc::Sender<Event>,
+) {
+    let (mut rd, mut wr) = s.into_split();
+    let (wtx, mut wrx) = mpsc::channel::<Bytes>(256);
+    if tx
+        .send(Event::ConnOpened(remote, wtx.clone()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = BytesMut::with_capacity(8192);
+    'conn: loop {
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        loop {
+            match msg::frame(&buf, &limits) {
+                Frame::Incomplete => break,
+                Frame::KeepAlive(n) => {
+                    // A double-CRLF ping gets a single-CRLF pong (RFC 5626 §4.4.1).
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        let _ = wtx.try_send(Bytes::from_static(b"\r\n"));
+                    }
+                    let _ = buf.split_to(n);
+                }
+                Frame::Message(n) => {
+                    let data = buf.split_to(n).freeze();
+                    let d = Datagram {
+                        transport: Transport::Tcp,
+                        local,
+                        remote,
+                        data,
+                    };
+                    if tx.send(Event::Input(Input::Datagram(d))).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                Frame::Invalid(e) => {
+                    tracing::debug!(peer = %remote, error = %e, "closing TCP connection: bad framing");
+                    break 'conn;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Event::ConnClosed(remote)).await;
+    drop(wtx);
+    let _ = writer.await;
+}

@@ -1,0 +1,329 @@
+//! The harness: the real `zvon` binary on loopback with a temporary config and state dir,
+//! and real peers (SIPp, baresip) driven as child processes. Every wait is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Settings the tests vary; the rest is a fixed test config.
+pub struct TestConfig {
+    pub ban_failures: u32,
+    pub trusted: &'static str,
+    pub min_expires: u32,
+    pub qualify: &'static str,
+    pub extra_extensions: String,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            ban_failures: 3,
+            trusted: r#"["127.0.0.1/32"]"#,
+            min_expires: 60,
+            qualify: "0s",
+            extra_extensions: String::new(),
+        }
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    log: Arc<Mutex<String>>,
+    rust_log: Option<String>,
+}
+
+pub fn write_config(dir: &Path, tc: &TestConfig, udp: &str, tcp: &str) {
+    let cfg = dir.join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("zvon.toml"),
+        format!(
+            r#"
+[server]
+udp = ["{udp}"]
+tcp = ["{tcp}"]
+domain = "zvon.test"
+state_dir = "../state"
+log_level = "info"
+
+[registrar]
+min_expires = {min}
+max_expires = 3600
+default_expires = 600
+qualify = "{qualify}"
+qualify_failures = 2
+
+[security]
+nonce_ttl = "5m"
+ban_failures = {ban}
+ban_window = "1m"
+ban_time = "1m"
+trusted = {trusted}
+"#,
+            min = tc.min_expires,
+            qualify = tc.qualify,
+            ban = tc.ban_failures,
+            trusted = tc.trusted
+        ),
+    )
+    .unwrap();
+    let mut ext = String::new();
+    for n in 1001..=1004 {
+        ext.push_str(&format!(
+            "[[extension]]\nnumber = \"{n}\"\npassword = \"demo{n}\"\nname = \"Test {n}\"\n\n"
+        ));
+    }
+    ext.push_str(&tc.extra_extensions);
+    std::fs::write(cfg.join("extensions.toml"), ext).unwrap();
+}
+
+impl Daemon {
+    pub fn start(tc: &TestConfig) -> Daemon {
+        Self::start_with_log(tc, None)
+    }
+
+    pub fn start_with_log(tc: &TestConfig, rust_log: Option<&str>) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), tc, "127.0.0.1:0", "127.0.0.1:0");
+        Self::spawn(dir, rust_log.map(str::to_owned))
+    }
+
+    pub fn spawn(dir: tempfile::TempDir, rust_log: Option<String>) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zvon"));
+        cmd.arg("run")
+            .arg("--config")
+            .arg(dir.path().join("config"));
+        cmd.env_remove("RUST_LOG");
+        if let Some(l) = &rust_log {
+            cmd.env("RUST_LOG", l);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        let l2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push_str(&line);
+                l2.lock().unwrap().push('\n');
+                let _ = tx.send(line);
+            }
+        });
+        let (mut udp, mut tcp) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => panic!("zvon did not become ready; log:\n{}", log.lock().unwrap()),
+            };
+            if line.contains("listening") {
+                let addr: SocketAddr = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .and_then(|a| a.trim_matches('"').parse().ok())
+                    .expect("listening line has addr=");
+                if line.contains("udp") {
+                    udp = Some(addr);
+                } else {
+                    tcp = Some(addr);
+                }
+            }
+            if line.contains("zvon ready") {
+                break;
+            }
+        }
+        Daemon {
+            child: Some(child),
+            dir,
+            udp: udp.expect("udp address"),
+            tcp: tcp.expect("tcp address"),
+            log,
+            rust_log,
+        }
+    }
+
+    /// SIGTERM and wait (bounded); returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                // let the log reader finish
+                std::thread::sleep(Duration::from_millis(50));
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("zvon did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops and starts again on the same config and state (ports keep: written into the
+    /// config before the restart).
+    pub fn restart(mut self, tc: &TestConfig) -> Daemon {
+        assert_eq!(
+            self.stop(),
+            Some(0),
+            "clean exit on SIGTERM; log:\n{}",
+            self.log()
+        );
+        write_config(
+            self.dir.path(),
+            tc,
+            &self.udp.to_string(),
+            &self.tcp.to_string(),
+        );
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Daemon::spawn(dir, self.rust_log.clone())
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("state").join("zvon.db")
+    }
+
+    /// Waits (bounded) until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn require(tool: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{tool} is not installed: run the README test command (it installs sip-tester and baresip)"
+    );
+}
+
+pub fn sipp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp")
+}
+
+/// One line of a SIPp injection file: user, password, expires, extra field.
+pub fn inf(dir: &Path, name: &str, rows: &[(&str, &str, u32, &str)]) -> PathBuf {
+    let mut s = String::from("SEQUENTIAL\n");
+    for (u, p, e, x) in rows {
+        s.push_str(&format!(
+            "{u};[authentication username={u} password={p}];{e};{x}\n"
+        ));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+pub struct Sipp<'a> {
+    pub scenario: &'a str,
+    pub target: SocketAddr,
+    pub inf: &'a Path,
+    pub calls: u32,
+    pub transport: &'a str,
+    pub local_ip: &'a str,
+    pub local_port: Option<u16>,
+    pub message_file: Option<&'a Path>,
+}
+
+impl<'a> Sipp<'a> {
+    pub fn new(scenario: &'a str, target: SocketAddr, inf: &'a Path) -> Self {
+        Self {
+            scenario,
+            target,
+            inf,
+            calls: 1,
+            transport: "u1",
+            local_ip: "127.0.0.1",
+            local_port: None,
+            message_file: None,
+        }
+    }
+
+    pub fn run(&self) -> Output {
+        require("sipp");
+        let mut c = Command::new("sipp");
+        c.arg(self.target.to_string())
+            .arg("-sf")
+            .arg(sipp_dir().join(self.scenario))
+            .arg("-inf")
+            .arg(self.inf)
+            .args(["-m", &self.calls.to_string(), "-l", "1", "-r", "50"])
+            .args([
+                "-t",
+                self.transport,
+                "-i",
+                self.local_ip,
+                "-nostdin",
+                "-timeout",
+                "20s",
+            ])
+            .args(["-timeout_error", "-max_retrans", "3"])
+            .stdin(Stdio::null());
+        if let Some(p) = self.local_port {
+            c.args(["-p", &p.to_string()]);
+        }
+        if let Some(f) = self.message_file {
+            c.arg("-trace_msg").arg("-message_file").arg(f);
+        }
+        c.current_dir(self.inf.parent().unwrap());
+        c.output().unwrap()
+    }
+
+    #[track_caller]
+    pub fn expect_ok(&self) {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "sipp {} failed ({:?}):\n{}\n{}",
+            self.scenario,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
