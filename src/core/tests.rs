@@ -603,3 +603,106 @@ fn default_challenge_is_md5_only_and_sha256_answers_need_sha256_enabled() {
     // Same seed → same nonce secret, so the nonce above is valid here too.
     assert_eq!(sha(&mut w2, 2), Some(200));
 }
+
+fn data_files(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir);
+    let mut v: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dat" || e == "sip"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no test data in {}", root.display());
+    v
+}
+
+fn feed(w: &mut World, data: &[u8]) -> Vec<Transmit> {
+    w.sent.clear();
+    let d = Datagram {
+        transport: Transport::Udp,
+        local: PBX.parse().unwrap(),
+        remote: "198.51.100.20:5060".parse().unwrap(),
+        data: Bytes::copy_from_slice(data),
+    };
+    w.pbx.handle_input(w.clock.now(), Input::Datagram(d));
+    w.drain();
+    std::mem::take(&mut w.sent)
+}
+
+/// RFC 4475 §3.1.1: every valid torture request is answered, and never with 400.
+#[test]
+fn rfc4475_valid_messages_are_answered_without_400() {
+    let mut w = World::new(&config(0, &[]));
+    for (name, data) in data_files("rfc4475/valid") {
+        let before = w.pbx.stats();
+        let sent = feed(&mut w, &data);
+        let after = w.pbx.stats();
+        assert_eq!(
+            after.parse_errors, before.parse_errors,
+            "{name} was dropped as unparseable"
+        );
+        for t in &sent {
+            let m = msg::parse(&t.data, &Limits::default()).unwrap();
+            assert_ne!(m.status(), Some(400), "{name} got 400");
+        }
+    }
+}
+
+/// RFC 4475 §3.1.2: every invalid message gets a 400 when it can be routed, or is dropped
+/// and counted — and the engine keeps working afterwards.
+#[test]
+fn rfc4475_invalid_messages_get_400_or_a_counted_drop() {
+    let mut w = World::new(&config(0, &[]));
+    for (name, data) in data_files("rfc4475/invalid") {
+        let before = w.pbx.stats();
+        let sent = feed(&mut w, &data);
+        let after = w.pbx.stats();
+        let counted = after.parse_errors > before.parse_errors
+            || after.bad_requests > before.bad_requests
+            || after.stray_responses > before.stray_responses;
+        let statuses: Vec<_> = sent
+            .iter()
+            .filter_map(|t| msg::parse(&t.data, &Limits::default()).ok()?.status())
+            .collect();
+        assert!(
+            counted,
+            "{name}: neither answered with 400 nor counted: {statuses:?}"
+        );
+        if after.bad_requests > before.bad_requests && !statuses.is_empty() {
+            assert_eq!(statuses, [400], "{name}");
+        }
+    }
+    let r = login(&mut w, "1001", "pw1001", "198.51.100.9:40000", "after", "");
+    assert_eq!(
+        r.status(),
+        Some(200),
+        "engine still serves after the torture set"
+    );
+}
+
+/// Captured REGISTERs of real phones (compact headers, `;ob`, `+sip.instance`, long
+/// `Supported`, stale credentials from another server) each get a fresh challenge.
+#[test]
+fn real_phone_registers_get_a_challenge() {
+    let mut w = World::new(&config(0, &[]));
+    for (name, data) in data_files("phones") {
+        let data = String::from_utf8(data).unwrap();
+        let data = if data.contains("\r\n") {
+            data
+        } else {
+            data.replace('\n', "\r\n")
+        };
+        let sent = feed(&mut w, data.as_bytes());
+        assert_eq!(sent.len(), 1, "{name}");
+        let m = msg::parse(&sent[0].data, &Limits::default()).unwrap();
+        assert_eq!(m.status(), Some(401), "{name}");
+    }
+}

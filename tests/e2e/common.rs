@@ -15,6 +15,7 @@ pub struct TestConfig {
     pub min_expires: u32,
     pub qualify: &'static str,
     pub extra_extensions: String,
+    pub max_message_size: usize,
 }
 
 impl Default for TestConfig {
@@ -25,6 +26,7 @@ impl Default for TestConfig {
             min_expires: 60,
             qualify: "0s",
             extra_extensions: String::new(),
+            max_message_size: 65_535,
         }
     }
 }
@@ -52,6 +54,9 @@ domain = "zvon.test"
 state_dir = "../state"
 log_level = "info"
 
+[sip]
+max_message_size = {max_msg}
+
 [registrar]
 min_expires = {min}
 max_expires = 3600
@@ -69,7 +74,8 @@ trusted = {trusted}
             min = tc.min_expires,
             qualify = tc.qualify,
             ban = tc.ban_failures,
-            trusted = tc.trusted
+            trusted = tc.trusted,
+            max_msg = tc.max_message_size
         ),
     )
     .unwrap();

@@ -9,3 +9,4 @@ mod cli;
 mod common;
 mod phones;
 mod registrar;
+mod transport;
