@@ -474,7 +474,7 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine, ParseError> {
 fn check_version(v: &str) -> Result<(), ParseError> {
     if v.eq_ignore_ascii_case("SIP/2.0") {
         Ok(())
-    } else if v.len() > 4 && v[..4].eq_ignore_ascii_case("SIP/") {
+    } else if v.len() > 4 && v.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         Err(ParseError::BadVersion)
     } else {
         Err(ParseError::BadStartLine)

@@ -817,6 +817,11 @@ fn malformed_messages_get_typed_errors() {
     assert_eq!(e("SIP/2.0 700 High\r\n\r\n"), ParseError::BadStartLine);
     assert_eq!(e("SIP/2.0 2000 OK\r\n\r\n"), ParseError::BadStartLine);
     assert_eq!(e("SIP/1.0 200 OK\r\n\r\n"), ParseError::BadVersion);
+    // Found by cargo-fuzz: a non-ASCII version token must not be sliced inside a char.
+    assert_eq!(
+        e("OPTIONS sip:a@b 6\u{3c793}m\r\n\r\n"),
+        ParseError::BadStartLine
+    );
     assert_eq!(
         p("sip/2.0 200\r\n\r\n").start,
         StartLine::Response {
