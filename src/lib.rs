@@ -21,7 +21,9 @@
 
 pub mod config;
 pub mod core;
+pub mod media;
 pub mod runtime;
+pub mod sdp;
 pub mod sip;
 pub mod store;
 pub mod time;

@@ -10,10 +10,10 @@ if ! command -v cargo-fuzz >/dev/null; then
   cargo install --locked cargo-fuzz
 fi
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$PWD/target}
-for t in $(cargo fuzz list); do
+for t in $(cargo fuzz list --fuzz-dir .); do
   scratch=$(mktemp -d)
   echo "== fuzz $t for ${secs}s"
   # The first corpus directory receives new inputs; the committed corpus is read only.
-  cargo fuzz run --sanitizer none "$t" "$scratch" "corpus/$t" -- -max_total_time="$secs" 2>&1 | tail -n 3
+  cargo fuzz run --fuzz-dir . --sanitizer none "$t" "$scratch" "corpus/$t" -- -max_total_time="$secs" 2>&1 | tail -n 3
   rm -rf "$scratch"
 done
