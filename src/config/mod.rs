@@ -52,6 +52,7 @@ pub struct Config {
     pub rtp: Rtp,
     pub registrar: Registrar,
     pub security: Security,
+    pub calls: Calls,
     /// In file order: `extensions.toml`, then `extensions/*.toml` by file name.
     pub extensions: Vec<Extension>,
     /// The directory the configuration was loaded from.
@@ -106,11 +107,15 @@ impl Default for Sip {
 pub struct Rtp {
     pub port_min: u16,
     pub port_max: u16,
+    /// IP put in SDP and bound by the media workers; `None` = the address the call's SIP
+    /// message arrived on.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Default for Rtp {
     fn default() -> Self {
         Rtp {
+            address: None,
             port_min: 10000,
             port_max: 20000,
         }
@@ -140,6 +145,28 @@ impl Default for Registrar {
             default_expires: 600,
             qualify: None,
             qualify_failures: 3,
+        }
+    }
+}
+
+/// `[calls]`: call handling between phones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calls {
+    /// Ring time before an unanswered call ends with 480 (or follows no-answer forwarding).
+    pub no_answer: Duration,
+    /// A call whose phone sends no RTP for this long is hung up; zero = never.
+    pub rtp_timeout: Duration,
+    /// Codecs Zvon offers and accepts, in preference order.
+    pub codecs: Vec<crate::media::Codec>,
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        use crate::media::Codec;
+        Calls {
+            no_answer: Duration::from_secs(30),
+            rtp_timeout: Duration::from_secs(60),
+            codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus],
         }
     }
 }
@@ -452,6 +479,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             rtp: s.rtp,
             registrar: s.registrar,
             security: s.security,
+            calls: s.calls,
             extensions,
             dir: dir.to_path_buf(),
         }),

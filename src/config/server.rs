@@ -9,7 +9,8 @@ use toml::de::DeTable;
 
 use super::types::{IpNet, LogLevel};
 use super::walk::{self, Ctx, Got, Section, Value};
-use super::{Registrar, Rtp, Security, Server, Sip};
+use super::{Calls, Registrar, Rtp, Security, Server, Sip};
+use crate::media::Codec;
 use crate::sip::auth::Algorithm;
 
 pub(crate) struct Settings {
@@ -18,6 +19,7 @@ pub(crate) struct Settings {
     pub rtp: Rtp,
     pub registrar: Registrar,
     pub security: Security,
+    pub calls: Calls,
 }
 
 /// `[security] trusted` when the key is absent: loopback.
@@ -48,6 +50,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, doc: &Spanned<DeTable<'_>>, dir: &Path) -
     let rtp_sec = sub(&mut root, ctx, "rtp", false, &empty);
     let reg_sec = sub(&mut root, ctx, "registrar", false, &empty);
     let sec_sec = sub(&mut root, ctx, "security", false, &empty);
+    let calls_sec = sub(&mut root, ctx, "calls", false, &empty);
     root.finish(ctx);
 
     let server_missing = doc.get_ref().get("server").is_none();
@@ -56,13 +59,65 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, doc: &Spanned<DeTable<'_>>, dir: &Path) -
     let rtp = rtp_sec.and_then(|s| rtp(ctx, s));
     let registrar = reg_sec.and_then(|s| registrar(ctx, s));
     let security = sec_sec.and_then(|s| security(ctx, s));
+    let calls = calls_sec.and_then(|s| calls(ctx, s));
     Some(Settings {
         server: server?,
         sip: sip?,
         rtp: rtp?,
         registrar: registrar?,
         security: security?,
+        calls: calls?,
     })
+}
+
+fn calls(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Calls> {
+    let d = Calls::default();
+    let secs = Duration::from_secs;
+    let no_answer = sec.get(ctx, "no_answer", |c, p, v| {
+        walk::duration(c, p, v, secs(5), secs(600))
+    });
+    let rtp_timeout = sec.get(ctx, "rtp_timeout", |c, p, v| {
+        walk::duration(c, p, v, Duration::ZERO, secs(3600))
+    });
+    let codecs = sec.get(ctx, "codecs", |c, p, v| {
+        let list = walk::list_of(c, p, v, "[\"PCMU\", \"PCMA\", \"G722\", \"opus\"]", codec)?;
+        if list.is_empty() {
+            c.error(
+                v.span(),
+                p,
+                "at least one codec is needed",
+                Some("e.g. [\"PCMU\", \"PCMA\"]".into()),
+            );
+            return None;
+        }
+        Some(list)
+    });
+    sec.finish(ctx);
+    Some(Calls {
+        no_answer: no_answer.or(d.no_answer)?,
+        rtp_timeout: rtp_timeout.or(d.rtp_timeout)?,
+        codecs: codecs.or(d.codecs)?,
+    })
+}
+
+fn codec(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<Codec> {
+    let s = walk::string(ctx, path, v)?;
+    let c = match s.trim().to_ascii_lowercase().as_str() {
+        "pcmu" | "g711u" | "ulaw" => Codec::Pcmu,
+        "pcma" | "g711a" | "alaw" => Codec::Pcma,
+        "g722" => Codec::G722,
+        "opus" => Codec::Opus,
+        _ => {
+            ctx.error(
+                v.span(),
+                path,
+                format!("unknown codec \"{s}\""),
+                Some("one of \"PCMU\", \"PCMA\", \"G722\", \"opus\"".into()),
+            );
+            return None;
+        }
+    };
+    Some(c)
 }
 
 /// The section `name` of the root; `None` when the value is not a table (already reported).
@@ -274,6 +329,30 @@ fn rtp(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Rtp> {
     let port_max = sec.get(ctx, "port_max", |c, p, v| {
         walk::uint(c, p, v, 1025, 65535).map(|n| n as u16)
     });
+    let address = sec.get(ctx, "address", |c, p, v| {
+        let s = walk::string(c, p, v)?;
+        match s.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(Some(ip)),
+            Ok(_) => {
+                c.error(
+                    v.span(),
+                    p,
+                    "the media address must be a concrete IP that phones can reach",
+                    Some("e.g. \"192.168.1.10\"".into()),
+                );
+                None
+            }
+            Err(_) => {
+                c.error(
+                    v.span(),
+                    p,
+                    format!("\"{s}\" is not an IP address"),
+                    Some("e.g. \"192.168.1.10\"".into()),
+                );
+                None
+            }
+        }
+    });
     let span_max = port_max
         .span()
         .or(port_min.span())
@@ -288,6 +367,7 @@ fn rtp(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Rtp> {
     Some(Rtp {
         port_min: min,
         port_max: max,
+        address: address.or(None)?,
     })
 }
 

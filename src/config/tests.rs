@@ -83,6 +83,7 @@ fn shipped_config_loads_with_the_values_as_written() {
     assert_eq!(
         c.rtp,
         Rtp {
+            address: None,
             port_min: 10000,
             port_max: 20000
         }
@@ -195,8 +196,8 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
             checked += 1;
         }
     }
-    // top level of 2 files + 5 tables + 4 extensions
-    assert_eq!(checked, 11);
+    // top level of 2 files + 6 tables + 4 extensions
+    assert_eq!(checked, 12);
 }
 
 // ---- hints -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ fn config(ban: u32, trusted: &[&str]) -> Config {
         rtp: Default::default(),
         registrar: Default::default(),
         security: Default::default(),
+        calls: Default::default(),
         extensions: vec![],
         dir: "/nonexistent".into(),
     };

@@ -54,7 +54,7 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use read::{load_bindings, meta, security_events};
+pub use read::{cdrs, load_bindings, meta, security_events};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
 
@@ -134,10 +134,114 @@ pub enum StoreCommand {
     PutMeta { key: String, value: String },
     /// Set a `meta` key only if it is not set yet (e.g. [`META_FIRST_START`]).
     PutMetaIfAbsent { key: String, value: String },
+    /// Insert a call detail record with its legs (one transaction).
+    Cdr(Box<CdrRecord>),
     /// Answered (with `()`) once everything sent before it is committed. Used on shutdown and
     /// by tests. The reply is sent with `try_send`, so give the channel a capacity of at least
     /// 1 (as [`StoreSender::flush`] does); if the receiver is gone the reply is dropped.
     Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The outcome of a call (Asterisk-compatible names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Somebody answered.
+    Answered,
+    /// Rang out (timeout, 480, 408).
+    NoAnswer,
+    /// The callee was busy (486, 600, DND).
+    Busy,
+    /// Could not be completed (404, 403, 488, 5xx, media failure).
+    Failed,
+    /// The caller hung up before an answer.
+    Cancelled,
+}
+
+impl Disposition {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "ANSWERED",
+            Self::NoAnswer => "NO ANSWER",
+            Self::Busy => "BUSY",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// One leg of a call as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CdrLeg {
+    /// 0 = the caller's leg, 1.. = callee branches / later legs.
+    pub leg: u32,
+    /// "caller" | "callee".
+    pub side: String,
+    /// Extension number or contact of the leg's party.
+    pub peer: String,
+    /// Unix seconds.
+    pub start: u64,
+    /// Unix seconds.
+    pub answer: Option<u64>,
+    /// Unix seconds.
+    pub end: u64,
+    /// Outcome of this leg.
+    pub disposition: Disposition,
+    /// Final SIP status on this leg, if any.
+    pub sip_code: Option<u16>,
+    /// Negotiated codec.
+    pub codec: Option<String>,
+    /// RTP packets received from this leg.
+    pub packets: u64,
+    /// Of which lost.
+    pub lost: u64,
+    /// Interarrival jitter (ms).
+    pub jitter_ms: f64,
+    /// Estimated MOS.
+    pub mos: f64,
+}
+
+/// A call journey.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CdrRecord {
+    /// Unique id of this journey.
+    pub uniqueid: String,
+    /// Shared by journeys linked by transfers.
+    pub linkedid: String,
+    /// Unix seconds when the INVITE arrived.
+    pub start: u64,
+    /// Unix seconds of the answer.
+    pub answer: Option<u64>,
+    /// Unix seconds of the end.
+    pub end: u64,
+    /// Caller number.
+    pub caller: String,
+    /// Caller display name.
+    pub caller_name: Option<String>,
+    /// The number dialled.
+    pub dialed: String,
+    /// Extension that answered.
+    pub answered_by: Option<String>,
+    /// Outcome.
+    pub disposition: Disposition,
+    /// Seconds from start to end.
+    pub duration: u64,
+    /// Seconds from answer to end.
+    pub billsec: u64,
+    /// Why it ended, e.g. "normal", "media timeout", "no answer", "shutdown".
+    pub hangup_cause: String,
+    /// "caller" | "callee" | "system".
+    pub hangup_by: String,
+    /// Final SIP status sent to the caller, if the call did not connect.
+    pub sip_code: Option<u16>,
+    /// Codec on the caller's leg.
+    pub codec_a: Option<String>,
+    /// Codec on the callee's leg.
+    pub codec_b: Option<String>,
+    /// Transfer/forward history, `;`-separated events.
+    pub history: String,
+    /// The legs.
+    pub legs: Vec<CdrLeg>,
 }
 
 /// Errors of the store. Open errors carry the path.

@@ -9,7 +9,10 @@ use std::path::Path;
 use rusqlite::{Row, TransactionBehavior};
 
 use super::schema::open_connection;
-use super::{BindingRecord, SecurityEvent, StoreError, from_sql_secs, to_sql_secs};
+use super::{
+    BindingRecord, CdrLeg, CdrRecord, Disposition, SecurityEvent, StoreError, from_sql_secs,
+    to_sql_secs,
+};
 
 /// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
 /// ordered by AOR then Contact.
@@ -120,6 +123,83 @@ fn collect_rows<T>(
                 tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
             }
             Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(out)
+}
+
+/// Every call detail record with its legs, oldest first (tests, `zvon report` later).
+pub fn cdrs(path: &Path) -> Result<Vec<CdrRecord>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let disp = |s: String| match s.as_str() {
+        "ANSWERED" => Disposition::Answered,
+        "NO ANSWER" => Disposition::NoAnswer,
+        "BUSY" => Disposition::Busy,
+        "CANCELLED" => Disposition::Cancelled,
+        _ => Disposition::Failed,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT uniqueid, linkedid, start, answer, end, caller, caller_name, dialed,
+                answered_by, disposition, duration, billsec, hangup_cause, hangup_by, sip_code,
+                codec_a, codec_b, history FROM cdr ORDER BY start, rowid",
+        )
+        .map_err(sql_err)?;
+    let mut out = collect_rows(&mut stmt, path, |r| {
+        Ok(CdrRecord {
+            uniqueid: r.get(0)?,
+            linkedid: r.get(1)?,
+            start: from_sql_secs(r.get(2)?),
+            answer: r.get::<_, Option<i64>>(3)?.map(from_sql_secs),
+            end: from_sql_secs(r.get(4)?),
+            caller: r.get(5)?,
+            caller_name: r.get(6)?,
+            dialed: r.get(7)?,
+            answered_by: r.get(8)?,
+            disposition: disp(r.get(9)?),
+            duration: from_sql_secs(r.get(10)?),
+            billsec: from_sql_secs(r.get(11)?),
+            hangup_cause: r.get(12)?,
+            hangup_by: r.get(13)?,
+            sip_code: r.get(14)?,
+            codec_a: r.get(15)?,
+            codec_b: r.get(16)?,
+            history: r.get(17)?,
+            legs: Vec::new(),
+        })
+    })?;
+    let mut legs = conn
+        .prepare(
+            "SELECT leg, side, peer, start, answer, end, disposition, sip_code, codec, packets,
+                lost, jitter_ms, mos FROM cdr_legs WHERE uniqueid = ?1 ORDER BY leg",
+        )
+        .map_err(sql_err)?;
+    for c in &mut out {
+        let rows = legs
+            .query_map([&c.uniqueid], |r| {
+                Ok(CdrLeg {
+                    leg: r.get(0)?,
+                    side: r.get(1)?,
+                    peer: r.get(2)?,
+                    start: from_sql_secs(r.get(3)?),
+                    answer: r.get::<_, Option<i64>>(4)?.map(from_sql_secs),
+                    end: from_sql_secs(r.get(5)?),
+                    disposition: disp(r.get(6)?),
+                    sip_code: r.get(7)?,
+                    codec: r.get(8)?,
+                    packets: from_sql_secs(r.get(9)?),
+                    lost: from_sql_secs(r.get(10)?),
+                    jitter_ms: r.get(11)?,
+                    mos: r.get(12)?,
+                })
+            })
+            .map_err(sql_err)?;
+        for l in rows {
+            c.legs.push(l.map_err(sql_err)?);
         }
     }
     Ok(out)

@@ -54,6 +54,49 @@ pub const MIGRATIONS: &[&str] = &[
         substr(lower(hex(randomblob(2))), 2) || '-' ||
         substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) ||
         '-' || lower(hex(randomblob(6))));",
+    // v4: call detail records. One row per call journey (`cdr`) and one per leg (`cdr_legs`).
+    // `linkedid` groups the journeys of one customer interaction (transfers keep it). Times are
+    // unix seconds; `duration`/`billsec` are whole seconds measured on the monotonic clock.
+    "CREATE TABLE cdr (
+        uniqueid      TEXT PRIMARY KEY NOT NULL,
+        linkedid      TEXT NOT NULL,
+        start         INTEGER NOT NULL,
+        answer        INTEGER,
+        end           INTEGER NOT NULL,
+        caller        TEXT NOT NULL,
+        caller_name   TEXT,
+        dialed        TEXT NOT NULL,
+        answered_by   TEXT,
+        disposition   TEXT NOT NULL CHECK (disposition IN
+                        ('ANSWERED', 'NO ANSWER', 'BUSY', 'FAILED', 'CANCELLED')),
+        duration      INTEGER NOT NULL,
+        billsec       INTEGER NOT NULL,
+        hangup_cause  TEXT NOT NULL,
+        hangup_by     TEXT NOT NULL,
+        sip_code      INTEGER,
+        codec_a       TEXT,
+        codec_b       TEXT,
+        history       TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX cdr_start ON cdr (start);
+    CREATE INDEX cdr_linkedid ON cdr (linkedid);
+    CREATE TABLE cdr_legs (
+        uniqueid      TEXT NOT NULL REFERENCES cdr (uniqueid) ON DELETE CASCADE,
+        leg           INTEGER NOT NULL,
+        side          TEXT NOT NULL,
+        peer          TEXT NOT NULL,
+        start         INTEGER NOT NULL,
+        answer        INTEGER,
+        end           INTEGER NOT NULL,
+        disposition   TEXT NOT NULL,
+        sip_code      INTEGER,
+        codec         TEXT,
+        packets       INTEGER NOT NULL DEFAULT 0,
+        lost          INTEGER NOT NULL DEFAULT 0,
+        jitter_ms     REAL NOT NULL DEFAULT 0,
+        mos           REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (uniqueid, leg)
+    ) STRICT;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

@@ -76,7 +76,10 @@ fn empty_database_migrates_to_the_latest_version() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(tables, vec!["bindings", "meta", "security_events"]);
+    assert_eq!(
+        tables,
+        vec!["bindings", "cdr", "cdr_legs", "meta", "security_events"]
+    );
 }
 
 /// Rows written at schema version `k` by a zvon of that time.
@@ -582,4 +585,53 @@ fn put_binding_throughput() {
         "one commit each: {m} PutBinding in {secs:.3} s = {:.0}/s",
         f64::from(m) / secs
     );
+}
+
+#[test]
+fn cdr_with_legs_round_trips_through_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let leg = |leg, side: &str, peer: &str| CdrLeg {
+        leg,
+        side: side.into(),
+        peer: peer.into(),
+        start: 100,
+        answer: Some(105),
+        end: 165,
+        disposition: Disposition::Answered,
+        sip_code: Some(200),
+        codec: Some("PCMU".into()),
+        packets: 3000,
+        lost: 3,
+        jitter_ms: 1.5,
+        mos: 4.3,
+    };
+    let rec = CdrRecord {
+        uniqueid: "u1".into(),
+        linkedid: "u1".into(),
+        start: 100,
+        answer: Some(105),
+        end: 165,
+        caller: "1001".into(),
+        caller_name: Some("Alice".into()),
+        dialed: "1002".into(),
+        answered_by: Some("1002".into()),
+        disposition: Disposition::Answered,
+        duration: 65,
+        billsec: 60,
+        hangup_cause: "normal".into(),
+        hangup_by: "caller".into(),
+        sip_code: None,
+        codec_a: Some("PCMU".into()),
+        codec_b: Some("opus".into()),
+        history: String::new(),
+        legs: vec![leg(0, "caller", "1001"), leg(1, "callee", "1002")],
+    };
+    store
+        .sender()
+        .send(StoreCommand::Cdr(Box::new(rec.clone())))
+        .unwrap();
+    store.close().unwrap();
+    assert_eq!(crate::store::cdrs(&path).unwrap(), vec![rec]);
 }

@@ -201,6 +201,7 @@ fn describe(cmd: &StoreCommand) -> String {
         StoreCommand::Security(ev) => format!("Security kind={} source={}", ev.kind, ev.source),
         StoreCommand::PutMeta { key, .. } => format!("PutMeta key={key}"),
         StoreCommand::PutMetaIfAbsent { key, .. } => format!("PutMetaIfAbsent key={key}"),
+        StoreCommand::Cdr(c) => format!("Cdr uniqueid={}", c.uniqueid),
         StoreCommand::Flush(_) => "Flush".to_string(),
     }
 }
@@ -252,6 +253,58 @@ fn apply(conn: &Connection, cmd: &StoreCommand) -> rusqlite::Result<()> {
         StoreCommand::PutMetaIfAbsent { key, value } => {
             conn.prepare_cached("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)")?
                 .execute(params![key, value])?;
+        }
+        StoreCommand::Cdr(c) => {
+            conn.prepare_cached(
+                "INSERT INTO cdr (uniqueid, linkedid, start, answer, end, caller, caller_name,
+                    dialed, answered_by, disposition, duration, billsec, hangup_cause, hangup_by,
+                    sip_code, codec_a, codec_b, history)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)",
+            )?
+            .execute(params![
+                c.uniqueid,
+                c.linkedid,
+                to_sql_secs(c.start),
+                c.answer.map(to_sql_secs),
+                to_sql_secs(c.end),
+                c.caller,
+                c.caller_name,
+                c.dialed,
+                c.answered_by,
+                c.disposition.as_str(),
+                to_sql_secs(c.duration),
+                to_sql_secs(c.billsec),
+                c.hangup_cause,
+                c.hangup_by,
+                c.sip_code,
+                c.codec_a,
+                c.codec_b,
+                c.history,
+            ])?;
+            for l in &c.legs {
+                conn.prepare_cached(
+                    "INSERT INTO cdr_legs (uniqueid, leg, side, peer, start, answer, end,
+                        disposition, sip_code, codec, packets, lost, jitter_ms, mos)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?
+                .execute(params![
+                    c.uniqueid,
+                    l.leg,
+                    l.side,
+                    l.peer,
+                    to_sql_secs(l.start),
+                    l.answer.map(to_sql_secs),
+                    to_sql_secs(l.end),
+                    l.disposition.as_str(),
+                    l.sip_code,
+                    l.codec,
+                    to_sql_secs(l.packets),
+                    to_sql_secs(l.lost),
+                    l.jitter_ms,
+                    l.mos,
+                ])?;
+            }
         }
         // Handled by the thread loop; nothing to write.
         StoreCommand::Flush(_) => {}

@@ -66,6 +66,7 @@ fn check_rejects_an_unknown_key_in_every_table_with_file_line_and_hint() {
         ("zvon.toml", "[rtp]"),
         ("zvon.toml", "[registrar]"),
         ("zvon.toml", "[security]"),
+        ("zvon.toml", "[calls]"),
         ("extensions.toml", "[[extension]]"),
     ];
     for (file, header) in tables {
