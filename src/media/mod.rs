@@ -10,6 +10,7 @@ pub mod dtmf;
 pub mod moh;
 pub mod quality;
 pub mod rtp;
+pub mod session;
 pub mod transcode;
 
 use std::net::SocketAddr;

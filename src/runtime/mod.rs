@@ -9,6 +9,7 @@
 //! (every queued record is committed before the process exits).
 
 pub mod clock;
+pub mod media;
 
 use std::collections::HashMap;
 use std::io;
