@@ -324,29 +324,31 @@ fn relay_cost() {
             &pb,
             |_| true,
         );
-        pb.set_nonblocking(true).unwrap();
+        pb.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         phones.push((pa, pb, port_a));
     }
-    let cpu0 = media_thread_cpu_ns();
+    // Drain what the session setup left behind.
     let mut buf = [0u8; 2048];
+    for (_, pb, _) in &phones {
+        pb.set_nonblocking(true).unwrap();
+        while pb.recv_from(&mut buf).is_ok() {}
+        pb.set_nonblocking(false).unwrap();
+    }
+    // One packet per stream per round (a 20 ms frame on every call at once), then collect the
+    // round: the worker sees batches like a loaded PBX, and nothing overflows a socket buffer.
+    let cpu0 = media_thread_cpu_ns();
     let mut received = 0usize;
     for round in 0..PACKETS {
-        for (pa, pb, port) in &phones {
+        for (pa, _, port) in &phones {
             pa.send_to(&rtp_pkt(0, round as u16, &[0x55; 160]), (LOOPBACK, *port))
                 .unwrap();
-            while let Ok((n, _)) = pb.recv_from(&mut buf) {
+        }
+        for (_, pb, _) in &phones {
+            if let Ok((n, _)) = pb.recv_from(&mut buf) {
                 assert_eq!(n, 172);
                 received += 1;
             }
-        }
-    }
-    for (_, pb, _) in &phones {
-        pb.set_nonblocking(false).unwrap();
-        pb.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        while let Ok((n, _)) = pb.recv_from(&mut buf) {
-            assert_eq!(n, 172);
-            received += 1;
         }
     }
     let cpu = media_thread_cpu_ns() - cpu0;
@@ -355,6 +357,9 @@ fn relay_cost() {
         "relay_cost: {STREAMS} streams, {sent} packets sent, {received} relayed, {:.2} µs CPU per relayed packet (worker thread)",
         cpu as f64 / 1000.0 / received.max(1) as f64
     );
-    assert!(received > sent * 9 / 10, "lost too many: {received}/{sent}");
+    assert!(
+        received > sent * 99 / 100,
+        "lost too many: {received}/{sent}"
+    );
     rt.shutdown();
 }
