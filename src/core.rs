@@ -32,7 +32,7 @@ use crate::sip::msg::{
     self, Contact, Credentials, HeaderName, Limits, Message, Method, StartLine, Uri, Via,
 };
 use crate::sip::registrar::{
-    self, ContactReq, Contacts, Flow, RegisterOutcome, RegisterRequest, Registrar, RegistrarEvent,
+    ContactReq, Contacts, Flow, RegisterOutcome, RegisterRequest, Registrar, RegistrarEvent,
     RegistrarPolicy,
 };
 use crate::sip::txn::{
@@ -42,9 +42,9 @@ use crate::store::{BindingRecord, StoreCommand};
 use crate::time::{Now, http_date};
 
 /// Methods this build implements, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "OPTIONS, REGISTER, ACK, CANCEL";
-/// Option tags we support (RFC 3261 §20.37); none yet beyond the base protocol.
-const SUPPORTED: &[&str] = &[];
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+/// Option tags we support (RFC 3261 §20.37): session timers (RFC 4028).
+const SUPPORTED: &[&str] = &["timer"];
 /// Send responses back to the source port even without `rport` (what Asterisk calls
 /// `force_rport`): every phone may be behind NAT.
 const FORCE_RPORT: bool = true;
@@ -69,6 +69,8 @@ pub enum Input {
     Datagram(Datagram),
     /// A deadline returned by [`Output::Timeout`] has passed (spurious calls are harmless).
     Timeout,
+    /// An event from a media worker.
+    Media(crate::media::MediaEvent),
 }
 
 /// Something to send.
@@ -91,6 +93,8 @@ pub enum Output {
     Transmit(Transmit),
     /// A record for the store thread.
     Store(StoreCommand),
+    /// A command for the media workers.
+    Media(crate::media::MediaCommand),
     /// Nothing more now; call back with [`Input::Timeout`] at this instant.
     Timeout(Instant),
 }
@@ -117,24 +121,25 @@ pub struct Stats {
 }
 
 #[derive(Clone, Debug)]
-struct Ext {
-    password: String,
-    allow: Vec<IpNet>,
-    max_contacts: u32,
+pub(crate) struct Ext {
+    pub(crate) name: Option<String>,
+    pub(crate) password: String,
+    pub(crate) allow: Vec<IpNet>,
+    pub(crate) max_contacts: u32,
 }
 
 /// The engine's view of the config.
 #[derive(Clone, Debug)]
-struct Settings {
-    domain: String,
-    user_agent: String,
-    limits: Limits,
-    timers: TimerValues,
-    registrar: RegistrarPolicy,
-    qualify: Option<Duration>,
-    qualify_failures: u32,
-    algorithms: Vec<Algorithm>,
-    extensions: HashMap<String, Ext>,
+pub(crate) struct Settings {
+    pub(crate) domain: String,
+    pub(crate) user_agent: String,
+    pub(crate) limits: Limits,
+    pub(crate) timers: TimerValues,
+    pub(crate) registrar: RegistrarPolicy,
+    pub(crate) qualify: Option<Duration>,
+    pub(crate) qualify_failures: u32,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) extensions: HashMap<String, Ext>,
 }
 
 impl Settings {
@@ -165,6 +170,7 @@ impl Settings {
                     (
                         e.number.clone(),
                         Ext {
+                            name: e.name.clone(),
                             password: e.password.expose().to_owned(),
                             allow: e.allow.clone(),
                             max_contacts: e.max_contacts,
@@ -176,7 +182,7 @@ impl Settings {
     }
 }
 
-enum TxnKind {
+pub(crate) enum TxnKind {
     ServerInvite(ServerInvite),
     ServerNonInvite(ServerNonInvite),
     /// An OPTIONS ping of a registered contact.
@@ -185,17 +191,32 @@ enum TxnKind {
         aor: String,
         binding: u64,
     },
+    /// A B2BUA branch INVITE.
+    Invite {
+        txn: crate::sip::txn::ClientInvite,
+        call: u64,
+        branch: usize,
+    },
+    /// A B2BUA request (BYE, CANCEL).
+    Request {
+        txn: ClientNonInvite,
+        /// The call it belongs to (for logs and future use).
+        #[allow(dead_code)]
+        call: u64,
+        #[allow(dead_code)]
+        kind: crate::call::b2bua::ReqKind,
+    },
 }
 
-struct Txn {
-    kind: TxnKind,
-    key: TxnKey,
-    client: bool,
-    transport: Transport,
-    local: SocketAddr,
-    remote: SocketAddr,
+pub(crate) struct Txn {
+    pub(crate) kind: TxnKind,
+    pub(crate) key: TxnKey,
+    pub(crate) client: bool,
+    pub(crate) transport: Transport,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
     /// The INVITE server transaction got a final response (CANCEL is too late).
-    finalised: bool,
+    pub(crate) finalised: bool,
 }
 
 impl Txn {
@@ -203,7 +224,8 @@ impl Txn {
         match &mut self.kind {
             TxnKind::ServerInvite(t) => t.poll_output(),
             TxnKind::ServerNonInvite(t) => t.poll_output(),
-            TxnKind::Qualify { txn, .. } => txn.poll_output(),
+            TxnKind::Qualify { txn, .. } | TxnKind::Request { txn, .. } => txn.poll_output(),
+            TxnKind::Invite { txn, .. } => txn.poll_output(),
         }
     }
 
@@ -211,7 +233,8 @@ impl Txn {
         match &self.kind {
             TxnKind::ServerInvite(t) => t.poll_timeout(),
             TxnKind::ServerNonInvite(t) => t.poll_timeout(),
-            TxnKind::Qualify { txn, .. } => txn.poll_timeout(),
+            TxnKind::Qualify { txn, .. } | TxnKind::Request { txn, .. } => txn.poll_timeout(),
+            TxnKind::Invite { txn, .. } => txn.poll_timeout(),
         }
     }
 
@@ -219,11 +242,12 @@ impl Txn {
         match &mut self.kind {
             TxnKind::ServerInvite(t) => t.handle_timeout(now),
             TxnKind::ServerNonInvite(t) => t.handle_timeout(now),
-            TxnKind::Qualify { txn, .. } => txn.handle_timeout(now),
+            TxnKind::Qualify { txn, .. } | TxnKind::Request { txn, .. } => txn.handle_timeout(now),
+            TxnKind::Invite { txn, .. } => txn.handle_timeout(now),
         }
     }
 
-    fn send_response(&mut self, now: Instant, code: u16, bytes: Bytes) {
+    pub(crate) fn send_response(&mut self, now: Instant, code: u16, bytes: Bytes) {
         match &mut self.kind {
             TxnKind::ServerInvite(t) => {
                 if code >= 200 {
@@ -232,30 +256,40 @@ impl Txn {
                 t.send_response(now, code, bytes);
             }
             TxnKind::ServerNonInvite(t) => t.send_response(now, code, bytes),
-            TxnKind::Qualify { .. } => {}
+            TxnKind::Qualify { .. } | TxnKind::Invite { .. } | TxnKind::Request { .. } => {}
         }
     }
 }
 
 /// The engine.
 pub struct Pbx {
-    s: Settings,
-    started: Instant,
-    last_now: Instant,
-    rng: StdRng,
-    nonces: NonceSource,
-    registrar: Registrar,
-    guard: AuthGuard,
-    txns: HashMap<u64, Txn>,
-    server_keys: HashMap<TxnKey, u64>,
-    client_keys: HashMap<TxnKey, u64>,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    next_txn: u64,
-    qualify_at: Option<Instant>,
-    out: VecDeque<Output>,
-    stats: Stats,
+    pub(crate) s: Settings,
+    pub(crate) started: Instant,
+    pub(crate) last_now: Instant,
+    pub(crate) rng: StdRng,
+    pub(crate) nonces: NonceSource,
+    pub(crate) registrar: Registrar,
+    pub(crate) guard: AuthGuard,
+    pub(crate) txns: HashMap<u64, Txn>,
+    pub(crate) server_keys: HashMap<TxnKey, u64>,
+    pub(crate) client_keys: HashMap<TxnKey, u64>,
+    pub(crate) timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    pub(crate) next_txn: u64,
+    pub(crate) qualify_at: Option<Instant>,
+    pub(crate) out: VecDeque<Output>,
+    pub(crate) stats: Stats,
     /// Wall time of the latest input (for records the engine stamps itself).
-    wall_seen: u64,
+    pub(crate) wall_seen: u64,
+    /// The B2BUA's calls.
+    pub(crate) calls: crate::call::b2bua::Calls,
+    /// Free RTP ports.
+    pub(crate) ports: crate::call::PortPool,
+    /// Codecs offered and accepted, in preference order.
+    pub(crate) codecs: Vec<crate::media::Codec>,
+    /// Ring time before 480.
+    pub(crate) no_answer: Duration,
+    /// `rtp.address`.
+    pub(crate) media_address: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -297,6 +331,11 @@ impl Pbx {
             out: VecDeque::new(),
             stats: Stats::default(),
             wall_seen: now.wall.secs(),
+            calls: Default::default(),
+            ports: crate::call::PortPool::new(cfg.rtp.port_min, cfg.rtp.port_max),
+            codecs: cfg.calls.codecs.clone(),
+            no_answer: cfg.calls.no_answer,
+            media_address: cfg.rtp.address,
         }
     }
 
@@ -334,6 +373,7 @@ impl Pbx {
         match input {
             Input::Datagram(d) => self.handle_datagram(now, d),
             Input::Timeout => self.handle_timeout(now),
+            Input::Media(ev) => self.on_media_event(now, ev),
         }
         self.drain_subsystems();
     }
@@ -369,6 +409,7 @@ impl Pbx {
             self.registrar.poll_timeout(),
             self.guard.poll_timeout(),
             self.qualify_at,
+            self.calls_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -379,6 +420,7 @@ impl Pbx {
         let t = now.mono;
         self.registrar.handle_timeout(t);
         self.guard.handle_timeout(t);
+        self.calls_handle_timeout(now);
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > t {
                 break;
@@ -458,11 +500,14 @@ impl Pbx {
     }
 
     /// Moves a transaction's effects into the output queue and re-arms its timer.
-    fn pump(&mut self, now: Now, id: u64) {
+    /// Moves a transaction's effects into the output queue and re-arms its timer. Returns
+    /// the status codes the transaction delivered to the TU.
+    pub(crate) fn pump(&mut self, now: Now, id: u64) -> Vec<u16> {
         let mut terminated = false;
         let mut timed_out = false;
+        let mut delivered = Vec::new();
         let Some(txn) = self.txns.get_mut(&id) else {
-            return;
+            return delivered;
         };
         while let Some(o) = txn.poll_output() {
             match o {
@@ -472,7 +517,7 @@ impl Pbx {
                     remote: txn.remote,
                     data,
                 })),
-                TxnOutput::Deliver(_) => {}
+                TxnOutput::Deliver(c) => delivered.push(c),
                 TxnOutput::Timeout | TxnOutput::TransportError => timed_out = true,
                 TxnOutput::Terminated => terminated = true,
             }
@@ -481,15 +526,43 @@ impl Pbx {
             self.timers.push(Reverse((t, id)));
         }
         if timed_out {
-            if let TxnKind::Qualify { aor, binding, .. } = &txn.kind {
-                let (aor, binding) = (aor.clone(), *binding);
-                self.qualify_result(&aor, binding, false);
+            match &txn.kind {
+                TxnKind::Qualify { aor, binding, .. } => {
+                    let (aor, binding) = (aor.clone(), *binding);
+                    self.qualify_result(&aor, binding, false);
+                }
+                TxnKind::Invite { call, branch, .. } => {
+                    let (call, branch) = (*call, *branch);
+                    // Timer B: the branch is dead (RFC 3261 §8.1.3.1: treat as 408).
+                    self.branch_failed(now, call, branch, 408);
+                }
+                _ => {}
             }
         }
         if terminated {
             self.remove_txn(id);
         }
-        let _ = now;
+        delivered
+    }
+
+    /// Registers a new client transaction towards `flow` and returns its id (the caller pumps).
+    pub(crate) fn add_client_txn(&mut self, key: TxnKey, kind: TxnKind, flow: Flow) -> u64 {
+        self.next_txn += 1;
+        let id = self.next_txn;
+        self.txns.insert(
+            id,
+            Txn {
+                kind,
+                key: key.clone(),
+                client: true,
+                transport: flow.transport,
+                local: flow.local,
+                remote: flow.remote,
+                finalised: false,
+            },
+        );
+        self.client_keys.insert(key, id);
+        id
     }
 
     fn remove_txn(&mut self, id: u64) {
@@ -545,24 +618,42 @@ impl Pbx {
             return;
         };
         let mut answered = None;
+        let mut branch = None;
         if let Some(txn) = self.txns.get_mut(&id) {
-            if let TxnKind::Qualify {
-                txn: t,
-                aor,
-                binding,
-            } = &mut txn.kind
-            {
-                t.handle_response(now.mono, code);
-                if code >= 200 {
-                    answered = Some((aor.clone(), *binding));
+            match &mut txn.kind {
+                TxnKind::Qualify {
+                    txn: t,
+                    aor,
+                    binding,
+                } => {
+                    t.handle_response(now.mono, code);
+                    if code >= 200 {
+                        answered = Some((aor.clone(), *binding));
+                    }
                 }
+                TxnKind::Invite {
+                    txn: t,
+                    call,
+                    branch: b,
+                } => {
+                    branch = Some((*call, *b));
+                    let ack = || non2xx_ack(rsp);
+                    t.handle_response(now.mono, code, ack);
+                }
+                TxnKind::Request { txn: t, .. } => t.handle_response(now.mono, code),
+                _ => {}
             }
         }
         if let Some((aor, binding)) = answered {
             // Any final response proves the phone is alive (RFC 3261 §11: even 4xx/5xx).
             self.qualify_result(&aor, binding, true);
         }
-        self.pump(now, id);
+        let delivered = self.pump(now, id);
+        if let Some((call, b)) = branch {
+            for c in delivered {
+                self.on_branch_response(now, call, b, rsp, c);
+            }
+        }
     }
 
     fn handle_request(&mut self, now: Now, d: &Datagram, mut req: Message) {
@@ -594,7 +685,8 @@ impl Pbx {
                 }
                 self.pump(now, id);
             }
-            // An ACK for a 2xx belongs to a dialog; we have none yet.
+            // An ACK for a 2xx belongs to a dialog (RFC 3261 §13.2.2.4).
+            self.on_dialog_request(now, None, d, &req);
             return;
         }
         if let Some(&id) = self.server_keys.get(&key) {
@@ -603,7 +695,7 @@ impl Pbx {
                 match &mut t.kind {
                     TxnKind::ServerInvite(s) => s.handle_request_retransmit(now.mono),
                     TxnKind::ServerNonInvite(s) => s.handle_request_retransmit(now.mono),
-                    TxnKind::Qualify { .. } => {}
+                    _ => {}
                 }
             }
             self.pump(now, id);
@@ -671,9 +763,12 @@ impl Pbx {
             }
             Method::Cancel => self.on_cancel(now, id, &req, &via),
             _ if to_tag(&req).is_some() => {
-                let rsp = self.response(&req, 481, "Call/Transaction Does Not Exist");
-                self.reply(now, id, rsp);
+                if !self.on_dialog_request(now, Some(id), d, &req) {
+                    let rsp = self.response(&req, 481, "Call/Transaction Does Not Exist");
+                    self.reply(now, id, rsp);
+                }
             }
+            Method::Invite => self.on_invite(now, id, d, &req),
             _ => {
                 let rsp = self
                     .response(&req, 405, "Method Not Allowed")
@@ -691,9 +786,8 @@ impl Pbx {
             Some(inv) if self.txns.get(&inv).is_some_and(|t| !t.finalised) => {
                 let ok = self.response(req, 200, "OK");
                 self.reply(now, id, ok);
-                // The INVITE itself gets 487 (RFC 3261 §9.2). We never keep INVITEs pending
-                // yet; this path is exercised once calls exist.
-                let _ = inv;
+                // The INVITE itself gets 487 (RFC 3261 §9.2), from the call.
+                self.cancel_call(now, inv);
             }
             _ => {
                 let rsp = self.response(req, 481, "Call/Transaction Does Not Exist");
@@ -703,15 +797,48 @@ impl Pbx {
     }
 
     fn on_register(&mut self, now: Now, id: u64, d: &Datagram, req: &Message) {
-        let ip = d.remote.ip();
         let aor = req
             .to()
             .ok()
             .and_then(|t| t.uri.user.clone())
             .unwrap_or_default();
+        let user = match self.authenticate(now, d, req, false) {
+            Ok(u) => u,
+            Err(rsp) => return self.reply(now, id, *rsp),
+        };
+        if user != aor {
+            // Valid credentials of one extension may not register another's number; the
+            // answer is the same as for a wrong password.
+            self.guard.record_failure(d.remote.ip(), now.mono);
+            let rsp = self.response(req, 403, "Forbidden");
+            return self.reply(now, id, rsp);
+        }
+        let max_contacts = self.s.extensions.get(&user).map_or(1, |e| e.max_contacts);
+        let rsp = self.register(now, d, req, &aor, max_contacts);
+        self.reply(now, id, rsp);
+    }
+
+    /// Digest authentication of a request (RFC 3261 §22). `proxy` selects 407 with
+    /// Proxy-Authenticate/Proxy-Authorization (INVITE and other requests) instead of 401 with
+    /// WWW-Authenticate/Authorization (REGISTER). Returns the authenticated extension number,
+    /// or the response to send. Unknown users, wrong passwords, wrong networks and algorithms
+    /// we do not offer all get the same 403 and count as failures for the ban.
+    pub(crate) fn authenticate(
+        &mut self,
+        now: Now,
+        d: &Datagram,
+        req: &Message,
+        proxy: bool,
+    ) -> Result<String, Box<Message>> {
+        let ip = d.remote.ip();
+        let header = if proxy {
+            HeaderName::ProxyAuthorization
+        } else {
+            HeaderName::Authorization
+        };
         let creds = req
             .headers
-            .get_all(&HeaderName::Authorization)
+            .get_all(&header)
             .filter_map(|v| Credentials::parse(v).ok())
             .find(|c| {
                 c.scheme.eq_ignore_ascii_case("Digest")
@@ -719,8 +846,7 @@ impl Pbx {
                         .is_some_and(|r| r.eq_ignore_ascii_case(&self.s.domain))
             });
         let Some(creds) = creds else {
-            let rsp = self.challenge(req, false);
-            return self.reply(now, id, rsp);
+            return Err(Box::new(self.challenge(req, false, proxy)));
         };
         let p = DigestParams {
             username: creds.get("username").unwrap_or(""),
@@ -735,14 +861,8 @@ impl Pbx {
         };
         match self.nonces.check(p.nonce, now.mono - self.started) {
             NonceState::Fresh => {}
-            NonceState::Stale => {
-                let rsp = self.challenge(req, true);
-                return self.reply(now, id, rsp);
-            }
-            NonceState::Unknown => {
-                let rsp = self.challenge(req, false);
-                return self.reply(now, id, rsp);
-            }
+            NonceState::Stale => return Err(Box::new(self.challenge(req, true, proxy))),
+            NonceState::Unknown => return Err(Box::new(self.challenge(req, false, proxy))),
         }
         let method = req.method().map(Method::as_str).unwrap_or("REGISTER");
         // An unknown user costs the same hashing as a known one and gets the same answer.
@@ -760,16 +880,12 @@ impl Pbx {
         };
         let allowed =
             ext.is_some_and(|e| e.allow.is_empty() || e.allow.iter().any(|n| n.contains(&ip)));
-        let ok = verdict == Verdict::Ok && ext.is_some() && allowed && p.username == aor;
-        if !ok {
-            tracing::debug!(source = %ip, "authentication failed");
-            self.guard.record_failure(ip, now.mono);
-            let rsp = self.response(req, 403, "Forbidden");
-            return self.reply(now, id, rsp);
+        if verdict == Verdict::Ok && allowed {
+            return Ok(p.username.to_owned());
         }
-        let max_contacts = ext.map_or(1, |e| e.max_contacts);
-        let rsp = self.register(now, d, req, &aor, max_contacts);
-        self.reply(now, id, rsp);
+        tracing::debug!(source = %ip, "authentication failed");
+        self.guard.record_failure(ip, now.mono);
+        Err(Box::new(self.response(req, 403, "Forbidden")))
     }
 
     fn register(
@@ -872,14 +988,23 @@ impl Pbx {
         }
     }
 
-    fn challenge(&mut self, req: &Message, stale: bool) -> Message {
+    fn challenge(&mut self, req: &Message, stale: bool, proxy: bool) -> Message {
         let nonce = self
             .nonces
             .issue(self.last_now - self.started, self.rng.random());
-        let mut rsp = self.response(req, 401, "Unauthorized");
+        let (code, reason, header) = if proxy {
+            (
+                407,
+                "Proxy Authentication Required",
+                HeaderName::ProxyAuthenticate,
+            )
+        } else {
+            (401, "Unauthorized", HeaderName::WwwAuthenticate)
+        };
+        let mut rsp = self.response(req, code, reason);
         for alg in &self.s.algorithms {
             rsp.headers.push(
-                HeaderName::WwwAuthenticate,
+                header.clone(),
                 auth::challenge(&self.s.domain, &nonce, *alg, stale),
             );
         }
@@ -887,7 +1012,7 @@ impl Pbx {
     }
 
     /// A response to `req` with a fresh To tag and our Server header.
-    fn response(&mut self, req: &Message, code: u16, reason: &str) -> Message {
+    pub(crate) fn response(&mut self, req: &Message, code: u16, reason: &str) -> Message {
         let tag = format!("{:016x}", self.rng.random::<u64>());
         let mut rsp = msg::response_for(req, code, reason, (code > 100).then_some(tag.as_str()));
         rsp.headers
@@ -895,7 +1020,7 @@ impl Pbx {
         rsp
     }
 
-    fn reply(&mut self, now: Now, id: u64, rsp: Message) {
+    pub(crate) fn reply(&mut self, now: Now, id: u64, rsp: Message) {
         let code = rsp.status().unwrap_or(500);
         let bytes = rsp.to_bytes();
         if let Some(t) = self.txns.get_mut(&id) {
@@ -1089,8 +1214,45 @@ fn response_destination(via: Option<&Via>, src: SocketAddr, transport: Transport
     SocketAddr::new(ip, via.port.unwrap_or(5060))
 }
 
-#[allow(dead_code)]
-fn _assert_registrar_is_used(_: registrar::Binding) {}
+/// ACK for a non-2xx final response (RFC 3261 §17.1.1.3): Request-URI, Call-ID, From, top
+/// Via and CSeq number of the INVITE, To of the response. Built from the response, which
+/// carries all of them except the Request-URI; for that we use the To URI (our branches send
+/// to the contact directly, with no proxies in between, so the hop is the same).
+fn non2xx_ack(rsp: &Message) -> Bytes {
+    let uri_text = rsp
+        .to()
+        .map(|t| t.uri.to_string())
+        .unwrap_or_else(|_| "sip:invalid".to_owned());
+    let Ok(uri) = Uri::parse(&uri_text) else {
+        return Bytes::new();
+    };
+    let mut m = Message {
+        start: StartLine::Request {
+            method: Method::Ack,
+            uri,
+            raw_uri: uri_text,
+        },
+        headers: msg::Headers(Vec::new()),
+        body: Bytes::new(),
+    };
+    if let Ok(via) = rsp.top_via() {
+        let mut via = via;
+        via.params.retain(|(k, _)| {
+            !k.eq_ignore_ascii_case("received") && !k.eq_ignore_ascii_case("rport")
+        });
+        via.set_param("rport", None);
+        m.headers.push(HeaderName::Via, via.to_string());
+    }
+    m.headers.push(HeaderName::MaxForwards, "70");
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        if let Some(v) = rsp.headers.get(&name) {
+            m.headers.push(name, v.to_owned());
+        }
+    }
+    let seq = rsp.cseq().map(|c| c.seq).unwrap_or(1);
+    m.headers.push(HeaderName::CSeq, format!("{seq} ACK"));
+    m.to_bytes()
+}
 
 #[cfg(test)]
 mod tests;

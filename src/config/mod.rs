@@ -77,6 +77,8 @@ pub struct Server {
     pub domain: String,
     /// Relative paths are resolved against the config directory.
     pub state_dir: PathBuf,
+    /// Prompts and music on hold; relative paths are resolved against the config directory.
+    pub sounds_dir: PathBuf,
     pub log_level: LogLevel,
     /// Server / User-Agent header value; default `Zvon <version>`.
     pub user_agent: String,

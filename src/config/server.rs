@@ -223,6 +223,9 @@ fn server(
     let state_dir = sec
         .get(ctx, "state_dir", walk::nonempty)
         .or("/var/lib/zvon");
+    let sounds_dir = sec
+        .get(ctx, "sounds_dir", walk::nonempty)
+        .or("/usr/share/zvon/sounds");
     let log_level = sec
         .get(ctx, "log_level", |ctx, path, v| {
             let s = walk::string(ctx, path, v)?;
@@ -271,10 +274,17 @@ fn server(
     } else {
         state_dir
     };
+    let sounds_dir = PathBuf::from(sounds_dir?);
+    let sounds_dir = if sounds_dir.is_relative() {
+        dir.join(sounds_dir)
+    } else {
+        sounds_dir
+    };
     if no_listen {
         return None;
     }
     Some(Server {
+        sounds_dir,
         udp: udp.or(Vec::new())?,
         tcp: tcp.or(Vec::new())?,
         domain: domain?,

@@ -4,112 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{Config, Extension, IpNet, Secret};
 use crate::sip::auth::{DigestParams, client_response};
-use crate::testkit::SimClock;
-
-const PBX: &str = "127.0.0.1:5060";
-
-fn config(ban: u32, trusted: &[&str]) -> Config {
-    let mut c = Config {
-        server: crate::config::Server {
-            udp: vec![PBX.parse().unwrap()],
-            tcp: vec![],
-            domain: "zvon.test".into(),
-            state_dir: "/nonexistent".into(),
-            log_level: crate::config::LogLevel::Info,
-            user_agent: "Zvon test".into(),
-        },
-        sip: Default::default(),
-        rtp: Default::default(),
-        registrar: Default::default(),
-        security: Default::default(),
-        calls: Default::default(),
-        extensions: vec![],
-        dir: "/nonexistent".into(),
-    };
-    c.security.ban_failures = ban;
-    c.security.trusted = trusted
-        .iter()
-        .map(|t| t.parse::<IpNet>().unwrap())
-        .collect();
-    c.registrar.qualify = Some(Duration::from_secs(30));
-    c.registrar.qualify_failures = 2;
-    c.extensions = (1001..=1003)
-        .map(|n| Extension {
-            number: n.to_string(),
-            name: None,
-            password: Secret::new(format!("pw{n}")),
-            max_contacts: 3,
-            allow: if n == 1003 {
-                vec!["10.0.0.0/8".parse().unwrap()]
-            } else {
-                vec![]
-            },
-        })
-        .collect();
-    c
-}
-
-struct World {
-    clock: SimClock,
-    pbx: Pbx,
-    sent: Vec<Transmit>,
-    store: Vec<StoreCommand>,
-}
-
-impl World {
-    fn new(cfg: &Config) -> Self {
-        let clock = SimClock::new();
-        let pbx = Pbx::new(cfg, clock.now(), [9; 32]);
-        Self {
-            clock,
-            pbx,
-            sent: Vec::new(),
-            store: Vec::new(),
-        }
-    }
-
-    fn drain(&mut self) -> Instant {
-        loop {
-            match self.pbx.poll_output() {
-                Output::Transmit(t) => self.sent.push(t),
-                Output::Store(s) => self.store.push(s),
-                Output::Timeout(at) => return at,
-            }
-        }
-    }
-
-    fn recv(&mut self, from: &str, transport: Transport, data: &str) -> Vec<Message> {
-        self.sent.clear();
-        let d = Datagram {
-            transport,
-            local: PBX.parse().unwrap(),
-            remote: from.parse().unwrap(),
-            data: Bytes::from(data.replace('\n', "\r\n")),
-        };
-        self.pbx.handle_input(self.clock.now(), Input::Datagram(d));
-        self.drain();
-        self.sent
-            .iter()
-            .map(|t| msg::parse(&t.data, &Limits::default()).unwrap())
-            .collect()
-    }
-
-    /// Runs the virtual clock up to `now + d`, firing every deadline on the way.
-    fn run_for(&mut self, d: Duration) {
-        let end = self.clock.now().mono + d;
-        loop {
-            let next = self.drain();
-            if next > end {
-                self.clock.advance_to(end);
-                return;
-            }
-            self.clock.advance_to(next);
-            self.pbx.handle_input(self.clock.now(), Input::Timeout);
-        }
-    }
-}
+use crate::testkit::world::{PBX, World, config};
 
 fn register(user: &str, from: &str, call_id: &str, cseq: u32, extra: &str) -> String {
     format!(
@@ -440,13 +336,14 @@ fn options_unknown_and_unsupported_methods() {
 }
 
 #[test]
-fn invite_gets_405_and_its_ack_is_absorbed() {
+fn unauthenticated_invite_gets_407_retransmitted_until_its_ack() {
     let mut w = World::new(&config(5, &[]));
     let inv = "INVITE sip:1002@zvon.test SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.9:5060;branch=z9hG4bKinv1\n\
                Max-Forwards: 70\nFrom: <sip:1001@zvon.test>;tag=a\nTo: <sip:1002@zvon.test>\n\
                Call-ID: inv1\nCSeq: 1 INVITE\nContent-Length: 0\n\n";
     let r = w.recv("198.51.100.9:5060", Transport::Udp, inv);
-    assert_eq!(r[0].status(), Some(405));
+    assert_eq!(r[0].status(), Some(407));
+    assert!(r[0].headers.get(&HeaderName::ProxyAuthenticate).is_some());
     let tag = r[0].to().unwrap().tag().unwrap().to_owned();
     // The final response is retransmitted until the ACK arrives (Timer G).
     w.run_for(Duration::from_millis(600));

@@ -16,3 +16,9 @@ pub fn now() -> Now {
         wall: UnixTime(wall),
     }
 }
+
+/// The monotonic clock as a tokio instant (for bounded waits in the runtime glue).
+#[allow(clippy::disallowed_methods)] // the same sanctioned read
+pub fn tokio_now() -> tokio::time::Instant {
+    tokio::time::Instant::now()
+}

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod media;
+pub mod wav;
 
 use std::collections::HashMap;
 use std::io;
@@ -107,6 +108,7 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
         max_headers: cfg.sip.max_headers,
     };
     let (tx, rx) = mpsc::channel::<Event>(INPUT_QUEUE);
+    let media_rt = start_media(&cfg, tx.clone())?;
     let mut udp = HashMap::new();
     for addr in &cfg.server.udp {
         let sock = UdpSocket::bind(addr)
@@ -142,7 +144,8 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
         "zvon ready"
     );
 
-    engine_loop(&mut pbx, rx, &udp, &sender).await;
+    engine_loop(&mut pbx, rx, &udp, &sender, &media_rt).await;
+    media_rt.shutdown();
 
     let st = pbx.stats();
     tracing::info!(
@@ -165,18 +168,67 @@ fn set_rcvbuf(sock: &UdpSocket) {
     }
 }
 
+/// Starts the media workers: one per core, bound to `rtp.address` (or the SIP address).
+fn start_media(cfg: &Config, tx: mpsc::Sender<Event>) -> Result<media::MediaRuntime, RunError> {
+    let sip_ip = cfg
+        .server
+        .udp
+        .iter()
+        .chain(&cfg.server.tcp)
+        .map(|a| a.ip())
+        .next();
+    let bind_ip = cfg
+        .rtp
+        .address
+        .or(sip_ip)
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let moh_path = cfg.server.sounds_dir.join("moh.wav");
+    let (moh, moh_rate) = match wav::read(&moh_path) {
+        Ok(p) => (Some(Arc::<[i16]>::from(p.samples)), p.rate),
+        Err(e) => {
+            tracing::warn!(error = %e, "no music on hold: held callers hear silence");
+            (None, 8000)
+        }
+    };
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let session = crate::media::session::SessionConfig {
+        rtp_timeout: cfg.calls.rtp_timeout,
+        encoder: crate::media::codec::EncoderSettings {
+            opus_complexity: 5,
+            opus_bitrate: 0,
+        },
+        moh,
+        moh_rate,
+    };
+    let rt = media::MediaRuntime::start(
+        media::MediaRuntimeConfig {
+            bind_ip,
+            workers,
+            session,
+        },
+        move |ev| {
+            let _ = tx.blocking_send(Event::Input(Input::Media(ev)));
+        },
+    )?;
+    tracing::info!(address = %bind_ip, workers, ports = %format!("{}-{}", cfg.rtp.port_min, cfg.rtp.port_max), "media ready");
+    Ok(rt)
+}
+
 async fn engine_loop(
     pbx: &mut Pbx,
     mut rx: mpsc::Receiver<Event>,
     udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
     store: &StoreSender,
+    media: &media::MediaRuntime,
 ) {
     let mut conns: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
     let mut term = signal(tokio::signal::unix::SignalKind::terminate());
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt());
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
     loop {
-        let deadline = drain(pbx, udp, &conns, store).await;
+        let deadline = drain(pbx, udp, &conns, store, media).await;
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -193,7 +245,24 @@ async fn engine_loop(
             }
         }
     }
-    let _ = drain(pbx, udp, &conns, store).await;
+    // Shutdown: hang up every call, wait (bounded) for the media workers' final statistics
+    // and the peers' answers, then write what is left. No CDR is lost.
+    pbx.hangup_all(clock::now());
+    let _ = drain(pbx, udp, &conns, store, media).await;
+    let grace = clock::tokio_now() + std::time::Duration::from_secs(2);
+    while !pbx.calls_idle() {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Event::Input(i)) => pbx.handle_input(clock::now(), i),
+                Some(_) => {}
+                None => break,
+            },
+            () = tokio::time::sleep_until(grace) => break,
+        }
+        let _ = drain(pbx, udp, &conns, store, media).await;
+    }
+    pbx.flush_cdrs(clock::now());
+    let _ = drain(pbx, udp, &conns, store, media).await;
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
@@ -213,6 +282,7 @@ async fn drain(
     udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
     conns: &HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     store: &StoreSender,
+    media: &media::MediaRuntime,
 ) -> std::time::Instant {
     loop {
         match pbx.poll_output() {
@@ -237,6 +307,7 @@ async fn drain(
                     }
                 },
             },
+            Output::Media(cmd) => media.send(cmd),
             Output::Store(cmd) => match store.try_send(cmd) {
                 Ok(()) => {}
                 Err(store::TrySendError::Full(cmd)) => {

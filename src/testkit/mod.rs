@@ -2,6 +2,8 @@
 //!
 //! Time in tests only moves when a test moves it: nothing here sleeps.
 
+pub mod world;
+
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 

@@ -52,6 +52,7 @@ udp = ["{udp}"]
 tcp = ["{tcp}"]
 domain = "zvon.test"
 state_dir = "../state"
+sounds_dir = "{sounds}"
 log_level = "info"
 
 [sip]
@@ -75,7 +76,8 @@ trusted = {trusted}
             qualify = tc.qualify,
             ban = tc.ban_failures,
             trusted = tc.trusted,
-            max_msg = tc.max_message_size
+            max_msg = tc.max_message_size,
+            sounds = concat!(env!("CARGO_MANIFEST_DIR"), "/sounds")
         ),
     )
     .unwrap();

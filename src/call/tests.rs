@@ -1,0 +1,803 @@
+//! B2BUA world tests: scripted phones around the real engine, on a virtual clock.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::media::{Codec, LegStats, MediaCommand, MediaEvent, SessionId, Side};
+use crate::sip::Transport;
+use crate::sip::auth::{DigestParams, client_response};
+use crate::sip::msg::{HeaderName, Message, Method};
+use crate::store::{CdrRecord, Disposition, StoreCommand};
+use crate::testkit::world::{World, config};
+
+const ALICE: &str = "192.0.2.10:5060";
+const BOB1: &str = "192.0.2.21:5060";
+const BOB2: &str = "192.0.2.22:5062";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn offer_sdp(ip: &str, port: u16, pts: &str, extra: &str) -> String {
+    let mut s = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\n"
+    );
+    for pt in pts.split(' ') {
+        let line = match pt {
+            "0" => "a=rtpmap:0 PCMU/8000\r\n",
+            "8" => "a=rtpmap:8 PCMA/8000\r\n",
+            "9" => "a=rtpmap:9 G722/8000\r\n",
+            "111" => "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n",
+            "101" => "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+            _ => "",
+        };
+        s.push_str(line);
+    }
+    s.push_str(extra);
+    s
+}
+
+fn register(w: &mut World, user: &str, from: &str, call_id: &str) {
+    let reg = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:zvon.test SIP/2.0\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{call_id}{cseq}\n\
+             Max-Forwards: 70\nFrom: <sip:{user}@zvon.test>;tag=r{call_id}\nTo: <sip:{user}@zvon.test>\n\
+             Call-ID: {call_id}\nCSeq: {cseq} REGISTER\nContact: <sip:{user}@{from}>\nExpires: 3600\n\
+             {auth}Content-Length: 0\n\n"
+        )
+    };
+    let r = w.recv_any(addr(from), Transport::Udp, &reg(1, ""));
+    let a = digest(
+        &r[0].1,
+        HeaderName::WwwAuthenticate,
+        "Authorization",
+        user,
+        "REGISTER",
+        "sip:zvon.test",
+    );
+    let r = w.recv_any(addr(from), Transport::Udp, &reg(2, &a));
+    assert_eq!(r[0].1.status(), Some(200));
+}
+
+fn digest(ch: &Message, h: HeaderName, out: &str, user: &str, method: &str, uri: &str) -> String {
+    let v = ch.headers.get(&h).unwrap();
+    let nonce = v
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let p = DigestParams {
+        username: user,
+        realm: "zvon.test",
+        nonce: &nonce,
+        uri,
+        response: "",
+        algorithm: Some("MD5"),
+        qop: Some("auth"),
+        nc: Some("00000001"),
+        cnonce: Some("abc"),
+    };
+    let r = client_response(&p, method, &format!("pw{user}"));
+    format!(
+        "{out}: Digest username=\"{user}\", realm=\"zvon.test\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\"\n"
+    )
+}
+
+struct Caller {
+    call_id: String,
+    cseq: u32,
+    to_tag: String,
+    branch: String,
+    sdp: String,
+}
+
+fn invite_text(c: &Caller, to: &str, auth: &str, extra: &str) -> String {
+    format!(
+        "INVITE sip:{to}@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {ALICE};branch={}\nMax-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@zvon.test>;tag=alice\nTo: <sip:{to}@zvon.test>\nCall-ID: {}\n\
+         CSeq: {} INVITE\nContact: <sip:1001@{ALICE}>\n{auth}{extra}Content-Type: application/sdp\n\
+         Content-Length: {}\n\n{}",
+        c.branch,
+        c.call_id,
+        c.cseq,
+        c.sdp.len(),
+        c.sdp
+    )
+}
+
+/// Alice (1001) calls `to`: INVITE → 407 → INVITE with credentials. Returns what Zvon sent
+/// after the authenticated INVITE.
+fn call(w: &mut World, to: &str, sdp: String, extra: &str) -> (Caller, Vec<(SocketAddr, Message)>) {
+    let mut c = Caller {
+        call_id: "call-1".into(),
+        cseq: 1,
+        to_tag: String::new(),
+        branch: "z9hG4bKa1".into(),
+        sdp,
+    };
+    let r = w.recv_any(addr(ALICE), Transport::Udp, &invite_text(&c, to, "", extra));
+    assert_eq!(r[0].1.status(), Some(407), "{:?}", r[0].1);
+    let ack = format!(
+        "ACK sip:{to}@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKa1\nMax-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@zvon.test>;tag=alice\nTo: <sip:{to}@zvon.test>;tag={}\nCall-ID: call-1\n\
+         CSeq: 1 ACK\nContent-Length: 0\n\n",
+        r[0].1.to().unwrap().tag().unwrap()
+    );
+    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        "1001",
+        "INVITE",
+        &format!("sip:{to}@zvon.test"),
+    );
+    c.cseq = 2;
+    c.branch = "z9hG4bKa2".into();
+    let out = w.recv_any(
+        addr(ALICE),
+        Transport::Udp,
+        &invite_text(&c, to, &auth, extra),
+    );
+    (c, out)
+}
+
+fn to_alice(out: &[(SocketAddr, Message)]) -> Vec<&Message> {
+    out.iter()
+        .filter(|(a, _)| *a == addr(ALICE))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+fn invites_to(out: &[(SocketAddr, Message)], who: &str) -> Vec<Message> {
+    out.iter()
+        .filter(|(a, m)| *a == addr(who) && m.method() == Some(&Method::Invite))
+        .map(|(_, m)| m.clone())
+        .collect()
+}
+
+/// A response from a callee phone to Zvon's INVITE (or other request).
+fn respond(
+    w: &mut World,
+    from: &str,
+    req: &Message,
+    code: u16,
+    tag: &str,
+    sdp: Option<String>,
+) -> Vec<(SocketAddr, Message)> {
+    let mut rsp =
+        crate::sip::msg::response_for(req, code, crate::sip::msg::default_reason(code), Some(tag));
+    if let Some(s) = sdp {
+        rsp.headers
+            .push(HeaderName::Contact, format!("<sip:1002@{from}>"));
+        rsp.headers.push(HeaderName::ContentType, "application/sdp");
+        rsp.body = bytes::Bytes::from(s);
+    }
+    let text = String::from_utf8(rsp.to_bytes().to_vec()).unwrap();
+    w.recv_any(addr(from), Transport::Udp, &text)
+}
+
+fn in_dialog(c: &mut Caller, method: &str, zvon_tag: &str, body: Option<(&str, &str)>) -> String {
+    c.cseq += 1;
+    let (ct, b) = body.unwrap_or(("", ""));
+    let ct_line = if ct.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: {ct}\n")
+    };
+    format!(
+        "{method} sip:1002@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKd{}\nMax-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@zvon.test>;tag=alice\nTo: <sip:1002@zvon.test>;tag={zvon_tag}\nCall-ID: {}\n\
+         CSeq: {} {method}\n{ct_line}Content-Length: {}\n\n{b}",
+        c.cseq,
+        c.call_id,
+        c.cseq,
+        b.len()
+    )
+}
+
+fn ack_2xx(c: &Caller, zvon_tag: &str, cseq: u32) -> String {
+    format!(
+        "ACK sip:1002@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKack{cseq}\nMax-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@zvon.test>;tag=alice\nTo: <sip:1002@zvon.test>;tag={zvon_tag}\nCall-ID: {}\n\
+         CSeq: {cseq} ACK\nContent-Length: 0\n\n",
+        c.call_id
+    )
+}
+
+fn cdrs(w: &World) -> Vec<CdrRecord> {
+    w.store
+        .iter()
+        .filter_map(|s| match s {
+            StoreCommand::Cdr(c) => Some((**c).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn world() -> World {
+    let mut cfg = config(0, &[]);
+    cfg.calls.no_answer = Duration::from_secs(20);
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    register(&mut w, "1002", BOB2, "r2");
+    w
+}
+
+fn session_of(w: &World) -> SessionId {
+    w.media
+        .iter()
+        .find_map(|m| match m {
+            MediaCommand::Open { session, .. } => Some(*session),
+            _ => None,
+        })
+        .expect("media opened")
+}
+
+/// Alice calls 1002 (two phones), Bob1 rings then answers; returns Alice's state, Zvon's
+/// tag towards Alice, and Bob1's INVITE.
+fn answered(w: &mut World) -> (Caller, String, Message) {
+    let (mut c, out) = call(w, "1002", offer_sdp("192.0.2.10", 40000, "0 8 101", ""), "");
+    assert_eq!(to_alice(&out)[0].status(), Some(100));
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let b2 = invites_to(&out, BOB2).remove(0);
+    let out = respond(w, BOB1, &b1, 180, "bob1", None);
+    assert_eq!(to_alice(&out)[0].status(), Some(180));
+    respond(w, BOB2, &b2, 180, "bob2", None);
+    let out = respond(
+        w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to Alice")
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    c.to_tag = tag.clone();
+    let _ = w.recv_any(addr(ALICE), Transport::Udp, &ack_2xx(&c, &tag, 2));
+    (c, tag, b1)
+}
+
+#[test]
+fn call_forks_first_answer_wins_others_cancelled_and_cdr_is_answered() {
+    let mut w = world();
+    let (mut c, out) = call(
+        &mut w,
+        "1002",
+        offer_sdp("192.0.2.10", 40000, "0 8 101", ""),
+        "",
+    );
+    let a = to_alice(&out);
+    assert_eq!(a[0].status(), Some(100));
+    let b1 = invites_to(&out, BOB1);
+    let b2 = invites_to(&out, BOB2);
+    assert_eq!(
+        (b1.len(), b2.len()),
+        (1, 1),
+        "one INVITE per registered phone"
+    );
+    let b1 = b1[0].clone();
+    let b2 = b2[0].clone();
+    // Zvon anchors media: its own address and port in the offer, PCMU first (the caller's).
+    let body = std::str::from_utf8(&b1.body).unwrap();
+    assert!(
+        body.contains("c=IN IP4 127.0.0.1") && body.contains("m=audio "),
+        "{body}"
+    );
+    assert!(body.contains("RTP/AVP 0"), "caller's codec first: {body}");
+    assert_ne!(
+        b1.call_id(),
+        c.call_id.as_str().into(),
+        "B leg is a new dialog"
+    );
+    let out = respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    assert_eq!(to_alice(&out)[0].status(), Some(180));
+    respond(&mut w, BOB2, &b2, 180, "bob2", None);
+    w.clock.advance(Duration::from_secs(4));
+    let out = respond(
+        &mut w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    // Bob1 gets its ACK, Bob2 a CANCEL, Alice a 200 with Zvon's SDP.
+    let acks: Vec<_> = out
+        .iter()
+        .filter(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Ack))
+        .collect();
+    assert_eq!(acks.len(), 1);
+    let cancels: Vec<_> = out
+        .iter()
+        .filter(|(a, m)| *a == addr(BOB2) && m.method() == Some(&Method::Cancel))
+        .collect();
+    assert_eq!(cancels.len(), 1);
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to Alice")
+        .clone();
+    let sdp = std::str::from_utf8(&ok.body).unwrap();
+    assert!(
+        sdp.contains("m=audio ") && sdp.contains("PCMU/8000") && !sdp.contains("PCMA"),
+        "{sdp}"
+    );
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    // Media: both legs PCMU → the worker can relay.
+    let open = w.media.iter().find_map(|m| match m {
+        MediaCommand::Open { a, b, .. } => Some((a.clone(), b.clone())),
+        _ => None,
+    });
+    let (la, lb) = open.expect("Open");
+    let lb = lb.expect("B leg known at answer");
+    assert_eq!(
+        (la.format.codec, lb.format.codec),
+        (Codec::Pcmu, Codec::Pcmu)
+    );
+    assert_eq!(la.remote, Some(addr("192.0.2.10:40000")));
+    assert_eq!(lb.remote, Some(addr("192.0.2.21:50000")));
+    // Bob2 answers the CANCEL and its INVITE with 487.
+    let cancel = cancels[0].1.clone();
+    respond(&mut w, BOB2, &cancel, 200, "bob2", None);
+    respond(&mut w, BOB2, &b2, 487, "bob2", None);
+    w.recv_any(addr(ALICE), Transport::Udp, &ack_2xx(&c, &tag, 2));
+    // 30 s of talk, then Alice hangs up.
+    w.run_for(Duration::from_secs(30));
+    let bye = in_dialog(&mut c, "BYE", &tag, None);
+    let out = w.recv_any(addr(ALICE), Transport::Udp, &bye);
+    assert_eq!(to_alice(&out)[0].status(), Some(200));
+    let bye_b = out
+        .iter()
+        .find(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Bye))
+        .expect("BYE to Bob1")
+        .1
+        .clone();
+    assert_eq!(bye_b.to().unwrap().tag(), Some("bob1"));
+    respond(&mut w, BOB1, &bye_b, 200, "bob1", None);
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Close { .. }))
+    );
+    let session = session_of(&w);
+    let st = LegStats {
+        packets: 1500,
+        lost: 2,
+        jitter_ms: 1.0,
+        mos: 4.3,
+        sent: 1500,
+    };
+    w.media_event(MediaEvent::Closed {
+        session,
+        stats: [st, st],
+    });
+    let cdr = cdrs(&w);
+    assert_eq!(cdr.len(), 1);
+    let cdr = &cdr[0];
+    assert_eq!(cdr.disposition, Disposition::Answered);
+    assert_eq!(cdr.billsec, 30);
+    assert_eq!(cdr.duration, 34);
+    assert_eq!(
+        (
+            cdr.caller.as_str(),
+            cdr.dialed.as_str(),
+            cdr.answered_by.as_deref()
+        ),
+        ("1001", "1002", Some("1002"))
+    );
+    assert_eq!(cdr.hangup_by, "caller");
+    assert_eq!(cdr.codec_a.as_deref(), Some("PCMU"));
+    assert_eq!(cdr.legs.len(), 3);
+    assert_eq!(cdr.legs[0].packets, 1500);
+    assert_eq!(cdr.legs[2].disposition, Disposition::Cancelled);
+    assert_eq!(w.pbx.calls.len(), 0);
+}
+
+#[test]
+fn callee_busy_gives_486_and_a_busy_cdr() {
+    let mut w = World::new(&config(0, &[]));
+    register(&mut w, "1002", BOB1, "r1");
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let out = respond(&mut w, BOB1, &b1, 486, "bob1", None);
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Ack)),
+        "non-2xx ACKed by the txn"
+    );
+    let a = to_alice(&out);
+    assert_eq!(a[0].status(), Some(486));
+    let cdr = cdrs(&w);
+    assert_eq!(
+        (cdr[0].disposition, cdr[0].sip_code),
+        (Disposition::Busy, Some(486))
+    );
+}
+
+#[test]
+fn no_answer_times_out_with_480_and_cancels_the_phones() {
+    let mut w = world();
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let b2 = invites_to(&out, BOB2).remove(0);
+    respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    respond(&mut w, BOB2, &b2, 180, "bob2", None);
+    w.sent.clear();
+    w.run_for(Duration::from_millis(19_900));
+    assert!(
+        !w.sent_messages()
+            .iter()
+            .any(|(_, m)| m.method() == Some(&Method::Cancel))
+    );
+    w.run_for(Duration::from_millis(200));
+    let sent = w.sent_messages();
+    let cancels = sent
+        .iter()
+        .filter(|(_, m)| m.method() == Some(&Method::Cancel))
+        .count();
+    assert_eq!(cancels, 2);
+    assert!(
+        sent.iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.status() == Some(480))
+    );
+    let cdr = cdrs(&w);
+    assert_eq!(
+        (cdr[0].disposition, cdr[0].duration),
+        (Disposition::NoAnswer, 20)
+    );
+}
+
+#[test]
+fn caller_cancel_gets_200_and_487_and_cancels_branches() {
+    let mut w = world();
+    let (c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    // Bob2 never sent a provisional: its CANCEL waits for one (RFC 3261 §9.1).
+    let cancel = format!(
+        "CANCEL sip:1002@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {ALICE};branch={}\nMax-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@zvon.test>;tag=alice\nTo: <sip:1002@zvon.test>\nCall-ID: {}\n\
+         CSeq: {} CANCEL\nContent-Length: 0\n\n",
+        c.branch, c.call_id, c.cseq
+    );
+    let out = w.recv_any(addr(ALICE), Transport::Udp, &cancel);
+    let codes: Vec<_> = to_alice(&out)
+        .iter()
+        .map(|m| (m.status(), m.cseq().unwrap().method.as_str().to_owned()))
+        .collect();
+    assert!(
+        codes.contains(&(Some(200), "CANCEL".into()))
+            && codes.contains(&(Some(487), "INVITE".into())),
+        "{codes:?}"
+    );
+    assert_eq!(
+        out.iter()
+            .filter(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Cancel))
+            .count(),
+        1
+    );
+    assert_eq!(
+        out.iter()
+            .filter(|(a, m)| *a == addr(BOB2) && m.method() == Some(&Method::Cancel))
+            .count(),
+        0
+    );
+    let b2 = invites_to(&w.sent_messages(), BOB2);
+    assert!(b2.is_empty());
+    let cdr = cdrs(&w);
+    assert_eq!(
+        (cdr[0].disposition, cdr[0].hangup_by.as_str()),
+        (Disposition::Cancelled, "caller")
+    );
+}
+
+#[test]
+fn unknown_number_is_404_and_unregistered_extension_480() {
+    let mut w = World::new(&config(0, &[]));
+    let (_c, out) = call(&mut w, "4711", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    assert_eq!(to_alice(&out).last().unwrap().status(), Some(404));
+    let mut w = World::new(&config(0, &[]));
+    let (_c, out) = call(&mut w, "1003", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    assert_eq!(to_alice(&out).last().unwrap().status(), Some(480));
+}
+
+#[test]
+fn late_200_from_a_second_branch_is_acked_and_byed() {
+    let mut w = world();
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let b2 = invites_to(&out, BOB2).remove(0);
+    respond(
+        &mut w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0", "")),
+    );
+    let out = respond(
+        &mut w,
+        BOB2,
+        &b2,
+        200,
+        "bob2",
+        Some(offer_sdp("192.0.2.22", 50002, "0", "")),
+    );
+    let to_b2: Vec<_> = out
+        .iter()
+        .filter(|(a, _)| *a == addr(BOB2))
+        .map(|(_, m)| m.method().cloned())
+        .collect();
+    assert_eq!(to_b2, vec![Some(Method::Ack), Some(Method::Bye)]);
+}
+
+#[test]
+fn our_200_is_retransmitted_until_the_ack() {
+    let mut w = world();
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let out = respond(
+        &mut w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0", "")),
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    w.sent.clear();
+    w.run_for(Duration::from_millis(1600));
+    let again = w
+        .sent_messages()
+        .into_iter()
+        .filter(|(a, m)| *a == addr(ALICE) && m.status() == Some(200))
+        .count();
+    assert_eq!(again, 2, "at 0.5 s and 1.5 s");
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let c = Caller {
+        call_id: "call-1".into(),
+        cseq: 2,
+        to_tag: tag.clone(),
+        branch: String::new(),
+        sdp: String::new(),
+    };
+    w.recv_any(addr(ALICE), Transport::Udp, &ack_2xx(&c, &tag, 2));
+    w.sent.clear();
+    w.run_for(Duration::from_secs(10));
+    assert!(
+        w.sent_messages().iter().all(|(a, _)| *a != addr(ALICE)),
+        "no retransmission after the ACK"
+    );
+}
+
+#[test]
+fn no_ack_ends_the_call_after_64_t1() {
+    let mut w = world();
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    respond(
+        &mut w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0", "")),
+    );
+    w.sent.clear();
+    w.run_for(Duration::from_secs(33));
+    let sent = w.sent_messages();
+    assert!(
+        sent.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Bye))
+    );
+}
+
+#[test]
+fn hold_answers_recvonly_and_plays_moh_to_the_other_side_then_unhold() {
+    let mut w = world();
+    let (mut c, tag, _) = answered(&mut w);
+    w.media.clear();
+    let hold = offer_sdp("192.0.2.10", 40000, "0 101", "a=sendonly\r\n");
+    let re = in_dialog(&mut c, "INVITE", &tag, Some(("application/sdp", &hold)));
+    let out = w.recv_any(addr(ALICE), Transport::Udp, &re);
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200")
+        .clone();
+    assert!(
+        std::str::from_utf8(&ok.body)
+            .unwrap()
+            .contains("a=recvonly")
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StartMoh { side: Side::B, .. }))
+    );
+    assert!(
+        !out.iter().any(|(a, _)| *a == addr(BOB1)),
+        "the held phone gets no re-INVITE"
+    );
+    w.recv_any(addr(ALICE), Transport::Udp, &ack_2xx(&c, &tag, c.cseq));
+    let unhold = offer_sdp("192.0.2.10", 40000, "0 101", "a=sendrecv\r\n");
+    let re = in_dialog(&mut c, "INVITE", &tag, Some(("application/sdp", &unhold)));
+    let out = w.recv_any(addr(ALICE), Transport::Udp, &re);
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200")
+        .clone();
+    assert!(
+        std::str::from_utf8(&ok.body)
+            .unwrap()
+            .contains("a=sendrecv")
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopMoh { side: Side::B, .. }))
+    );
+}
+
+#[test]
+fn sip_info_dtmf_becomes_rfc4733_on_the_other_leg() {
+    let mut w = world();
+    let (mut c, tag, _) = answered(&mut w);
+    let info = in_dialog(
+        &mut c,
+        "INFO",
+        &tag,
+        Some(("application/dtmf-relay", "Signal=7\r\nDuration=200\r\n")),
+    );
+    let out = w.recv_any(addr(ALICE), Transport::Udp, &info);
+    assert_eq!(to_alice(&out)[0].status(), Some(200));
+    assert!(w.media.iter().any(|m| matches!(
+        m,
+        MediaCommand::SendDtmf {
+            side: Side::B,
+            digit: '7',
+            ..
+        }
+    )));
+}
+
+#[test]
+fn rtp_timeout_hangs_up_both_legs_with_a_cdr() {
+    let mut w = world();
+    let (_c, _tag, _) = answered(&mut w);
+    let session = session_of(&w);
+    w.media_event(MediaEvent::RtpTimeout {
+        session,
+        side: Side::A,
+    });
+    let sent = w.sent_messages();
+    let byes: Vec<_> = sent
+        .iter()
+        .filter(|(_, m)| m.method() == Some(&Method::Bye))
+        .map(|(a, _)| *a)
+        .collect();
+    assert!(
+        byes.contains(&addr(ALICE)) && byes.contains(&addr(BOB1)),
+        "{byes:?}"
+    );
+    w.media_event(MediaEvent::Closed {
+        session,
+        stats: [LegStats::default(); 2],
+    });
+    let cdr = cdrs(&w);
+    assert_eq!(
+        (cdr[0].hangup_cause.as_str(), cdr[0].hangup_by.as_str()),
+        ("media timeout", "system")
+    );
+}
+
+#[test]
+fn short_session_expires_gets_422_and_accepted_timer_is_echoed() {
+    let mut w = world();
+    let (_c, out) = call(
+        &mut w,
+        "1002",
+        offer_sdp("192.0.2.10", 40000, "0", ""),
+        "Session-Expires: 30\nSupported: timer\n",
+    );
+    assert_eq!(to_alice(&out).last().unwrap().status(), Some(422));
+    let mut w = world();
+    let (_c, out) = call(
+        &mut w,
+        "1002",
+        offer_sdp("192.0.2.10", 40000, "0", ""),
+        "Session-Expires: 1800;refresher=uac\nSupported: timer\n",
+    );
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let out = respond(
+        &mut w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0", "")),
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ok.headers.get(&HeaderName::SessionExpires),
+        Some("1800;refresher=uac")
+    );
+}
+
+#[test]
+fn transcoding_is_chosen_when_the_callee_speaks_another_codec() {
+    let mut w = World::new(&config(0, &[]));
+    register(&mut w, "1002", BOB1, "r1");
+    let (_c, out) = call(
+        &mut w,
+        "1002",
+        offer_sdp("192.0.2.10", 40000, "111 101", ""),
+        "",
+    );
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let body = std::str::from_utf8(&b1.body).unwrap().to_owned();
+    assert!(
+        body.contains("opus/48000/2") && body.contains("PCMU/8000"),
+        "{body}"
+    );
+    let out = respond(
+        &mut w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    assert!(
+        std::str::from_utf8(&ok.body)
+            .unwrap()
+            .contains("opus/48000")
+    );
+    let (a, b) = w
+        .media
+        .iter()
+        .find_map(|m| match m {
+            MediaCommand::Open { a, b, .. } => Some((a.clone(), b.clone().unwrap())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((a.format.codec, b.format.codec), (Codec::Opus, Codec::Pcmu));
+}
+
+#[test]
+fn shutdown_hangs_up_calls_and_writes_their_cdrs() {
+    let mut w = world();
+    let (_c, _tag, _) = answered(&mut w);
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    assert!(!w.pbx.calls_idle());
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!((cdr.len(), cdr[0].hangup_cause.as_str()), (1, "shutdown"));
+    assert!(w.pbx.calls_idle());
+}
