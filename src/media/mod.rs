@@ -5,6 +5,15 @@
 //! one [`session`] per call, and reports [`MediaEvent`]s back. Everything here is plain data so
 //! that the two sides can run on different threads.
 
+pub mod codec;
+pub mod dtmf;
+pub mod jitter;
+pub mod moh;
+pub mod quality;
+pub mod resample;
+pub mod rtp;
+pub mod transcode;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
