@@ -165,7 +165,7 @@ pub struct Goertzel {
 impl Goertzel {
     /// A detector for PCM at `rate` Hz.
     pub fn new(rate: u32) -> Self {
-        let rate = rate.max(4000);
+        let rate = rate.clamp(4000, 96_000);
         let n = (f64::from(rate) * 0.0256).round() as usize;
         let mut coeffs = [0.0; 8];
         for (c, f) in coeffs.iter_mut().zip(ROWS.iter().chain(COLS.iter())) {

@@ -325,6 +325,13 @@ impl JitterBuffer {
         Playout::Missing
     }
 
+    /// The payload of the next frame to play, if it is already buffered (after a `Missing`
+    /// that skipped a lost frame this is the packet following it: its FEC can recover it).
+    pub fn peek_next(&self) -> Option<&[u8]> {
+        let s = &self.slots[usize::from(self.next_seq) % SLOTS];
+        (self.playing && s.used && s.seq == self.next_seq).then_some(&s.payload[..])
+    }
+
     fn oldest_buffered(&self) -> Option<u16> {
         let mut best: Option<u16> = None;
         for s in self.slots.iter().filter(|s| s.used) {

@@ -32,6 +32,8 @@ pub struct Pipeline {
     /// Samples of one `to` frame at the encoder's rate.
     to_frame: usize,
     ts_inc: u32,
+    /// Try in-band FEC on loss (Opus; without LBRR data in the next packet libopus does PLC).
+    fec: bool,
     dec_buf: Vec<i16>,
     fifo: Vec<i16>,
     out: Vec<u8>,
@@ -72,6 +74,7 @@ impl Pipeline {
             enc,
             to_frame,
             ts_inc,
+            fec: from.codec == Codec::Opus,
             dec_buf: Vec::new(),
             fifo: Vec::new(),
             out: Vec::new(),
@@ -103,7 +106,14 @@ impl Pipeline {
                         self.dec.conceal(self.from_frame, &mut self.dec_buf);
                     }
                 }
-                Playout::Missing => self.dec.conceal(self.from_frame, &mut self.dec_buf),
+                Playout::Missing => match self.jb.peek_next() {
+                    // the lost frame was skipped and its successor is here: FEC (Opus)
+                    Some(next) if self.fec => {
+                        self.dec
+                            .conceal_with_next(self.from_frame, next, &mut self.dec_buf)
+                    }
+                    _ => self.dec.conceal(self.from_frame, &mut self.dec_buf),
+                },
                 Playout::Empty => return None,
             }
             match &mut self.rs {
@@ -115,6 +125,11 @@ impl Pipeline {
         self.fifo.drain(..self.to_frame);
         res.ok()?;
         Some((&self.out, self.ts_inc))
+    }
+
+    /// Forgets buffered audio, e.g. when the `from` leg's SSRC changes.
+    pub fn reset(&mut self) {
+        self.jb.reset();
     }
 
     /// The jitter buffer (for statistics).

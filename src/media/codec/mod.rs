@@ -66,6 +66,13 @@ pub trait Decoder: Send {
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError>;
     /// Packet-loss concealment: appends exactly `samples` samples of substitute audio.
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>);
+    /// Concealment when the packet *after* the lost one is at hand: a codec with in-band
+    /// forward error correction (Opus, RFC 6716 §2.1.7) recovers the lost frame from it.
+    /// Appends exactly `samples` samples; the default is [`Decoder::conceal`].
+    fn conceal_with_next(&mut self, samples: usize, next: &[u8], out: &mut Vec<i16>) {
+        let _ = next;
+        self.conceal(samples, out);
+    }
 }
 
 /// Encodes mono PCM frames to RTP payloads of one codec.

@@ -95,6 +95,24 @@ impl Decoder for OpusDecoder {
         out.extend_from_slice(&self.scratch[..got]);
         out.resize(out.len() + (samples - got), 0);
     }
+
+    fn conceal_with_next(&mut self, samples: usize, next: &[u8], out: &mut Vec<i16>) {
+        // RFC 6716 §2.1.7 / opus_decode(decode_fec=1): decode the LBRR copy of the lost frame
+        // carried in the next packet; without one libopus falls back to PLC by itself.
+        let block = (self.rate / 400) as usize;
+        let want = (samples / block.max(1) * block).min(self.scratch.len());
+        if next.is_empty() || want == 0 {
+            return self.conceal(samples, out);
+        }
+        match self.raw.decode(Some(next), &mut self.scratch[..want], true) {
+            Ok(n) => {
+                let got = n.min(samples);
+                out.extend_from_slice(&self.scratch[..got]);
+                out.resize(out.len() + (samples - got), 0);
+            }
+            Err(_) => self.conceal(samples, out),
+        }
+    }
 }
 
 /// Opus encoder (mono input at one of the Opus rates).
@@ -234,6 +252,39 @@ mod tests {
         assert_eq!(out.len(), 321);
         dec.conceal(3, &mut out); // less than a 2.5 ms block: padded with silence
         assert_eq!(out.len(), 324);
+    }
+
+    #[test]
+    fn in_band_fec_recovers_a_lost_frame_from_the_next_packet() {
+        let mut f = fmt(16_000);
+        f.opus.fec = true;
+        let s = EncoderSettings::default();
+        let mut enc = OpusEncoder::new(16_000, &f, &s).unwrap();
+        let pcm = tone(16_000, 440.0, 8000.0, 320 * 50);
+        let packets: Vec<Vec<u8>> = pcm
+            .chunks(320)
+            .map(|c| {
+                let mut o = Vec::new();
+                enc.encode(c, &mut o).unwrap();
+                o
+            })
+            .collect();
+        let mut dec = OpusDecoder::new(16_000).unwrap();
+        let mut out = Vec::new();
+        for (i, p) in packets.iter().enumerate() {
+            if i == 30 {
+                dec.conceal_with_next(320, &packets[31], &mut out);
+            } else {
+                dec.decode(p, &mut out).unwrap();
+            }
+        }
+        assert_eq!(out.len(), pcm.len());
+        let lost = &out[30 * 320..31 * 320];
+        let ratio = rms2(lost) / rms2(&pcm[30 * 320..31 * 320]);
+        assert!(
+            (0.3..2.0).contains(&ratio),
+            "recovered energy ratio {ratio}"
+        );
     }
 
     #[test]
