@@ -7,8 +7,10 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod jitter;
 pub mod moh;
 pub mod quality;
+pub mod resample;
 pub mod rtp;
 pub mod session;
 pub mod transcode;
