@@ -40,6 +40,17 @@ pub struct Daemon {
     rust_log: Option<String>,
 }
 
+/// A private RTP range per daemon, so tests running in parallel never share ports.
+fn rtp_base() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    thread_local!(static MINE: u32 = {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        12_000 + (std::process::id() % 4) * 4000 + (n % 10) * 400
+    });
+    MINE.with(|m| *m)
+}
+
 pub fn write_config(dir: &Path, tc: &TestConfig, udp: &str, tcp: &str) {
     let cfg = dir.join("config");
     std::fs::create_dir_all(&cfg).unwrap();
@@ -57,6 +68,10 @@ log_level = "info"
 
 [sip]
 max_message_size = {max_msg}
+
+[rtp]
+port_min = {rtp_min}
+port_max = {rtp_max}
 
 [registrar]
 min_expires = {min}
@@ -77,6 +92,8 @@ trusted = {trusted}
             ban = tc.ban_failures,
             trusted = tc.trusted,
             max_msg = tc.max_message_size,
+            rtp_min = rtp_base(),
+            rtp_max = rtp_base() + 400,
             sounds = concat!(env!("CARGO_MANIFEST_DIR"), "/sounds")
         ),
     )

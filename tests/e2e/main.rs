@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // test harness: a failed setup step should panic loudly
 
+mod calls;
 mod cli;
 mod common;
 mod phones;

@@ -1,0 +1,483 @@
+//! Calls through the real binary: SIPp and baresip as phones, RTP and CDRs checked.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::{Daemon, TestConfig, free_udp_port, inf, require, sipp_dir};
+
+/// Fills a scenario template into the test's directory.
+fn scenario(dir: &Path, name: &str, subst: &[(&str, &str)], info: bool) -> PathBuf {
+    let mut text = std::fs::read_to_string(sipp_dir().join(format!("{name}.xml.in"))).unwrap();
+    let part = if info {
+        std::fs::read_to_string(sipp_dir().join("info_dtmf.xml.part")).unwrap()
+    } else {
+        String::new()
+    };
+    text = text.replace("@INFO@", &part);
+    for (k, v) in subst {
+        text = text.replace(k, v);
+    }
+    let out = dir.join(format!("{name}.xml"));
+    std::fs::write(&out, text).unwrap();
+    out
+}
+
+fn sipp(args: &[String], cwd: &Path) -> Child {
+    require("sipp");
+    Command::new("sipp")
+        .args(args)
+        .args(["-nostdin", "-timeout", "40s", "-timeout_error"])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_ok(child: Child, what: &str) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// RTP packets arriving on a socket for `secs`: (payload type, marker, payload).
+fn collect_rtp(sock: UdpSocket, secs: u64) -> mpsc::Receiver<Vec<(u8, bool, Vec<u8>)>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while Instant::now() < end {
+            if let Ok(n) = sock.recv(&mut buf) {
+                if n >= 12 {
+                    got.push((buf[1] & 0x7f, buf[1] & 0x80 != 0, buf[12..n].to_vec()));
+                }
+            }
+        }
+        let _ = tx.send(got);
+    });
+    rx
+}
+
+/// The RTP payloads of a pcap file (Ethernet/IPv4/UDP/RTP, no options).
+fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
+    let d = std::fs::read(path).unwrap();
+    let mut off = 24;
+    let mut out = Vec::new();
+    while off + 16 <= d.len() {
+        let il = u32::from_le_bytes(d[off + 8..off + 12].try_into().unwrap()) as usize;
+        let p = &d[off + 16..off + 16 + il];
+        out.push(p[42 + 12..].to_vec());
+        off += 16 + il;
+    }
+    out
+}
+
+/// Registers a SIPp instance as `user` on `port`, so a UAS started on that port is reachable.
+fn register_sipp(d: &Daemon, user: &str, port: u16) {
+    let f = inf(
+        d.dir.path(),
+        &format!("reg{user}.csv"),
+        &[(user, &format!("demo{user}"), 300, "")],
+    );
+    let mut s = crate::common::Sipp::new("reg_ok.xml", d.udp, &f);
+    s.local_port = Some(port);
+    s.expect_ok();
+}
+
+struct CallRun {
+    rtp: Vec<(u8, bool, Vec<u8>)>,
+}
+
+/// SIPp 1001 calls SIPp 1002 through Zvon; 1002's media goes to a socket of the test.
+fn sipp_call(d: &Daemon, pcap: &str, pause_ms: u64, info: bool) -> CallRun {
+    let dir = d.dir.path();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = rtp.local_addr().unwrap().port().to_string();
+    let uas_port = free_udp_port();
+    register_sipp(d, "1002", uas_port);
+    let uas = scenario(dir, "uas_answer", &[("@RTP@", &rtp_port)], false);
+    let callee = sipp(
+        &[
+            "-sf".into(),
+            uas.display().to_string(),
+            "-p".into(),
+            uas_port.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+        ],
+        dir,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let collected = collect_rtp(rtp, 3 + pause_ms / 1000 + 2);
+    let uac = scenario(
+        dir,
+        "uac_call",
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "1002"),
+            ("@PCAP@", pcap),
+            ("@PAUSE@", &pause_ms.to_string()),
+        ],
+        info,
+    );
+    let caller = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        dir,
+    );
+    wait_ok(caller, "SIPp caller");
+    wait_ok(callee, "SIPp callee");
+    CallRun {
+        rtp: collected.recv_timeout(Duration::from_secs(30)).unwrap(),
+    }
+}
+
+fn stop_and_cdrs(d: &mut Daemon) -> Vec<zvon::store::CdrRecord> {
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    zvon::store::cdrs(&d.db()).unwrap()
+}
+
+#[test]
+fn sipp_call_relays_the_callers_rtp_to_the_callee_and_leaves_an_answered_cdr() {
+    let mut d = Daemon::start(&TestConfig::default());
+    let pcap = "/usr/share/sip-tester/g711a.pcap";
+    // The pcap lasts 7.05 s (30 ms packets); the call 1.5 + 6.5 s.
+    let run = sipp_call(&d, pcap, 6500, false);
+    let want = pcap_payloads(pcap);
+    let audio: Vec<&Vec<u8>> = run.rtp.iter().filter(|p| p.0 == 8).map(|p| &p.2).collect();
+    // Same codec on both legs: relayed without decoding, payloads unchanged and in order.
+    let start = want
+        .iter()
+        .position(|w| w == audio[0])
+        .expect("first payload is one of the pcap's");
+    for (i, p) in audio.iter().enumerate() {
+        assert_eq!(
+            *p,
+            &want[start + i],
+            "payload {i} of {} changed or missing in the relay",
+            audio.len()
+        );
+    }
+    assert!(
+        audio.len() >= want.len() * 9 / 10,
+        "{} of {} packets arrived (first is pcap packet {start})",
+        audio.len(),
+        want.len()
+    );
+    for (i, p) in audio.iter().enumerate().take(200) {
+        assert_eq!(*p, &want[start + i], "payload {i} changed in the relay");
+    }
+    let cdrs = stop_and_cdrs(&mut d);
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let c = &cdrs[0];
+    assert_eq!(c.disposition, zvon::store::Disposition::Answered);
+    assert_eq!(
+        (
+            c.caller.as_str(),
+            c.dialed.as_str(),
+            c.answered_by.as_deref()
+        ),
+        ("1001", "1002", Some("1002"))
+    );
+    assert!(
+        (8..=9).contains(&c.billsec),
+        "billsec {} for a ~8 s call",
+        c.billsec
+    );
+    assert_eq!(
+        (c.codec_a.as_deref(), c.codec_b.as_deref()),
+        (Some("PCMA"), Some("PCMA"))
+    );
+    assert_eq!(c.hangup_by, "caller");
+    assert!(
+        c.legs[0].packets > 0,
+        "caller leg stats recorded: {:?}",
+        c.legs[0]
+    );
+}
+
+#[test]
+fn dtmf_as_rfc4733_and_as_sip_info_arrives_as_rfc4733() {
+    let mut d = Daemon::start(&TestConfig::default());
+    let run = sipp_call(&d, "/usr/share/sip-tester/dtmf_2833_1.pcap", 1000, true);
+    // RFC 4733 events (PT 101 on the callee's leg): digit 1 from the pcap, 5 from SIP INFO.
+    let digits: Vec<u8> = run
+        .rtp
+        .iter()
+        .filter(|p| p.0 == 101 && p.2.len() >= 4 && p.2[1] & 0x80 != 0)
+        .map(|p| p.2[0])
+        .collect();
+    let mut uniq = digits.clone();
+    uniq.dedup();
+    assert_eq!(uniq, vec![1, 5], "end packets seen: {digits:?}");
+    stop_and_cdrs(&mut d);
+}
+
+#[test]
+fn sigterm_during_a_call_still_writes_its_cdr() {
+    let mut d = Daemon::start(&TestConfig::default());
+    let dir = d.dir.path().to_owned();
+    let uas_port = free_udp_port();
+    register_sipp(&d, "1002", uas_port);
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let uas = scenario(
+        &dir,
+        "uas_answer",
+        &[("@RTP@", &rtp.local_addr().unwrap().port().to_string())],
+        false,
+    );
+    let mut callee = sipp(
+        &[
+            "-sf".into(),
+            uas.display().to_string(),
+            "-p".into(),
+            uas_port.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+        ],
+        &dir,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = scenario(
+        &dir,
+        "uac_call",
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "1002"),
+            ("@PCAP@", "/usr/share/sip-tester/g711a.pcap"),
+            ("@PAUSE@", "20000"),
+        ],
+        false,
+    );
+    let mut caller = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        &dir,
+    );
+    assert!(
+        d.wait_log("answered", Duration::from_secs(10)),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let cdrs = stop_and_cdrs(&mut d);
+    let _ = caller.kill();
+    let _ = callee.kill();
+    let _ = caller.wait();
+    let _ = callee.wait();
+    assert_eq!(cdrs.len(), 1, "{}", d.log());
+    assert_eq!(cdrs[0].disposition, zvon::store::Disposition::Answered);
+    assert_eq!(
+        (cdrs[0].hangup_cause.as_str(), cdrs[0].hangup_by.as_str()),
+        ("shutdown", "system")
+    );
+    assert!(cdrs[0].billsec >= 1);
+}
+
+/// A baresip phone with a sine source at `freq`, recording what it hears (sndfile).
+struct Phone {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Phone {
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        base: &Path,
+        user: &str,
+        sip_port: u16,
+        zvon: std::net::SocketAddr,
+        freq: u32,
+        codecs: &str,
+        dial: Option<&str>,
+        secs: u32,
+    ) -> Phone {
+        require("baresip");
+        let dir = base.join(format!("phone{user}"));
+        std::fs::create_dir_all(dir.join("snd")).unwrap();
+        std::fs::write(
+            dir.join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,x{user}\naudio_source ausine,{freq}\n\
+                 ausrc_srate 48000\nauplay_srate 48000\nausrc_channels 2\nauplay_channels 2\n\
+                 audio_alert aubridge,y{user}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+                 module g722.so\nmodule opus.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\n\
+                 module account.so\nmodule menu.so\nsnd_path {}\n",
+                dir.join("snd").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("accounts"),
+            format!("<sip:{user}@{zvon};transport=udp>;auth_pass=demo{user};regint=60;answermode=auto;audio_codecs={codecs}\n"),
+        )
+        .unwrap();
+        let mut cmd = Command::new("baresip");
+        cmd.args([
+            "-n",
+            "127.0.0.1",
+            "-f",
+            dir.to_str().unwrap(),
+            "-t",
+            &secs.to_string(),
+        ]);
+        if let Some(to) = dial {
+            cmd.args(["-e", &format!("/dial sip:{to}@{zvon}")]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Phone {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        let child = self.child.take().unwrap();
+        let out = child.wait_with_output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Goertzel power of `freq` and of the other test tone in what the phone heard.
+    fn heard(&self, freq: f64, other: f64) -> (f64, f64) {
+        let dec = std::fs::read_dir(self.dir.join("snd"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .expect("a recording of the received audio");
+        let pcm = zvon::runtime::wav::read(&dec).unwrap();
+        let n = pcm.samples.len();
+        assert!(
+            n > pcm.rate as usize,
+            "recording shorter than a second: {n} samples"
+        );
+        // Skip the first half second (jitter buffers starting).
+        let mid = &pcm.samples[pcm.rate as usize / 2..n.min(pcm.rate as usize * 3)];
+        (
+            goertzel(mid, pcm.rate, freq),
+            goertzel(mid, pcm.rate, other),
+        )
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn goertzel(x: &[i16], rate: u32, f: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * f / f64::from(rate)).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = f64::from(v) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - k * s1 * s2).max(0.0).sqrt() / x.len() as f64
+}
+
+/// Two baresip phones call each other through Zvon with the given codec preferences; each
+/// must hear the other's tone (and not its own).
+fn baresip_call(codecs_a: &str, codecs_b: &str, want_a: &str, want_b: &str) {
+    let mut d = Daemon::start(&TestConfig::default());
+    let base = d.dir.path().to_owned();
+    let (pa, pb) = (free_udp_port() / 2 * 2 + 20, free_udp_port() / 2 * 2 + 40);
+    let mut b = Phone::start(&base, "1002", pb, d.udp, 1000, codecs_b, None, 11);
+    assert!(
+        d.wait_log("ext=1002", Duration::from_secs(5)),
+        "{}",
+        d.log()
+    );
+    let mut a = Phone::start(&base, "1001", pa, d.udp, 440, codecs_a, Some("1002"), 7);
+    let la = a.finish();
+    let lb = b.finish();
+    assert!(
+        la.contains("Call established"),
+        "caller:\n{la}\ncallee:\n{lb}\nzvon:\n{}",
+        d.log()
+    );
+    let (a_hears_b, a_hears_self) = a.heard(1000.0, 440.0);
+    let (b_hears_a, b_hears_self) = b.heard(440.0, 1000.0);
+    assert!(
+        a_hears_b > 500.0 && a_hears_b > 20.0 * a_hears_self,
+        "caller heard 1000 Hz at {a_hears_b:.0}, 440 Hz at {a_hears_self:.0}"
+    );
+    assert!(
+        b_hears_a > 500.0 && b_hears_a > 20.0 * b_hears_self,
+        "callee heard 440 Hz at {b_hears_a:.0}, 1000 Hz at {b_hears_self:.0}"
+    );
+    let cdrs = stop_and_cdrs(&mut d);
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(
+        (cdrs[0].codec_a.as_deref(), cdrs[0].codec_b.as_deref()),
+        (Some(want_a), Some(want_b))
+    );
+    assert_eq!(cdrs[0].disposition, zvon::store::Disposition::Answered);
+}
+
+#[test]
+fn baresip_call_pcmu_both_sides_each_hears_the_other() {
+    baresip_call("PCMU", "PCMU", "PCMU", "PCMU");
+}
+
+#[test]
+fn baresip_call_pcmu_to_pcma_is_transcoded() {
+    baresip_call("PCMU", "PCMA", "PCMU", "PCMA");
+}
+
+#[test]
+fn baresip_call_opus_to_pcmu_is_transcoded() {
+    baresip_call("opus/48000/2", "PCMU", "opus", "PCMU");
+}
+
+#[test]
+fn baresip_call_g722_to_pcma_is_transcoded() {
+    baresip_call("G722/16000/1", "PCMA", "G722", "PCMA");
+}
