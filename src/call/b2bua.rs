@@ -44,6 +44,8 @@ pub enum ReqKind {
     Bye,
     /// CANCEL of a branch.
     Cancel,
+    /// NOTIFY of a REFER subscription.
+    Notify,
 }
 
 /// A 2xx to an INVITE that we retransmit until the ACK (RFC 3261 §13.3.1.4).
@@ -73,13 +75,13 @@ pub struct Leg {
     pub remote_media: Option<SocketAddr>,
     /// The phone's current direction.
     pub direction: Direction,
-    pending_2xx: Option<Pending2xx>,
+    pub(crate) pending_2xx: Option<Pending2xx>,
     /// RFC 4028 refresh deadline.
-    session_expires: Option<(Duration, Instant)>,
+    pub(crate) session_expires: Option<(Duration, Instant)>,
 }
 
 impl Leg {
-    fn media(&self) -> Option<LegMedia> {
+    pub(crate) fn media(&self) -> Option<LegMedia> {
         Some(LegMedia {
             port: self.port,
             remote: self.remote_media,
@@ -90,7 +92,7 @@ impl Leg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BranchState {
+pub(crate) enum BranchState {
     Trying,
     Ringing,
     Answered,
@@ -100,20 +102,39 @@ enum BranchState {
 /// An outgoing INVITE to one contact of the callee.
 #[derive(Clone, Debug)]
 pub struct Branch {
-    leg: Leg,
-    txn: u64,
-    ext: String,
-    invite: Message,
-    state: BranchState,
-    ack: Option<Bytes>,
-    cancel_pending: bool,
-    provisional: bool,
-    start: u64,
-    answer: Option<u64>,
+    pub(crate) leg: Leg,
+    pub(crate) txn: u64,
+    pub(crate) ext: String,
+    pub(crate) invite: Message,
+    pub(crate) state: BranchState,
+    pub(crate) ack: Option<Bytes>,
+    pub(crate) cancel_pending: bool,
+    pub(crate) provisional: bool,
+    pub(crate) start: u64,
+    pub(crate) answer: Option<u64>,
+    /// The side of the call this leg serves (B normally; either side for a transfer target).
+    pub(crate) side: Side,
+    /// A leg moved in from another call by an attended transfer (answered with a re-INVITE).
+    pub(crate) moved: bool,
+}
+
+/// A transfer in progress (RFC 3515 REFER; RFC 3891 Replaces for attended transfers).
+#[derive(Clone, Debug)]
+pub struct Transfer {
+    /// The leg that sent the REFER.
+    pub(crate) transferor: LegRef,
+    /// Branches ringing (or the moved leg being re-INVITEd) for the transferor's side.
+    pub(crate) branches: Vec<usize>,
+    /// The number transferred to.
+    pub(crate) target: String,
+    /// Attended (Replaces) or blind.
+    pub(crate) attended: bool,
+    /// The transferor hung up already (blind transfers often do, right after the 202).
+    pub(crate) transferor_gone: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CallState {
+pub(crate) enum CallState {
     Proceeding,
     Answered,
     Confirmed,
@@ -125,76 +146,99 @@ enum CallState {
 pub struct Call {
     /// Engine-internal id.
     pub id: u64,
-    uniqueid: String,
-    linkedid: String,
-    state: CallState,
-    a: Leg,
-    a_invite: Message,
-    a_txn: u64,
-    a_offer: AudioOffer,
-    a_sdp: Sdp,
-    a_answer: Option<Bytes>,
-    b_port: u16,
-    branches: Vec<Branch>,
-    winner: Option<usize>,
-    session: SessionId,
-    media_open: bool,
-    caller: String,
-    caller_name: Option<String>,
-    dialed: String,
-    callee: String,
-    start_wall: u64,
-    start_mono: Instant,
-    answer_wall: Option<u64>,
-    answer_mono: Option<Instant>,
-    end_wall: Option<u64>,
-    end_mono: Option<Instant>,
-    no_answer_at: Option<Instant>,
-    close_deadline: Option<Instant>,
-    hangup_cause: String,
-    hangup_by: String,
-    disposition: Disposition,
-    final_code: Option<u16>,
-    history: Vec<String>,
-    stats: [LegStats; 2],
-    ringing_sent: bool,
+    pub(crate) uniqueid: String,
+    pub(crate) linkedid: String,
+    pub(crate) state: CallState,
+    pub(crate) a: Leg,
+    pub(crate) a_invite: Message,
+    pub(crate) a_txn: u64,
+    pub(crate) a_offer: AudioOffer,
+    pub(crate) a_sdp: Sdp,
+    pub(crate) a_answer: Option<Bytes>,
+    pub(crate) b_port: u16,
+    pub(crate) branches: Vec<Branch>,
+    pub(crate) winner: Option<usize>,
+    pub(crate) session: SessionId,
+    pub(crate) media_open: bool,
+    pub(crate) caller: String,
+    pub(crate) caller_name: Option<String>,
+    pub(crate) dialed: String,
+    pub(crate) callee: String,
+    pub(crate) start_wall: u64,
+    pub(crate) start_mono: Instant,
+    pub(crate) answer_wall: Option<u64>,
+    pub(crate) answer_mono: Option<Instant>,
+    pub(crate) end_wall: Option<u64>,
+    pub(crate) end_mono: Option<Instant>,
+    pub(crate) no_answer_at: Option<Instant>,
+    pub(crate) close_deadline: Option<Instant>,
+    pub(crate) hangup_cause: String,
+    pub(crate) hangup_by: String,
+    pub(crate) disposition: Disposition,
+    pub(crate) final_code: Option<u16>,
+    pub(crate) history: Vec<String>,
+    pub(crate) stats: [LegStats; 2],
+    pub(crate) ringing_sent: bool,
+    /// When an A-side transfer replaced the caller, the branch now serving side A.
+    pub(crate) a_branch: Option<usize>,
+    /// A transfer in progress.
+    pub(crate) transfer: Option<Transfer>,
 }
 
 impl Call {
     fn next_deadline(&self) -> Option<Instant> {
         let mut ds = vec![self.no_answer_at, self.close_deadline];
-        for leg in std::iter::once(&self.a).chain(self.winner.map(|w| &self.branches[w].leg)) {
+        let legs = [self.current(Side::A), self.current(Side::B)];
+        for leg in legs.iter().flatten().map(|r| self.leg(*r)) {
             ds.push(leg.pending_2xx.as_ref().map(|p| p.next.min(p.give_up)));
             ds.push(leg.session_expires.map(|(_, at)| at));
         }
         ds.into_iter().flatten().min()
     }
 
-    fn leg_mut(&mut self, r: LegRef) -> &mut Leg {
+    pub(crate) fn leg_mut(&mut self, r: LegRef) -> &mut Leg {
         match r {
             LegRef::A => &mut self.a,
             LegRef::Branch(i) => &mut self.branches[i].leg,
         }
     }
 
-    fn leg(&self, r: LegRef) -> &Leg {
+    pub(crate) fn leg(&self, r: LegRef) -> &Leg {
         match r {
             LegRef::A => &self.a,
             LegRef::Branch(i) => &self.branches[i].leg,
         }
     }
 
-    fn side_of(&self, r: LegRef) -> Side {
+    pub(crate) fn side_of(&self, r: LegRef) -> Side {
         match r {
             LegRef::A => Side::A,
-            LegRef::Branch(_) => Side::B,
+            LegRef::Branch(i) => self.branches[i].side,
         }
     }
 
-    fn peer_of(&self, r: LegRef) -> Option<LegRef> {
-        match r {
-            LegRef::A => self.winner.map(LegRef::Branch),
-            LegRef::Branch(_) => Some(LegRef::A),
+    /// The leg serving `side` now (transfers change it).
+    pub(crate) fn current(&self, side: Side) -> Option<LegRef> {
+        match side {
+            Side::A => Some(self.a_branch.map_or(LegRef::A, LegRef::Branch)),
+            Side::B => self.winner.map(LegRef::Branch),
+        }
+    }
+
+    /// True for the legs that carry the call now (not a transferor that left).
+    pub(crate) fn is_current(&self, r: LegRef) -> bool {
+        self.current(self.side_of(r)) == Some(r)
+    }
+
+    pub(crate) fn peer_of(&self, r: LegRef) -> Option<LegRef> {
+        self.current(self.side_of(r).other())
+    }
+
+    /// Our media port for a side.
+    pub(crate) fn port_of(&self, side: Side) -> u16 {
+        match side {
+            Side::A => self.a.port,
+            Side::B => self.b_port,
         }
     }
 
@@ -238,7 +282,7 @@ impl Calls {
     }
 }
 
-fn parse_sdp(m: &Message) -> Option<Sdp> {
+pub(crate) fn parse_sdp(m: &Message) -> Option<Sdp> {
     if m.body.is_empty() {
         return None;
     }
@@ -257,7 +301,7 @@ fn parse_sdp(m: &Message) -> Option<Sdp> {
 }
 
 impl Pbx {
-    fn arm_call(&mut self, id: u64) {
+    pub(crate) fn arm_call(&mut self, id: u64) {
         if let Some(at) = self.calls.calls.get(&id).and_then(Call::next_deadline) {
             self.calls.timers.push(std::cmp::Reverse((at, id)));
         }
@@ -301,6 +345,11 @@ impl Pbx {
         }
         if call.no_answer_at.is_some_and(|d| d <= t) {
             call.no_answer_at = None;
+            if call.transfer.is_some() {
+                self.transfer_timeout(now, id);
+                self.arm_call(id);
+                return;
+            }
             tracing::info!(call = %call.uniqueid, callee = %call.callee, "no answer");
             self.fail_call(
                 now,
@@ -366,16 +415,16 @@ impl Pbx {
             .unwrap_or(IpAddr::from([127, 0, 0, 1]))
     }
 
-    fn tag(&mut self) -> String {
+    pub(crate) fn tag(&mut self) -> String {
         format!("{:016x}", self.rng.random::<u64>())
     }
 
-    fn branch_id(&mut self) -> String {
+    pub(crate) fn branch_id(&mut self) -> String {
         format!("z9hG4bK{:016x}", self.rng.random::<u64>())
     }
 
     /// A response to `req` with a given To tag (the dialog's), our Server and Contact.
-    fn dialog_response(
+    pub(crate) fn dialog_response(
         &mut self,
         req: &Message,
         code: u16,
@@ -562,6 +611,8 @@ impl Pbx {
             history: Vec::new(),
             stats: [LegStats::default(); 2],
             ringing_sent: false,
+            a_branch: None,
+            transfer: None,
         };
         tracing::info!(
             call = %uniqueid,
@@ -571,7 +622,8 @@ impl Pbx {
             "call started"
         );
         for (uri, flow) in targets {
-            let b = self.new_branch(now, &mut call, id, &uri, flow, &b_codecs);
+            let ext = call.callee.clone();
+            let b = self.new_branch(now, &mut call, id, &uri, flow, &b_codecs, &ext, Side::B);
             call.branches.push(b);
         }
         self.calls
@@ -597,7 +649,8 @@ impl Pbx {
         self.arm_call(id);
     }
 
-    fn new_branch(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_branch(
         &mut self,
         now: Now,
         call: &mut Call,
@@ -605,6 +658,8 @@ impl Pbx {
         uri: &str,
         flow: Flow,
         codecs: &[Codec],
+        ext: &str,
+        side: Side,
     ) -> Branch {
         let idx = call.branches.len();
         let media_ip = self
@@ -628,7 +683,7 @@ impl Pbx {
                 call.caller,
                 self.s.domain
             ),
-            remote_uri: format!("<sip:{}@{}>", call.callee, self.s.domain),
+            remote_uri: format!("<sip:{ext}@{}>", self.s.domain),
             remote_target: uri.to_owned(),
             route_set: Vec::new(),
             local_cseq: 0,
@@ -645,7 +700,7 @@ impl Pbx {
             dialog,
             format: None,
             origin: Origin::new(self.rng.random::<u32>() as u64, media_ip),
-            port: call.b_port,
+            port: call.port_of(side),
             media_ip,
             remote_media: None,
             direction: Direction::SendRecv,
@@ -690,7 +745,7 @@ impl Pbx {
         Branch {
             leg,
             txn: tid,
-            ext: call.callee.clone(),
+            ext: ext.to_owned(),
             invite: inv,
             state: BranchState::Trying,
             ack: None,
@@ -698,6 +753,8 @@ impl Pbx {
             provisional: false,
             start: now.wall.secs(),
             answer: None,
+            side,
+            moved: false,
         }
     }
 
@@ -715,6 +772,13 @@ impl Pbx {
         };
         if i >= call.branches.len() {
             return;
+        }
+        if call
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.branches.contains(&i))
+        {
+            return self.on_transfer_response(now, id, i, rsp, code);
         }
         let to_tag = rsp
             .to()
@@ -830,6 +894,13 @@ impl Pbx {
         if i >= call.branches.len() {
             return;
         }
+        if call
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.branches.contains(&i))
+        {
+            return self.transfer_branch_failed(now, id, i, code);
+        }
         {
             {
                 if call.branches[i].state == BranchState::Answered {
@@ -861,7 +932,7 @@ impl Pbx {
 
     /// Answers the caller (183 early media or 200) with our SDP for the format that
     /// matches branch `i`'s answer, and opens or updates the media session.
-    fn answer_a(&mut self, now: Now, id: u64, i: usize, code: u16, reason: &str) {
+    pub(crate) fn answer_a(&mut self, now: Now, id: u64, i: usize, code: u16, reason: &str) {
         let codecs = self.codecs.clone();
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
@@ -962,7 +1033,7 @@ impl Pbx {
         }
     }
 
-    fn transmit(&mut self, flow: Flow, data: Bytes) {
+    pub(crate) fn transmit(&mut self, flow: Flow, data: Bytes) {
         self.out.push_back(Output::Transmit(Transmit {
             transport: flow.transport,
             local: flow.local,
@@ -971,7 +1042,7 @@ impl Pbx {
         }));
     }
 
-    fn cancel_branch(&mut self, now: Now, id: u64, j: usize) {
+    pub(crate) fn cancel_branch(&mut self, now: Now, id: u64, j: usize) {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
@@ -984,7 +1055,7 @@ impl Pbx {
         }
     }
 
-    fn send_cancel(&mut self, now: Now, id: u64, j: usize) {
+    pub(crate) fn send_cancel(&mut self, now: Now, id: u64, j: usize) {
         let Some(call) = self.calls.calls.get(&id) else {
             return;
         };
@@ -1025,7 +1096,7 @@ impl Pbx {
         self.send_request(now, id, ReqKind::Cancel, &branch, c, flow);
     }
 
-    fn send_request(
+    pub(crate) fn send_request(
         &mut self,
         now: Now,
         id: u64,
@@ -1057,7 +1128,7 @@ impl Pbx {
         self.pump(now, tid);
     }
 
-    fn send_bye(&mut self, now: Now, id: u64, r: LegRef) {
+    pub(crate) fn send_bye(&mut self, now: Now, id: u64, r: LegRef) {
         let branch = self.branch_id();
         let ua = self.s.user_agent.clone();
         let Some(call) = self.calls.calls.get_mut(&id) else {
@@ -1072,7 +1143,7 @@ impl Pbx {
 
     /// Ends a call that was not answered: final response to the caller, branches cancelled.
     #[allow(clippy::too_many_arguments)]
-    fn fail_call(
+    pub(crate) fn fail_call(
         &mut self,
         now: Now,
         id: u64,
@@ -1128,17 +1199,22 @@ impl Pbx {
         }
         call.hangup_cause = cause.to_owned();
         call.hangup_by = by.to_owned();
-        let legs: Vec<LegRef> = std::iter::once(LegRef::A)
-            .chain(call.winner.map(LegRef::Branch))
+        let legs: Vec<LegRef> = [call.current(Side::A), call.current(Side::B)]
+            .into_iter()
+            .flatten()
             .collect();
+        let pending: Vec<usize> = call.transfer.take().map(|t| t.branches).unwrap_or_default();
         for r in legs {
             self.send_bye(now, id, r);
+        }
+        for j in pending {
+            self.cancel_branch(now, id, j);
         }
         self.end_call(now, id);
     }
 
     /// The call is over on the signalling side: close media, then write the CDR.
-    fn end_call(&mut self, now: Now, id: u64) {
+    pub(crate) fn end_call(&mut self, now: Now, id: u64) {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
@@ -1166,9 +1242,14 @@ impl Pbx {
         let Some(call) = self.calls.calls.remove(&id) else {
             return;
         };
-        self.calls.dialogs.remove(&call.a.dialog.call_id);
+        let mine = |v: Option<&(u64, LegRef)>| v.is_some_and(|(c, _)| *c == id);
+        if mine(self.calls.dialogs.get(&call.a.dialog.call_id)) {
+            self.calls.dialogs.remove(&call.a.dialog.call_id);
+        }
         for b in &call.branches {
-            self.calls.dialogs.remove(&b.leg.dialog.call_id);
+            if mine(self.calls.dialogs.get(&b.leg.dialog.call_id)) {
+                self.calls.dialogs.remove(&b.leg.dialog.call_id);
+            }
         }
         self.calls.invites.remove(&call.a_txn);
         self.calls.sessions.remove(&call.session);
@@ -1199,7 +1280,7 @@ impl Pbx {
         for (i, b) in call.branches.iter().enumerate() {
             let won = call.winner == Some(i);
             let (disp, code) = match b.state {
-                BranchState::Answered if won => (Disposition::Answered, Some(200)),
+                BranchState::Answered => (Disposition::Answered, Some(200)),
                 BranchState::Failed(c) => (disposition_for(c), Some(c)),
                 _ => (Disposition::Cancelled, None),
             };
@@ -1252,7 +1333,10 @@ impl Pbx {
                 call.hangup_by.clone()
             },
             sip_code: call.final_code,
-            codec_a: call.a.format.map(|f| f.codec.name().to_owned()),
+            codec_a: call
+                .a_branch
+                .map_or(call.a.format, |i| call.branches[i].leg.format)
+                .map(|f| f.codec.name().to_owned()),
             codec_b: call
                 .winner
                 .and_then(|w| call.branches[w].leg.format)
@@ -1353,14 +1437,39 @@ impl Pbx {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return false;
         };
-        // Only the winning branch has a confirmed dialog on the B side.
+        // Only answered branches have a confirmed dialog on the B side.
         if let LegRef::Branch(i) = r {
-            if call.winner != Some(i) && method != Method::Ack {
+            if call.branches[i].state != BranchState::Answered && method != Method::Ack {
                 return false;
             }
         }
         let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
+        let current = call.is_current(r);
+        if !current
+            && matches!(
+                method,
+                Method::Invite | Method::Update | Method::Info | Method::Refer
+            )
+        {
+            let Some(txn) = txn else { return true };
+            let tag = call.leg(r).dialog.local_tag.clone();
+            let rsp = self.dialog_response(req, 481, "Call/Transaction Does Not Exist", &tag, None);
+            self.reply(now, txn, rsp);
+            return true;
+        }
         match method {
+            Method::Refer => {
+                let Some(txn) = txn else { return true };
+                self.on_refer(now, txn, id, r, req);
+                true
+            }
+            Method::Notify => {
+                let Some(txn) = txn else { return true };
+                let tag = call.leg(r).dialog.local_tag.clone();
+                let rsp = self.dialog_response(req, 200, "OK", &tag, None);
+                self.reply(now, txn, rsp);
+                true
+            }
             Method::Ack => {
                 let leg = call.leg_mut(r);
                 if leg.pending_2xx.as_ref().is_some_and(|p| p.cseq == cseq) {
@@ -1435,11 +1544,28 @@ impl Pbx {
         if call.state == CallState::Ending {
             return;
         }
+        call.leg_mut(r).pending_2xx = None;
+        if !call.is_current(r) {
+            // A transferor (or a replaced leg) leaving does not end the call.
+            if let Some(t) = call.transfer.as_mut().filter(|t| t.transferor == r) {
+                t.transferor_gone = true;
+            }
+            return;
+        }
+        if let Some(t) = call.transfer.as_mut().filter(|t| t.transferor == r) {
+            // Blind transfer: the transferor hangs up while the target rings; the kept
+            // party stays (hearing music on hold) until the target answers or fails.
+            t.transferor_gone = true;
+            return;
+        }
         call.hangup_cause = "normal".into();
         call.hangup_by = by.into();
-        call.leg_mut(r).pending_2xx = None;
+        let pending: Vec<usize> = call.transfer.take().map(|t| t.branches).unwrap_or_default();
         if let Some(peer) = call.peer_of(r) {
             self.send_bye(now, id, peer);
+        }
+        for j in pending {
+            self.cancel_branch(now, id, j);
         }
         self.end_call(now, id);
     }
@@ -1689,7 +1815,7 @@ fn disposition_for(code: u16) -> Disposition {
 }
 
 /// RFC 3264 §6.1: the direction we answer to a phone's offered direction.
-fn answer_direction(offer: Direction) -> Direction {
+pub(crate) fn answer_direction(offer: Direction) -> Direction {
     match offer {
         Direction::SendOnly => Direction::RecvOnly,
         Direction::RecvOnly => Direction::SendOnly,

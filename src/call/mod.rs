@@ -13,6 +13,7 @@
 
 pub mod b2bua;
 pub mod dialog;
+pub mod features;
 pub mod ports;
 
 pub use dialog::Dialog;

@@ -801,3 +801,219 @@ fn shutdown_hangs_up_calls_and_writes_their_cdrs() {
     assert_eq!((cdr.len(), cdr[0].hangup_cause.as_str()), (1, "shutdown"));
     assert!(w.pbx.calls_idle());
 }
+
+const CAROL: &str = "10.0.0.30:5060"; // 1003 may only register from 10.0.0.0/8
+
+/// Bob1 (the callee) sends a request in its dialog with Zvon.
+fn from_bob(
+    b1_invite: &Message,
+    method: &str,
+    cseq: u32,
+    extra: &str,
+    body: Option<(&str, &str)>,
+) -> String {
+    let (ct, b) = body.unwrap_or(("", ""));
+    let ct_line = if ct.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: {ct}\n")
+    };
+    let zvon_tag = b1_invite.from().unwrap().tag().unwrap().to_owned();
+    format!(
+        "{method} sip:1001@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {BOB1};branch=z9hG4bKbob{cseq}\nMax-Forwards: 70\n\
+         From: <sip:1002@zvon.test>;tag=bob1\nTo: <sip:1001@zvon.test>;tag={zvon_tag}\nCall-ID: {}\n\
+         CSeq: {cseq} {method}\n{extra}{ct_line}Content-Length: {}\n\n{b}",
+        b1_invite.call_id().unwrap(),
+        b.len()
+    )
+}
+
+#[test]
+fn blind_transfer_from_the_callee_rings_the_target_and_keeps_one_journey() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    let (mut c, tag, b1) = answered(&mut w);
+    let session = session_of(&w);
+    w.media.clear();
+    let refer = from_bob(
+        &b1,
+        "REFER",
+        10,
+        "Refer-To: <sip:1003@zvon.test>\nReferred-By: <sip:1002@zvon.test>\n",
+        None,
+    );
+    let out = w.recv_any(addr(BOB1), Transport::Udp, &refer);
+    let to_bob: Vec<_> = out
+        .iter()
+        .filter(|(a, _)| *a == addr(BOB1))
+        .map(|(_, m)| m.clone())
+        .collect();
+    assert_eq!(to_bob[0].status(), Some(202));
+    let notify = to_bob
+        .iter()
+        .find(|m| m.method() == Some(&Method::Notify))
+        .expect("NOTIFY")
+        .clone();
+    assert_eq!(
+        std::str::from_utf8(&notify.body).unwrap().trim(),
+        "SIP/2.0 100 Trying"
+    );
+    assert_eq!(notify.headers.get(&HeaderName::Event), Some("refer"));
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StartMoh { side: Side::A, .. })),
+        "Alice hears MOH"
+    );
+    let inv = invites_to(&out, CAROL).remove(0);
+    respond(&mut w, BOB1, &notify, 200, "bob1", None);
+    respond(&mut w, CAROL, &inv, 180, "carol", None);
+    let out = respond(
+        &mut w,
+        CAROL,
+        &inv,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 52000, "0 101", "")),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(CAROL) && m.method() == Some(&Method::Ack))
+    );
+    let to_bob: Vec<_> = out
+        .iter()
+        .filter(|(a, _)| *a == addr(BOB1))
+        .map(|(_, m)| m.clone())
+        .collect();
+    let done = to_bob
+        .iter()
+        .find(|m| m.method() == Some(&Method::Notify))
+        .expect("final NOTIFY");
+    assert_eq!(
+        std::str::from_utf8(&done.body).unwrap().trim(),
+        "SIP/2.0 200 OK"
+    );
+    assert!(
+        done.headers
+            .get(&HeaderName::SubscriptionState)
+            .unwrap()
+            .starts_with("terminated")
+    );
+    assert!(
+        to_bob.iter().any(|m| m.method() == Some(&Method::Bye)),
+        "transferor released"
+    );
+    let upd = w.media.iter().find_map(|m| match m {
+        MediaCommand::Update {
+            side: Side::B, leg, ..
+        } => Some(leg.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        upd.expect("B leg re-pointed").remote,
+        Some(addr("10.0.0.30:52000"))
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopMoh { side: Side::A, .. }))
+    );
+    // Alice hangs up: the BYE goes to Carol, not Bob.
+    let bye = in_dialog(&mut c, "BYE", &tag, None);
+    let out = w.recv_any(addr(ALICE), Transport::Udp, &bye);
+    let byes: Vec<_> = out
+        .iter()
+        .filter(|(_, m)| m.method() == Some(&Method::Bye))
+        .map(|(a, _)| *a)
+        .collect();
+    assert_eq!(byes, vec![addr(CAROL)]);
+    w.media_event(MediaEvent::Closed {
+        session,
+        stats: [LegStats::default(); 2],
+    });
+    let cdr = cdrs(&w);
+    assert_eq!(cdr.len(), 1, "one journey");
+    assert_eq!(cdr[0].history, "transfer:blind:1003");
+    assert_eq!(cdr[0].answered_by.as_deref(), Some("1002"));
+    assert!(
+        cdr[0]
+            .legs
+            .iter()
+            .any(|l| l.peer.starts_with("1003 ") && l.disposition == Disposition::Answered),
+        "{:?}",
+        cdr[0].legs
+    );
+}
+
+#[test]
+fn blind_transfer_to_a_busy_target_tells_the_transferor_and_keeps_the_call() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    let (_c, _tag, b1) = answered(&mut w);
+    let refer = from_bob(&b1, "REFER", 10, "Refer-To: <sip:1003@zvon.test>\n", None);
+    let out = w.recv_any(addr(BOB1), Transport::Udp, &refer);
+    let inv = invites_to(&out, CAROL).remove(0);
+    let out = respond(&mut w, CAROL, &inv, 486, "carol", None);
+    let notify = out
+        .iter()
+        .find(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Notify))
+        .expect("NOTIFY")
+        .1
+        .clone();
+    assert_eq!(
+        std::str::from_utf8(&notify.body).unwrap().trim(),
+        "SIP/2.0 486 Busy Here"
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopMoh { side: Side::A, .. }))
+    );
+    assert_eq!(w.pbx.calls.len(), 1, "the call goes on");
+    assert!(
+        !out.iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Bye))
+    );
+}
+
+#[test]
+fn transferor_hanging_up_early_does_not_drop_the_kept_party() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    let (_c, _tag, b1) = answered(&mut w);
+    let refer = from_bob(&b1, "REFER", 10, "Refer-To: <sip:1003@zvon.test>\n", None);
+    let out = w.recv_any(addr(BOB1), Transport::Udp, &refer);
+    let inv = invites_to(&out, CAROL).remove(0);
+    let out = w.recv_any(
+        addr(BOB1),
+        Transport::Udp,
+        &from_bob(&b1, "BYE", 11, "", None),
+    );
+    assert_eq!(
+        out.iter()
+            .find(|(a, _)| *a == addr(BOB1))
+            .unwrap()
+            .1
+            .status(),
+        Some(200)
+    );
+    assert!(
+        !out.iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Bye)),
+        "Alice stays"
+    );
+    let out = respond(
+        &mut w,
+        CAROL,
+        &inv,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 52000, "0", "")),
+    );
+    assert!(
+        !out.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Bye)),
+        "no BYE to a gone transferor"
+    );
+    assert_eq!(w.pbx.calls.len(), 1);
+}
