@@ -122,6 +122,8 @@ pub struct Stats {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Ext {
+    pub(crate) call_waiting: bool,
+    pub(crate) pickup_group: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) password: String,
     pub(crate) allow: Vec<IpNet>,
@@ -170,6 +172,8 @@ impl Settings {
                     (
                         e.number.clone(),
                         Ext {
+                            call_waiting: e.call_waiting,
+                            pickup_group: e.pickup_group.clone(),
                             name: e.name.clone(),
                             password: e.password.expose().to_owned(),
                             allow: e.allow.clone(),
@@ -290,6 +294,10 @@ pub struct Pbx {
     pub(crate) no_answer: Duration,
     /// `rtp.address`.
     pub(crate) media_address: Option<IpAddr>,
+    /// Feature codes.
+    pub(crate) features: crate::config::Features,
+    /// DND and forwarding per extension (config, then feature codes).
+    pub(crate) ext_state: HashMap<String, crate::call::features::ExtState>,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -336,6 +344,22 @@ impl Pbx {
             codecs: cfg.calls.codecs.clone(),
             no_answer: cfg.calls.no_answer,
             media_address: cfg.rtp.address,
+            features: cfg.features.clone(),
+            ext_state: cfg
+                .extensions
+                .iter()
+                .map(|e| {
+                    (
+                        e.number.clone(),
+                        crate::call::features::ExtState {
+                            dnd: e.dnd,
+                            forward_always: e.forward_always.clone(),
+                            forward_busy: e.forward_busy.clone(),
+                            forward_noanswer: e.forward_noanswer.clone(),
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 

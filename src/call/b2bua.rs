@@ -12,6 +12,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::call::Dialog;
+use crate::call::features::Forward;
 use crate::core::{Datagram, Output, Pbx, Transmit, TxnKind};
 use crate::media::{
     Codec, Direction, Format, LegMedia, LegStats, MediaCommand, MediaEvent, SessionId, Side,
@@ -81,6 +82,17 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// Starts retransmitting our 2xx to this leg until its ACK (RFC 3261 §13.3.1.4).
+    pub(crate) fn set_pending_2xx(&mut self, bytes: Bytes, cseq: u32, now: Instant, t1: Duration) {
+        self.pending_2xx = Some(Pending2xx {
+            bytes,
+            cseq,
+            next: now + t1,
+            interval: t1,
+            give_up: now + t1 * 64,
+        });
+    }
+
     pub(crate) fn media(&self) -> Option<LegMedia> {
         Some(LegMedia {
             port: self.port,
@@ -179,6 +191,8 @@ pub struct Call {
     pub(crate) history: Vec<String>,
     pub(crate) stats: [LegStats; 2],
     pub(crate) ringing_sent: bool,
+    /// Codecs offered to callee legs, in order.
+    pub(crate) b_codecs: Vec<Codec>,
     /// When an A-side transfer replaced the caller, the branch now serving side A.
     pub(crate) a_branch: Option<usize>,
     /// A transfer in progress.
@@ -351,6 +365,9 @@ impl Pbx {
                 return;
             }
             tracing::info!(call = %call.uniqueid, callee = %call.callee, "no answer");
+            if self.forward_on(now, id, Forward::NoAnswer) {
+                return;
+            }
             self.fail_call(
                 now,
                 id,
@@ -484,28 +501,43 @@ impl Pbx {
             let rsp = self.response(req, 488, "Not Acceptable Here");
             return self.reply(now, txn, rsp);
         }
-        // Routing: extension to extension.
-        if !self.s.extensions.contains_key(&dialed) {
-            tracing::info!(caller = %caller, dialed = %dialed, "404: no such number");
-            let rsp = self.response(req, 404, "Not Found");
-            return self.reply(now, txn, rsp);
+        // Feature codes (DND, forwarding, pickup) come before routing.
+        if self.feature_code(now, txn, d, req, &caller, &dialed) {
+            return;
         }
-        let targets: Vec<(String, Flow)> = self
-            .registrar
-            .bindings(&dialed)
-            .iter()
-            .filter(|b| b.reachable)
-            .map(|b| (b.uri.clone(), b.flow))
-            .collect();
-        if targets.is_empty() {
-            tracing::info!(caller = %caller, dialed = %dialed, "480: not registered");
-            let rsp = self.response(req, 480, "Temporarily Unavailable");
-            return self.reply(now, txn, rsp);
-        }
-        let (Some(a_port), Some(b_port)) = (self.ports.take(), self.ports.take()) else {
-            tracing::warn!("no free RTP ports: rejecting the call with 503");
-            let rsp = self.response(req, 503, "Service Unavailable");
-            return self.reply(now, txn, rsp);
+        // Routing: extension to extension, with forwarding, DND and call waiting.
+        let mut history = Vec::new();
+        let (callee, targets) = match self.route(&dialed, &mut history) {
+            Ok(r) => r,
+            Err((code, reason, disp, cause)) => {
+                tracing::info!(caller = %caller, dialed = %dialed, code, "{cause}");
+                let rsp = self.response(req, code, reason);
+                self.reply(now, txn, rsp);
+                self.reject_cdr(now, req, &caller, &dialed, code, disp, cause, &history);
+                return;
+            }
+        };
+        let (a_port, b_port) = match (self.ports.take(), self.ports.take()) {
+            (Some(a), Some(b)) => (a, b),
+            (a, b) => {
+                for p in [a, b].into_iter().flatten() {
+                    self.ports.give(p);
+                }
+                tracing::warn!("no free RTP ports: rejecting the call with 503");
+                let rsp = self.response(req, 503, "Service Unavailable");
+                self.reply(now, txn, rsp);
+                self.reject_cdr(
+                    now,
+                    req,
+                    &caller,
+                    &dialed,
+                    503,
+                    Disposition::Failed,
+                    "no media ports",
+                    &history,
+                );
+                return;
+            }
         };
         self.calls.next += 1;
         let id = self.calls.next;
@@ -595,7 +627,7 @@ impl Pbx {
             caller: caller.clone(),
             caller_name,
             dialed: dialed.clone(),
-            callee: dialed.clone(),
+            callee: callee.clone(),
             start_wall: now.wall.secs(),
             start_mono: now.mono,
             answer_wall: None,
@@ -608,8 +640,9 @@ impl Pbx {
             hangup_by: String::new(),
             disposition: Disposition::Failed,
             final_code: None,
-            history: Vec::new(),
+            history,
             stats: [LegStats::default(); 2],
+            b_codecs: b_codecs.clone(),
             ringing_sent: false,
             a_branch: None,
             transfer: None,
@@ -924,6 +957,14 @@ impl Pbx {
                         })
                         .collect();
                     let (code, reason, disp, cause) = best_failure(&codes);
+                    let kind = if disp == Disposition::Busy {
+                        Forward::Busy
+                    } else {
+                        Forward::NoAnswer
+                    };
+                    if self.forward_on(now, id, kind) {
+                        return;
+                    }
                     self.fail_call(now, id, code, reason, disp, cause);
                 }
             }

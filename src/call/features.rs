@@ -29,6 +29,7 @@ use crate::sdp;
 use crate::sip::msg::{self, HeaderName, Message, Method};
 use crate::sip::registrar::Flow;
 use crate::sip::txn::{ClientInvite, Reliability, TxnKey};
+use crate::store::Disposition;
 use crate::time::Now;
 
 /// `%xx` unescaping for header parameters carried in a URI (RFC 3261 §19.1.1).
@@ -67,7 +68,484 @@ fn parse_replaces(v: &str) -> Option<(String, String, String)> {
     (!call_id.is_empty()).then_some((call_id, to, from))
 }
 
+/// DND and forwarding of one extension: from the config, changed by feature codes, and
+/// persisted so a restart keeps what the phone set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtState {
+    /// Do-not-disturb: callers get busy (or the busy forward).
+    pub dnd: bool,
+    /// Forward every call.
+    pub forward_always: Option<String>,
+    /// Forward when busy or in DND.
+    pub forward_busy: Option<String>,
+    /// Forward when unanswered or not registered.
+    pub forward_noanswer: Option<String>,
+}
+
+/// Which forward applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    /// Busy or DND.
+    Busy,
+    /// Rang out, or nothing registered.
+    NoAnswer,
+}
+
+/// A routing refusal: status, reason phrase, CDR disposition, cause.
+pub(crate) type Refusal = (u16, &'static str, Disposition, &'static str);
+
+/// Forwards are followed this many times at most (a loop of forwards ends in busy).
+const MAX_FORWARDS: usize = 5;
+
 impl Pbx {
+    /// Restores feature state saved by an earlier run (it wins over the config's start values).
+    pub fn restore_ext_state(&mut self, records: Vec<crate::store::ExtStateRecord>) {
+        for r in records {
+            if let Some(st) = self.ext_state.get_mut(&r.ext) {
+                *st = ExtState {
+                    dnd: r.dnd,
+                    forward_always: r.forward_always,
+                    forward_busy: r.forward_busy,
+                    forward_noanswer: r.forward_noanswer,
+                };
+            }
+        }
+    }
+
+    fn reachable(&self, ext: &str) -> Vec<(String, Flow)> {
+        self.registrar
+            .bindings(ext)
+            .iter()
+            .filter(|b| b.reachable)
+            .map(|b| (b.uri.clone(), b.flow))
+            .collect()
+    }
+
+    fn forward_target(&self, from: &str, kind: Forward) -> Option<String> {
+        let st = self.ext_state.get(from)?;
+        let t = match kind {
+            Forward::Busy => st.forward_busy.clone(),
+            Forward::NoAnswer => st.forward_noanswer.clone(),
+        }?;
+        if self.s.extensions.contains_key(&t) {
+            Some(t)
+        } else {
+            tracing::warn!(ext = %from, target = %t, "forward target is not an extension; ignored");
+            None
+        }
+    }
+
+    /// Where a call to `dialed` goes: the extension that rings after unconditional forwards,
+    /// DND, call waiting and unavailability, and its reachable contacts.
+    pub(crate) fn route(
+        &self,
+        dialed: &str,
+        history: &mut Vec<String>,
+    ) -> Result<(String, Vec<(String, Flow)>), Refusal> {
+        if !self.s.extensions.contains_key(dialed) {
+            return Err((404, "Not Found", Disposition::Failed, "no such number"));
+        }
+        let mut target = dialed.to_owned();
+        for _ in 0..MAX_FORWARDS {
+            let Some(f) = self
+                .ext_state
+                .get(&target)
+                .and_then(|s| s.forward_always.clone())
+            else {
+                break;
+            };
+            if !self.s.extensions.contains_key(&f) || f == target {
+                tracing::warn!(ext = %target, to = %f, "forward target is not an extension; ignored");
+                break;
+            }
+            history.push(format!("forward:always:{target}>{f}"));
+            target = f;
+        }
+        let st = self.ext_state.get(&target).cloned().unwrap_or_default();
+        let waiting = self
+            .s
+            .extensions
+            .get(&target)
+            .is_none_or(|e| e.call_waiting);
+        let busy = st.dnd || (!waiting && self.calls.busy_with(&target) > 0);
+        if busy {
+            match self
+                .forward_target(&target, Forward::Busy)
+                .filter(|f| !self.reachable(f).is_empty())
+            {
+                Some(f) => {
+                    history.push(format!("forward:busy:{target}>{f}"));
+                    target = f;
+                }
+                None if st.dnd => {
+                    return Err((486, "Busy Here", Disposition::Busy, "do not disturb"));
+                }
+                None => return Err((486, "Busy Here", Disposition::Busy, "busy")),
+            }
+        }
+        let mut contacts = self.reachable(&target);
+        if contacts.is_empty() {
+            match self.forward_target(&target, Forward::NoAnswer) {
+                Some(f) if !self.reachable(&f).is_empty() => {
+                    history.push(format!("forward:unavailable:{target}>{f}"));
+                    contacts = self.reachable(&f);
+                    target = f;
+                }
+                _ => {
+                    return Err((
+                        480,
+                        "Temporarily Unavailable",
+                        Disposition::NoAnswer,
+                        "not registered",
+                    ));
+                }
+            }
+        }
+        Ok((target, contacts))
+    }
+
+    /// Rings the callee's busy or no-answer forward in the same call (same CDR journey).
+    /// Returns false when no forward applies.
+    pub(crate) fn forward_on(&mut self, now: Now, id: u64, kind: Forward) -> bool {
+        let Some(call) = self.calls.calls.get(&id) else {
+            return false;
+        };
+        if call.state != CallState::Proceeding || call.history.len() > 2 * MAX_FORWARDS {
+            return false;
+        }
+        let from = call.callee.clone();
+        let Some(to) = self.forward_target(&from, kind) else {
+            return false;
+        };
+        let targets = self.reachable(&to);
+        if targets.is_empty() || to == call.caller {
+            return false;
+        }
+        let pending: Vec<usize> = (0..call.branches.len()).collect();
+        for j in pending {
+            self.cancel_branch(now, id, j);
+        }
+        let mut call = self.calls.calls.remove(&id).expect("call exists");
+        let label = if kind == Forward::Busy {
+            "busy"
+        } else {
+            "noanswer"
+        };
+        call.history.push(format!("forward:{label}:{from}>{to}"));
+        tracing::info!(call = %call.uniqueid, from = %from, to = %to, "forwarding ({label})");
+        call.callee = to.clone();
+        call.no_answer_at = Some(now.mono + self.no_answer);
+        let codecs = call.b_codecs.clone();
+        let mut txns = Vec::new();
+        for (uri, flow) in targets {
+            let b = self.new_branch(now, &mut call, id, &uri, flow, &codecs, &to, Side::B);
+            self.calls.dialogs.insert(
+                b.leg.dialog.call_id.clone(),
+                (id, LegRef::Branch(call.branches.len())),
+            );
+            txns.push(b.txn);
+            call.branches.push(b);
+        }
+        self.calls.calls.insert(id, call);
+        for t in txns {
+            self.pump(now, t);
+        }
+        self.arm_call(id);
+        true
+    }
+
+    /// A CDR for a call refused before it rang anyone.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reject_cdr(
+        &mut self,
+        now: Now,
+        req: &Message,
+        caller: &str,
+        dialed: &str,
+        code: u16,
+        disp: Disposition,
+        cause: &str,
+        history: &[String],
+    ) {
+        let uniqueid = format!("{:016x}", rand::Rng::random::<u64>(&mut self.rng));
+        let caller_name = req.from().ok().and_then(|f| f.display.clone());
+        let rec = crate::store::CdrRecord {
+            uniqueid: uniqueid.clone(),
+            linkedid: uniqueid,
+            start: now.wall.secs(),
+            answer: None,
+            end: now.wall.secs(),
+            caller: caller.to_owned(),
+            caller_name,
+            dialed: dialed.to_owned(),
+            answered_by: None,
+            disposition: disp,
+            duration: 0,
+            billsec: 0,
+            hangup_cause: cause.to_owned(),
+            hangup_by: "system".into(),
+            sip_code: Some(code),
+            codec_a: None,
+            codec_b: None,
+            history: history.join(";"),
+            legs: Vec::new(),
+        };
+        self.out
+            .push_back(Output::Store(crate::store::StoreCommand::Cdr(Box::new(
+                rec,
+            ))));
+    }
+
+    fn save_ext_state(&mut self, ext: &str) {
+        if let Some(st) = self.ext_state.get(ext) {
+            let rec = crate::store::ExtStateRecord {
+                ext: ext.to_owned(),
+                dnd: st.dnd,
+                forward_always: st.forward_always.clone(),
+                forward_busy: st.forward_busy.clone(),
+                forward_noanswer: st.forward_noanswer.clone(),
+            };
+            self.out
+                .push_back(Output::Store(crate::store::StoreCommand::PutExtState(rec)));
+        }
+    }
+
+    /// Handles a dialled feature code. Returns true if `dialed` was one (and was answered).
+    ///
+    /// Until voice prompts exist, the confirmation is the final response's reason phrase
+    /// (desk phones show it): `480 Do Not Disturb On`, `480 Forward Set 1003`, …
+    pub(crate) fn feature_code(
+        &mut self,
+        now: Now,
+        txn: u64,
+        d: &crate::core::Datagram,
+        req: &Message,
+        caller: &str,
+        dialed: &str,
+    ) -> bool {
+        let f = self.features.clone();
+        let pickup_directed = dialed
+            .strip_prefix(f.pickup_directed.as_str())
+            .filter(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()));
+        if dialed == f.pickup {
+            return self.pickup(now, txn, d, req, caller, None);
+        }
+        if let Some(target) = pickup_directed {
+            let target = target.to_owned();
+            return self.pickup(now, txn, d, req, caller, Some(&target));
+        }
+        let with_number = |code: &str| dialed.strip_prefix(code).map(str::to_owned);
+        let st = self.ext_state.entry(caller.to_owned()).or_default();
+        let reason: String = if dialed == f.dnd_on {
+            st.dnd = true;
+            "Do Not Disturb On".into()
+        } else if dialed == f.dnd_off {
+            st.dnd = false;
+            "Do Not Disturb Off".into()
+        } else if dialed == f.forward_always_off {
+            st.forward_always = None;
+            "Forward Cleared".into()
+        } else if dialed == f.forward_busy_off {
+            st.forward_busy = None;
+            "Busy Forward Cleared".into()
+        } else if dialed == f.forward_noanswer_off {
+            st.forward_noanswer = None;
+            "No-Answer Forward Cleared".into()
+        } else if let Some(n) = with_number(&f.forward_always_on).filter(|n| !n.is_empty()) {
+            st.forward_always = Some(n.clone());
+            format!("Forward Set {n}")
+        } else if let Some(n) = with_number(&f.forward_busy_on).filter(|n| !n.is_empty()) {
+            st.forward_busy = Some(n.clone());
+            format!("Busy Forward Set {n}")
+        } else if let Some(n) = with_number(&f.forward_noanswer_on).filter(|n| !n.is_empty()) {
+            st.forward_noanswer = Some(n.clone());
+            format!("No-Answer Forward Set {n}")
+        } else {
+            return false;
+        };
+        tracing::info!(ext = %caller, code = %dialed, "feature: {reason}");
+        self.save_ext_state(caller);
+        let mut rsp = self.response(req, 480, &reason);
+        rsp.headers.push(
+            HeaderName::Other("Reason".into()),
+            format!("SIP;cause=480;text=\"{reason}\""),
+        );
+        self.reply(now, txn, rsp);
+        true
+    }
+
+    /// Call pickup (`*8` group, `**1002` directed): the ringing call is answered by the
+    /// dialling phone, as if it had been one of the call's branches.
+    fn pickup(
+        &mut self,
+        now: Now,
+        txn: u64,
+        d: &crate::core::Datagram,
+        req: &Message,
+        caller: &str,
+        target: Option<&str>,
+    ) -> bool {
+        let group = self
+            .s
+            .extensions
+            .get(caller)
+            .and_then(|e| e.pickup_group.clone());
+        let found = self.calls.calls.iter().find(|(_, c)| {
+            c.state == CallState::Proceeding
+                && c.winner.is_none()
+                && c.transfer.is_none()
+                && c.caller != caller
+                && c.callee != caller
+                && match target {
+                    Some(t) => c.callee == t,
+                    None => {
+                        group.is_some()
+                            && self
+                                .s
+                                .extensions
+                                .get(&c.callee)
+                                .and_then(|e| e.pickup_group.as_ref())
+                                == group.as_ref()
+                    }
+                }
+        });
+        let Some((&id, _)) = found else {
+            tracing::info!(ext = %caller, "pickup: no ringing call");
+            let rsp = self.response(req, 480, "No Call To Pick Up");
+            self.reply(now, txn, rsp);
+            return true;
+        };
+        let Some(x_sdp) = parse_sdp(req) else {
+            let rsp = self.response(req, 488, "Not Acceptable Here");
+            self.reply(now, txn, rsp);
+            return true;
+        };
+        let Some(offer) = sdp::audio_offer(&x_sdp) else {
+            let rsp = self.response(req, 488, "Not Acceptable Here");
+            self.reply(now, txn, rsp);
+            return true;
+        };
+        let codecs = self.codecs.clone();
+        let tag = self.tag();
+        let mut call = self.calls.calls.remove(&id).expect("found");
+        // Prefer the caller's codec so the legs can relay.
+        let a_codec = call.a_offer.formats.first().map(|f| f.codec);
+        let fmt = a_codec
+            .and_then(|c| offer.formats.iter().find(|f| f.codec == c).copied())
+            .or_else(|| sdp::choose(&offer, &codecs));
+        let Some(fmt) = fmt else {
+            self.calls.calls.insert(id, call);
+            let rsp = self.response(req, 488, "Not Acceptable Here");
+            self.reply(now, txn, rsp);
+            return true;
+        };
+        let from = req.from().ok();
+        let media_ip = call.a.media_ip;
+        let mut dialog = crate::call::Dialog {
+            call_id: req.call_id().unwrap_or("").to_owned(),
+            local_tag: tag.clone(),
+            remote_tag: from
+                .as_ref()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default(),
+            local_uri: req.to().map(|t| format!("<{}>", t.uri)).unwrap_or_default(),
+            remote_uri: from
+                .as_ref()
+                .map(|f| format!("<{}>", f.uri))
+                .unwrap_or_default(),
+            remote_target: format!("sip:{caller}@{}", d.remote),
+            route_set: Vec::new(),
+            local_cseq: 0,
+            remote_cseq: req.cseq().map(|c| c.seq).unwrap_or(1),
+            flow: Flow {
+                transport: d.transport,
+                remote: d.remote,
+                local: d.local,
+            },
+            contact: format!(
+                "sip:{}@{};transport={}",
+                call.caller,
+                d.local,
+                d.transport.as_str()
+            ),
+        };
+        dialog.learn(req, false);
+        let origin = sdp::Origin::new(u64::from(rand::Rng::random::<u32>(&mut self.rng)), media_ip);
+        let answer = sdp::build_answer(
+            &origin,
+            &x_sdp,
+            offer.index,
+            &fmt,
+            media_ip,
+            call.b_port,
+            crate::call::b2bua::answer_direction(offer.direction),
+        );
+        let leg = crate::call::b2bua::Leg {
+            dialog,
+            format: Some(fmt),
+            origin,
+            port: call.b_port,
+            media_ip,
+            remote_media: offer.remote,
+            direction: offer.direction,
+            pending_2xx: None,
+            session_expires: None,
+        };
+        let idx = call.branches.len();
+        call.branches.push(crate::call::b2bua::Branch {
+            leg,
+            txn,
+            ext: caller.to_owned(),
+            invite: req.clone(),
+            state: BranchState::Answered,
+            ack: None,
+            cancel_pending: false,
+            provisional: true,
+            start: now.wall.secs(),
+            answer: Some(now.wall.secs()),
+            side: Side::B,
+            moved: false,
+        });
+        self.calls.dialogs.insert(
+            req.call_id().unwrap_or("").to_owned(),
+            (id, LegRef::Branch(idx)),
+        );
+        call.winner = Some(idx);
+        call.no_answer_at = None;
+        call.history
+            .push(format!("pickup:{caller}<{}", call.callee));
+        tracing::info!(call = %call.uniqueid, by = %caller, ringing = %call.callee, "picked up");
+        call.callee = caller.to_owned();
+        call.answer_wall = Some(now.wall.secs());
+        call.answer_mono = Some(now.mono);
+        call.disposition = Disposition::Answered;
+        let others: Vec<usize> = (0..idx).collect();
+        self.calls.calls.insert(id, call);
+        for j in others {
+            self.cancel_branch(now, id, j);
+        }
+        // The picking-up phone gets its 200 (retransmitted until its ACK), the caller too.
+        let contact = format!("sip:pickup@{};transport={}", d.local, d.transport.as_str());
+        let mut ok = self.dialog_response(req, 200, "OK", &tag, Some(&contact));
+        ok.headers.push(HeaderName::Allow, crate::core::ALLOW);
+        ok.headers.push(HeaderName::ContentType, "application/sdp");
+        ok.body = Bytes::from(answer.to_string());
+        let bytes = ok.to_bytes();
+        if let Some(t) = self.txns.get_mut(&txn) {
+            t.send_response(now.mono, 200, bytes.clone());
+        }
+        self.pump(now, txn);
+        let t1 = self.s.timers.t1;
+        if let Some(c) = self.calls.calls.get_mut(&id) {
+            let cseq = req.cseq().map(|c| c.seq).unwrap_or(1);
+            c.branches[idx]
+                .leg
+                .set_pending_2xx(bytes, cseq, now.mono, t1);
+        }
+        self.answer_a(now, id, idx, 200, "OK");
+        true
+    }
+
     /// NOTIFY with a sipfrag body in the transferor's dialog (RFC 3515 §2.4.5).
     fn notify_refer(&mut self, now: Now, id: u64, r: LegRef, frag: &str, done: bool) {
         let branch = self.branch_id();

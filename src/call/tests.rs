@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::media::{Codec, LegStats, MediaCommand, MediaEvent, SessionId, Side};
 use crate::sip::Transport;
 use crate::sip::auth::{DigestParams, client_response};
-use crate::sip::msg::{HeaderName, Message, Method};
+use crate::sip::msg::{HeaderName, Message, Method, StartLine};
 use crate::store::{CdrRecord, Disposition, StoreCommand};
 use crate::testkit::world::{World, config};
 
@@ -1016,4 +1016,264 @@ fn transferor_hanging_up_early_does_not_drop_the_kept_party() {
         "no BYE to a gone transferor"
     );
     assert_eq!(w.pbx.calls.len(), 1);
+}
+
+/// Alice dials a code; returns Zvon's final answer to her.
+fn dial_code(w: &mut World, code: &str) -> Message {
+    let (_c, out) = call(w, code, offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    to_alice(&out)
+        .into_iter()
+        .rev()
+        .find(|m| m.status().is_some_and(|s| s >= 200))
+        .unwrap()
+        .clone()
+}
+
+/// Makes Alice's next `call()` use fresh identifiers (the helper reuses call-1).
+fn next_call(w: &mut World) {
+    w.run_for(Duration::from_secs(40));
+}
+
+#[test]
+fn dnd_feature_code_makes_calls_busy_and_is_persisted() {
+    let mut w = world();
+    // Bob (1002) turns DND on from his phone: simulate by setting it as 1001 then checking 1001 is busy.
+    let r = dial_code(&mut w, "*78");
+    assert_eq!(r.status(), Some(480));
+    let StartLine::Response { reason, .. } = &r.start else {
+        panic!()
+    };
+    assert_eq!(reason, "Do Not Disturb On");
+    assert!(
+        w.store
+            .iter()
+            .any(|s| matches!(s, StoreCommand::PutExtState(e) if e.ext == "1001" && e.dnd))
+    );
+    assert!(w.pbx.ext_state["1001"].dnd);
+    next_call(&mut w);
+    let r = dial_code(&mut w, "*79");
+    assert!(!w.pbx.ext_state["1001"].dnd, "{:?}", r.start);
+}
+
+#[test]
+fn dnd_callee_gets_busy_with_a_cdr() {
+    let mut w = world();
+    w.pbx.ext_state.get_mut("1002").unwrap().dnd = true;
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    assert_eq!(to_alice(&out).last().unwrap().status(), Some(486));
+    assert!(
+        invites_to(&out, BOB1).is_empty(),
+        "a DND phone does not ring"
+    );
+    let cdr = cdrs(&w);
+    assert_eq!(
+        (cdr[0].disposition, cdr[0].hangup_cause.as_str()),
+        (Disposition::Busy, "do not disturb")
+    );
+}
+
+#[test]
+fn unconditional_forward_rings_the_target_and_is_in_the_history() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    w.pbx.ext_state.get_mut("1002").unwrap().forward_always = Some("1003".into());
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    assert!(invites_to(&out, BOB1).is_empty());
+    let inv = invites_to(&out, CAROL).remove(0);
+    respond(
+        &mut w,
+        CAROL,
+        &inv,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 52000, "0", "")),
+    );
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!(cdr[0].history, "forward:always:1002>1003");
+    assert_eq!(
+        (cdr[0].dialed.as_str(), cdr[0].answered_by.as_deref()),
+        ("1002", Some("1003"))
+    );
+}
+
+#[test]
+fn busy_and_no_answer_forwards_ring_the_target_in_the_same_call() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    w.pbx.ext_state.get_mut("1002").unwrap().forward_busy = Some("1003".into());
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let b2 = invites_to(&out, BOB2).remove(0);
+    respond(&mut w, BOB1, &b1, 486, "bob1", None);
+    let out = respond(&mut w, BOB2, &b2, 486, "bob2", None);
+    assert_eq!(invites_to(&out, CAROL).len(), 1, "busy forward rings Carol");
+    assert!(!to_alice(&out).iter().any(|m| m.status() == Some(486)));
+    // No-answer forward: after the ring time.
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    w.pbx.ext_state.get_mut("1002").unwrap().forward_noanswer = Some("1003".into());
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    for (who, m) in [
+        (BOB1, invites_to(&out, BOB1).remove(0)),
+        (BOB2, invites_to(&out, BOB2).remove(0)),
+    ] {
+        respond(&mut w, who, &m, 180, "b", None);
+    }
+    w.sent.clear();
+    w.run_for(Duration::from_secs(21));
+    let sent = w.sent_messages();
+    let mut ids: Vec<String> = invites_to(&sent, CAROL)
+        .iter()
+        .map(|m| m.call_id().unwrap().to_owned())
+        .collect();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        1,
+        "no-answer forward rings Carol (retransmissions aside)"
+    );
+    for who in [BOB1, BOB2] {
+        assert!(
+            sent.iter()
+                .any(|(a, m)| *a == addr(who) && m.method() == Some(&Method::Cancel)),
+            "{who} cancelled"
+        );
+    }
+}
+
+#[test]
+fn call_waiting_off_makes_a_busy_extension_busy() {
+    let mut cfg = config(0, &[]);
+    cfg.extensions
+        .iter_mut()
+        .find(|e| e.number == "1001")
+        .unwrap()
+        .call_waiting = false;
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    register(&mut w, "1001", ALICE, "r0");
+    let _ = answered_single(&mut w);
+    // 1002 now calls 1001, who is on a call and has call waiting off.
+    let inv = format!(
+        "INVITE sip:1001@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {BOB1};branch=z9hG4bKcw1\nMax-Forwards: 70\n\
+         From: <sip:1002@zvon.test>;tag=cw\nTo: <sip:1001@zvon.test>\nCall-ID: cw-1\nCSeq: 1 INVITE\n\
+         Contact: <sip:1002@{BOB1}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
+        offer_sdp("192.0.2.21", 50010, "0", "").len(),
+        offer_sdp("192.0.2.21", 50010, "0", "")
+    );
+    let r = w.recv_any(addr(BOB1), Transport::Udp, &inv);
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        "1002",
+        "INVITE",
+        "sip:1001@zvon.test",
+    );
+    let inv2 = inv.replace("z9hG4bKcw1", "z9hG4bKcw2").replace(
+        "CSeq: 1 INVITE",
+        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
+    );
+    let out = w.recv_any(addr(BOB1), Transport::Udp, &inv2);
+    let last = out
+        .iter()
+        .rev()
+        .find(|(a, m)| *a == addr(BOB1) && m.status().is_some())
+        .unwrap();
+    assert_eq!(last.1.status(), Some(486));
+}
+
+/// Alice calls 1002 with one phone registered; Bob answers.
+fn answered_single(w: &mut World) -> (Caller, String) {
+    let (mut c, out) = call(w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    let out = respond(
+        w,
+        BOB1,
+        &b1,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0", "")),
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    c.to_tag = tag.clone();
+    w.recv_any(addr(ALICE), Transport::Udp, &ack_2xx(&c, &tag, 2));
+    (c, tag)
+}
+
+#[test]
+fn group_pickup_answers_a_ringing_call_from_another_phone() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    // Carol (1003, same pickup group "office") dials *8.
+    let sdp = offer_sdp("10.0.0.30", 52000, "0", "");
+    let inv = format!(
+        "INVITE sip:*8@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {CAROL};branch=z9hG4bKpk1\nMax-Forwards: 70\n\
+         From: <sip:1003@zvon.test>;tag=pk\nTo: <sip:*8@zvon.test>\nCall-ID: pk-1\nCSeq: 1 INVITE\n\
+         Contact: <sip:1003@{CAROL}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+        sdp.len()
+    );
+    let r = w.recv_any(addr(CAROL), Transport::Udp, &inv);
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        "1003",
+        "INVITE",
+        "sip:*8@zvon.test",
+    );
+    let inv2 = inv.replace("z9hG4bKpk1", "z9hG4bKpk2").replace(
+        "CSeq: 1 INVITE",
+        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
+    );
+    let out = w.recv_any(addr(CAROL), Transport::Udp, &inv2);
+    let ok_carol = out
+        .iter()
+        .find(|(a, m)| *a == addr(CAROL) && m.status() == Some(200))
+        .expect("Carol answered");
+    assert!(
+        std::str::from_utf8(&ok_carol.1.body)
+            .unwrap()
+            .contains("m=audio ")
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.status() == Some(200)),
+        "Alice connected"
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Cancel)),
+        "Bob stops ringing"
+    );
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!(cdr[0].answered_by.as_deref(), Some("1003"));
+    assert_eq!(cdr[0].history, "pickup:1003<1002");
+}
+
+#[test]
+fn pickup_with_nothing_ringing_says_so() {
+    let mut w = world();
+    let r = dial_code(&mut w, "**1002");
+    assert_eq!(r.status(), Some(480));
+    let StartLine::Response { reason, .. } = &r.start else {
+        panic!()
+    };
+    assert_eq!(reason, "No Call To Pick Up");
 }

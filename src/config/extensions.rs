@@ -118,6 +118,17 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
         }
         Some(nets)
     });
+    let fwd = |key: &'static str, sec: &mut Section<'_, '_>, ctx: &mut Ctx<'_>| {
+        sec.get(ctx, key, |c, p, v| target(c, p, v).map(Some))
+    };
+    let forward_always = fwd("forward_always", &mut sec, ctx);
+    let forward_busy = fwd("forward_busy", &mut sec, ctx);
+    let forward_noanswer = fwd("forward_noanswer", &mut sec, ctx);
+    let dnd = sec.get(ctx, "dnd", boolean);
+    let call_waiting = sec.get(ctx, "call_waiting", boolean);
+    let pickup_group = sec.get(ctx, "pickup_group", |c, p, v| {
+        walk::nonempty(c, p, v).map(|s| Some(s.trim().to_string()))
+    });
     sec.finish(ctx);
     let name = match name {
         Got::Bad => return None,
@@ -129,6 +140,46 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
         password: password?,
         max_contacts: max_contacts.or(3)?,
         allow: allow.or(Vec::new())?,
+        forward_always: forward_always.or(None)?,
+        forward_busy: forward_busy.or(None)?,
+        forward_noanswer: forward_noanswer.or(None)?,
+        dnd: dnd.or(false)?,
+        call_waiting: call_waiting.or(true)?,
+        pickup_group: pickup_group.or(None)?,
     };
     Some((ext, number_span?))
+}
+
+/// `true` or `false`.
+pub(crate) fn boolean(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<bool> {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Some(*b),
+        other => {
+            let msg = format!("expected true or false, found {}", walk::describe(other));
+            ctx.error(
+                v.span(),
+                path,
+                msg,
+                Some("write true or false without quotes".into()),
+            );
+            None
+        }
+    }
+}
+
+/// A number calls can be forwarded to: an extension, or later any number the dial plan can
+/// reach (digits, optionally with a leading `+`).
+fn target(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
+    let s = walk::string(ctx, path, v)?.trim();
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 20 {
+        ctx.error(
+            v.span(),
+            path,
+            format!("`{s}` is not a number to forward to"),
+            Some("an extension like \"1002\" or a number like \"+4930123456\"".into()),
+        );
+        return None;
+    }
+    Some(s.to_string())
 }

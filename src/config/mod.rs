@@ -53,6 +53,7 @@ pub struct Config {
     pub registrar: Registrar,
     pub security: Security,
     pub calls: Calls,
+    pub features: Features,
     /// In file order: `extensions.toml`, then `extensions/*.toml` by file name.
     pub extensions: Vec<Extension>,
     /// The directory the configuration was loaded from.
@@ -151,6 +152,42 @@ impl Default for Registrar {
     }
 }
 
+/// `[features]`: the codes phones dial to switch features (Asterisk's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Features {
+    pub dnd_on: String,
+    pub dnd_off: String,
+    /// Followed by the target number, e.g. `*721003`.
+    pub forward_always_on: String,
+    pub forward_always_off: String,
+    pub forward_busy_on: String,
+    pub forward_busy_off: String,
+    pub forward_noanswer_on: String,
+    pub forward_noanswer_off: String,
+    /// Picks up a call ringing in the caller's pickup group.
+    pub pickup: String,
+    /// Followed by the ringing extension, e.g. `**1002`.
+    pub pickup_directed: String,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        let s = |x: &str| x.to_string();
+        Features {
+            dnd_on: s("*78"),
+            dnd_off: s("*79"),
+            forward_always_on: s("*72"),
+            forward_always_off: s("*73"),
+            forward_busy_on: s("*90"),
+            forward_busy_off: s("*91"),
+            forward_noanswer_on: s("*92"),
+            forward_noanswer_off: s("*93"),
+            pickup: s("*8"),
+            pickup_directed: s("**"),
+        }
+    }
+}
+
 /// `[calls]`: call handling between phones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calls {
@@ -214,6 +251,18 @@ pub struct Extension {
     pub max_contacts: u32,
     /// Networks allowed to register; empty = anywhere.
     pub allow: Vec<IpNet>,
+    /// Forward every call to this number (feature codes can change it at run time).
+    pub forward_always: Option<String>,
+    /// Forward when busy (or in do-not-disturb).
+    pub forward_busy: Option<String>,
+    /// Forward when unanswered or not registered.
+    pub forward_noanswer: Option<String>,
+    /// Do-not-disturb at start (toggled by feature codes).
+    pub dnd: bool,
+    /// Allow a second call while on a call; false = treat as busy.
+    pub call_waiting: bool,
+    /// Members of the same group can pick up each other's ringing calls.
+    pub pickup_group: Option<String>,
 }
 
 /// One config file's path and text.
@@ -482,6 +531,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             registrar: s.registrar,
             security: s.security,
             calls: s.calls,
+            features: s.features,
             extensions,
             dir: dir.to_path_buf(),
         }),

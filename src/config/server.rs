@@ -9,7 +9,7 @@ use toml::de::DeTable;
 
 use super::types::{IpNet, LogLevel};
 use super::walk::{self, Ctx, Got, Section, Value};
-use super::{Calls, Registrar, Rtp, Security, Server, Sip};
+use super::{Calls, Features, Registrar, Rtp, Security, Server, Sip};
 use crate::media::Codec;
 use crate::sip::auth::Algorithm;
 
@@ -20,6 +20,7 @@ pub(crate) struct Settings {
     pub registrar: Registrar,
     pub security: Security,
     pub calls: Calls,
+    pub features: Features,
 }
 
 /// `[security] trusted` when the key is absent: loopback.
@@ -51,6 +52,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, doc: &Spanned<DeTable<'_>>, dir: &Path) -
     let reg_sec = sub(&mut root, ctx, "registrar", false, &empty);
     let sec_sec = sub(&mut root, ctx, "security", false, &empty);
     let calls_sec = sub(&mut root, ctx, "calls", false, &empty);
+    let features_sec = sub(&mut root, ctx, "features", false, &empty);
     root.finish(ctx);
 
     let server_missing = doc.get_ref().get("server").is_none();
@@ -60,6 +62,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, doc: &Spanned<DeTable<'_>>, dir: &Path) -
     let registrar = reg_sec.and_then(|s| registrar(ctx, s));
     let security = sec_sec.and_then(|s| security(ctx, s));
     let calls = calls_sec.and_then(|s| calls(ctx, s));
+    let features = features_sec.and_then(|s| features(ctx, s));
     Some(Settings {
         server: server?,
         sip: sip?,
@@ -67,7 +70,74 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, doc: &Spanned<DeTable<'_>>, dir: &Path) -
         registrar: registrar?,
         security: security?,
         calls: calls?,
+        features: features?,
     })
+}
+
+fn features(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Features> {
+    let d = Features::default();
+    let code = |c: &mut Ctx<'_>, p: &str, v: &Value<'_>| -> Option<String> {
+        let s = walk::nonempty(c, p, v)?.trim().to_string();
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            c.error(
+                v.span(),
+                p,
+                format!("`{s}` is not a dialable code"),
+                Some("use digits, * and #, like \"*78\"".into()),
+            );
+            return None;
+        }
+        Some(s)
+    };
+    let get = |key: &'static str, dflt: &str, sec: &mut Section<'_, '_>, ctx: &mut Ctx<'_>| {
+        sec.get(ctx, key, code).or(dflt.to_string())
+    };
+    let f = Features {
+        dnd_on: get("dnd_on", &d.dnd_on, &mut sec, ctx)?,
+        dnd_off: get("dnd_off", &d.dnd_off, &mut sec, ctx)?,
+        forward_always_on: get("forward_always_on", &d.forward_always_on, &mut sec, ctx)?,
+        forward_always_off: get("forward_always_off", &d.forward_always_off, &mut sec, ctx)?,
+        forward_busy_on: get("forward_busy_on", &d.forward_busy_on, &mut sec, ctx)?,
+        forward_busy_off: get("forward_busy_off", &d.forward_busy_off, &mut sec, ctx)?,
+        forward_noanswer_on: get("forward_noanswer_on", &d.forward_noanswer_on, &mut sec, ctx)?,
+        forward_noanswer_off: get(
+            "forward_noanswer_off",
+            &d.forward_noanswer_off,
+            &mut sec,
+            ctx,
+        )?,
+        pickup: get("pickup", &d.pickup, &mut sec, ctx)?,
+        pickup_directed: get("pickup_directed", &d.pickup_directed, &mut sec, ctx)?,
+    };
+    let span = sec.span.clone();
+    sec.finish(ctx);
+    let all = [
+        &f.dnd_on,
+        &f.dnd_off,
+        &f.forward_always_on,
+        &f.forward_always_off,
+        &f.forward_busy_on,
+        &f.forward_busy_off,
+        &f.forward_noanswer_on,
+        &f.forward_noanswer_off,
+        &f.pickup,
+        &f.pickup_directed,
+    ];
+    for (i, a) in all.iter().enumerate() {
+        if all[..i].contains(a) {
+            ctx.error(
+                span.clone(),
+                "features",
+                format!("the code {a} is used twice"),
+                Some("give every feature its own code".into()),
+            );
+            return None;
+        }
+    }
+    Some(f)
 }
 
 fn calls(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Calls> {

@@ -101,6 +101,7 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
     getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
     let mut pbx = Pbx::new(&cfg, now, seed);
     let restored = pbx.restore_bindings(now, bindings);
+    pbx.restore_ext_state(store::ext_states(&db)?);
     tracing::info!(path = %db.display(), bindings = restored, "store opened");
 
     let limits = Limits {

@@ -54,7 +54,7 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use read::{cdrs, load_bindings, meta, security_events};
+pub use read::{cdrs, ext_states, load_bindings, meta, security_events};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
 
@@ -136,10 +136,27 @@ pub enum StoreCommand {
     PutMetaIfAbsent { key: String, value: String },
     /// Insert a call detail record with its legs (one transaction).
     Cdr(Box<CdrRecord>),
+    /// Insert or replace an extension's feature state.
+    PutExtState(ExtStateRecord),
     /// Answered (with `()`) once everything sent before it is committed. Used on shutdown and
     /// by tests. The reply is sent with `try_send`, so give the channel a capacity of at least
     /// 1 (as [`StoreSender::flush`] does); if the receiver is gone the reply is dropped.
     Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// DND and forwarding of one extension as last set by its feature codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtStateRecord {
+    /// The extension.
+    pub ext: String,
+    /// Do-not-disturb.
+    pub dnd: bool,
+    /// Unconditional forward target.
+    pub forward_always: Option<String>,
+    /// Forward-on-busy target.
+    pub forward_busy: Option<String>,
+    /// Forward-on-no-answer target.
+    pub forward_noanswer: Option<String>,
 }
 
 /// The outcome of a call (Asterisk-compatible names).

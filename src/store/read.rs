@@ -10,8 +10,8 @@ use rusqlite::{Row, TransactionBehavior};
 
 use super::schema::open_connection;
 use super::{
-    BindingRecord, CdrLeg, CdrRecord, Disposition, SecurityEvent, StoreError, from_sql_secs,
-    to_sql_secs,
+    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, SecurityEvent, StoreError,
+    from_sql_secs, to_sql_secs,
 };
 
 /// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
@@ -203,4 +203,25 @@ pub fn cdrs(path: &Path) -> Result<Vec<CdrRecord>, StoreError> {
         }
     }
     Ok(out)
+}
+
+/// Feature state set from phones (DND, forwards), for the engine at start.
+pub fn ext_states(path: &Path) -> Result<Vec<ExtStateRecord>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT ext, dnd, forward_always, forward_busy, forward_noanswer FROM ext_state")
+        .map_err(sql_err)?;
+    collect_rows(&mut stmt, path, |r| {
+        Ok(ExtStateRecord {
+            ext: r.get(0)?,
+            dnd: r.get(1)?,
+            forward_always: r.get(2)?,
+            forward_busy: r.get(3)?,
+            forward_noanswer: r.get(4)?,
+        })
+    })
 }

@@ -97,6 +97,14 @@ pub const MIGRATIONS: &[&str] = &[
         mos           REAL NOT NULL DEFAULT 0,
         PRIMARY KEY (uniqueid, leg)
     ) STRICT;",
+    // v5: features switched from the phone (feature codes) that must survive a restart.
+    "CREATE TABLE ext_state (
+        ext               TEXT PRIMARY KEY NOT NULL,
+        dnd               INTEGER NOT NULL,
+        forward_always    TEXT,
+        forward_busy      TEXT,
+        forward_noanswer  TEXT
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

@@ -78,7 +78,14 @@ fn empty_database_migrates_to_the_latest_version() {
         .collect();
     assert_eq!(
         tables,
-        vec!["bindings", "cdr", "cdr_legs", "meta", "security_events"]
+        vec![
+            "bindings",
+            "cdr",
+            "cdr_legs",
+            "ext_state",
+            "meta",
+            "security_events"
+        ]
     );
 }
 

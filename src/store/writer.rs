@@ -202,6 +202,7 @@ fn describe(cmd: &StoreCommand) -> String {
         StoreCommand::PutMeta { key, .. } => format!("PutMeta key={key}"),
         StoreCommand::PutMetaIfAbsent { key, .. } => format!("PutMetaIfAbsent key={key}"),
         StoreCommand::Cdr(c) => format!("Cdr uniqueid={}", c.uniqueid),
+        StoreCommand::PutExtState(e) => format!("PutExtState ext={}", e.ext),
         StoreCommand::Flush(_) => "Flush".to_string(),
     }
 }
@@ -305,6 +306,19 @@ fn apply(conn: &Connection, cmd: &StoreCommand) -> rusqlite::Result<()> {
                     l.mos,
                 ])?;
             }
+        }
+        StoreCommand::PutExtState(e) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO ext_state (ext, dnd, forward_always, forward_busy,
+                    forward_noanswer) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                e.ext,
+                e.dnd,
+                e.forward_always,
+                e.forward_busy,
+                e.forward_noanswer
+            ])?;
         }
         // Handled by the thread loop; nothing to write.
         StoreCommand::Flush(_) => {}

@@ -33,6 +33,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
         registrar: Default::default(),
         security: Default::default(),
         calls: Default::default(),
+        features: Default::default(),
         extensions: vec![],
         dir: "/nonexistent".into(),
     };
@@ -43,7 +44,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
         .collect();
     c.registrar.qualify = Some(Duration::from_secs(30));
     c.registrar.qualify_failures = 2;
-    c.extensions = (1001..=1003)
+    c.extensions = (1001..=1004)
         .map(|n| Extension {
             number: n.to_string(),
             name: None,
@@ -54,6 +55,12 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             } else {
                 vec![]
             },
+            forward_always: None,
+            forward_busy: None,
+            forward_noanswer: None,
+            dnd: false,
+            call_waiting: true,
+            pickup_group: Some("office".into()),
         })
         .collect();
     c

@@ -67,6 +67,7 @@ fn check_rejects_an_unknown_key_in_every_table_with_file_line_and_hint() {
         ("zvon.toml", "[registrar]"),
         ("zvon.toml", "[security]"),
         ("zvon.toml", "[calls]"),
+        ("zvon.toml", "[features]"),
         ("extensions.toml", "[[extension]]"),
     ];
     for (file, header) in tables {
