@@ -1277,3 +1277,147 @@ fn pickup_with_nothing_ringing_says_so() {
     };
     assert_eq!(reason, "No Call To Pick Up");
 }
+
+#[test]
+fn attended_transfer_joins_the_transferors_two_far_parties() {
+    let mut w = world();
+    register(&mut w, "1003", CAROL, "r3");
+    let (mut c, tag, b1) = answered(&mut w);
+    let s1 = session_of(&w);
+    // Bob (1002, on BOB1) consults Carol: call 2.
+    let sdp = offer_sdp("192.0.2.21", 50020, "0 101", "");
+    let inv = format!(
+        "INVITE sip:1003@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {BOB1};branch=z9hG4bKc2a\nMax-Forwards: 70\n\
+         From: <sip:1002@zvon.test>;tag=bobc2\nTo: <sip:1003@zvon.test>\nCall-ID: bob-call-2\nCSeq: 1 INVITE\n\
+         Contact: <sip:1002@{BOB1}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+        sdp.len()
+    );
+    let r = w.recv_any(addr(BOB1), Transport::Udp, &inv);
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        "1002",
+        "INVITE",
+        "sip:1003@zvon.test",
+    );
+    let inv2 = inv.replace("z9hG4bKc2a", "z9hG4bKc2b").replace(
+        "CSeq: 1 INVITE",
+        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
+    );
+    let out = w.recv_any(addr(BOB1), Transport::Udp, &inv2);
+    let to_carol = invites_to(&out, CAROL).remove(0);
+    let out = respond(
+        &mut w,
+        CAROL,
+        &to_carol,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 52000, "0 101", "")),
+    );
+    let ok2 = out
+        .iter()
+        .find(|(a, m)| *a == addr(BOB1) && m.status() == Some(200))
+        .expect("call 2 answered")
+        .1
+        .clone();
+    let zvon_tag2 = ok2.to().unwrap().tag().unwrap().to_owned();
+    let ack2 = format!(
+        "ACK sip:1003@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {BOB1};branch=z9hG4bKc2ack\nMax-Forwards: 70\n\
+         From: <sip:1002@zvon.test>;tag=bobc2\nTo: <sip:1003@zvon.test>;tag={zvon_tag2}\nCall-ID: bob-call-2\n\
+         CSeq: 2 ACK\nContent-Length: 0\n\n"
+    );
+    w.recv_any(addr(BOB1), Transport::Udp, &ack2);
+    assert_eq!(w.pbx.calls.len(), 2);
+    w.media.clear();
+    // Bob transfers Alice to Carol, replacing his consultation call.
+    let refer_to = format!(
+        "Refer-To: <sip:1003@zvon.test?Replaces=bob-call-2%3Bto-tag%3D{zvon_tag2}%3Bfrom-tag%3Dbobc2>\n"
+    );
+    let out = w.recv_any(
+        addr(BOB1),
+        Transport::Udp,
+        &from_bob(&b1, "REFER", 20, &refer_to, None),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.status() == Some(202))
+    );
+    assert!(
+        out.iter().any(|(a, m)| *a == addr(BOB1)
+            && m.method() == Some(&Method::Bye)
+            && m.call_id() == Some("bob-call-2")),
+        "Bob's consultation leg is released"
+    );
+    let reinv = out
+        .iter()
+        .find(|(a, m)| *a == addr(CAROL) && m.method() == Some(&Method::Invite))
+        .expect("Carol is re-INVITEd into call 1")
+        .1
+        .clone();
+    assert_eq!(
+        reinv.call_id(),
+        to_carol.call_id(),
+        "same dialog with Carol"
+    );
+    assert_eq!(reinv.to().unwrap().tag(), Some("carol"));
+    let out = respond(
+        &mut w,
+        CAROL,
+        &reinv,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 52000, "0 101", "")),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(CAROL) && m.method() == Some(&Method::Ack))
+    );
+    let bob: Vec<_> = out
+        .iter()
+        .filter(|(a, _)| *a == addr(BOB1))
+        .map(|(_, m)| m.clone())
+        .collect();
+    assert!(bob.iter().any(|m| m.method() == Some(&Method::Notify)
+        && std::str::from_utf8(&m.body).unwrap().contains("200 OK")));
+    assert!(
+        bob.iter()
+            .any(|m| m.method() == Some(&Method::Bye) && m.call_id() == b1.call_id())
+    );
+    let upd = w.media.iter().find_map(|m| match m {
+        MediaCommand::Update {
+            session,
+            side: Side::B,
+            leg,
+        } if *session == s1 => Some(leg.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        upd.expect("call 1's B side now Carol").remote,
+        Some(addr("10.0.0.30:52000"))
+    );
+    // Alice hangs up: Carol gets the BYE.
+    let out = w.recv_any(
+        addr(ALICE),
+        Transport::Udp,
+        &in_dialog(&mut c, "BYE", &tag, None),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(CAROL) && m.method() == Some(&Method::Bye))
+    );
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!(cdr.len(), 2, "{cdr:?}");
+    assert_eq!(
+        cdr[0].linkedid, cdr[1].linkedid,
+        "one journey across both calls"
+    );
+    assert!(
+        cdr.iter()
+            .any(|c| c.history.contains("transfer:attended:1003")),
+        "{cdr:?}"
+    );
+    assert!(cdr.iter().any(|c| c.hangup_cause == "transferred"));
+}
