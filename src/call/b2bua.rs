@@ -1431,6 +1431,9 @@ impl Pbx {
             } => {
                 tracing::debug!(session = session.0, ?side, %digit, "DTMF");
             }
+            MediaEvent::PlayDone { .. } | MediaEvent::Recorded { .. } => {
+                self.on_local_media(now, ev)
+            }
         }
     }
 

@@ -98,6 +98,11 @@ pub(crate) type Refusal = (u16, &'static str, Disposition, &'static str);
 const MAX_FORWARDS: usize = 5;
 
 impl Pbx {
+    /// Prompt and recording events (IVR and voicemail sessions).
+    pub(crate) fn on_local_media(&mut self, _now: Now, ev: crate::media::MediaEvent) {
+        tracing::debug!(?ev, "media event for a local session");
+    }
+
     /// Restores feature state saved by an earlier run (it wins over the config's start values).
     pub fn restore_ext_state(&mut self, records: Vec<crate::store::ExtStateRecord>) {
         for r in records {

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod jitter;
 pub mod moh;
+pub mod play;
 pub mod quality;
 pub mod resample;
 pub mod rtp;
@@ -217,6 +218,45 @@ pub enum MediaCommand {
         /// Which phone.
         side: Side,
     },
+    /// Play prompts (by name, in a language) towards a leg; [`MediaEvent::PlayDone`] follows.
+    /// A new `Play` replaces the current one.
+    Play {
+        /// The session.
+        session: SessionId,
+        /// Towards which phone.
+        side: Side,
+        /// Echoed in `PlayDone`.
+        id: u64,
+        /// `en`, `ru`, … (missing prompts fall back to English, then are skipped).
+        language: String,
+        /// Prompt names (`sounds/<lang>/<name>.wav`).
+        prompts: Vec<String>,
+    },
+    /// Stop playing prompts towards a leg (barge-in). No `PlayDone` follows.
+    StopPlay {
+        /// The session.
+        session: SessionId,
+        /// Which phone.
+        side: Side,
+    },
+    /// Record what a phone says; [`MediaEvent::Recorded`] follows.
+    Record {
+        /// The session.
+        session: SessionId,
+        /// Whose audio.
+        side: Side,
+        /// Longest recording.
+        max: Duration,
+        /// End after this much silence following speech (zero = only at `max`).
+        silence: Duration,
+    },
+    /// End a recording now ([`MediaEvent::Recorded`] follows with what was recorded).
+    StopRecord {
+        /// The session.
+        session: SessionId,
+        /// Whose audio.
+        side: Side,
+    },
     /// Close the session; the worker answers with [`MediaEvent::Closed`].
     Close {
         /// The session.
@@ -264,6 +304,26 @@ pub enum MediaEvent {
         session: SessionId,
         /// Why.
         reason: String,
+    },
+    /// A `Play` finished.
+    PlayDone {
+        /// The session.
+        session: SessionId,
+        /// The `Play`'s id.
+        id: u64,
+    },
+    /// A recording ended.
+    Recorded {
+        /// The session.
+        session: SessionId,
+        /// Whose audio.
+        side: Side,
+        /// Mono samples.
+        pcm: std::sync::Arc<[i16]>,
+        /// Their rate.
+        rate: u32,
+        /// Why it ended.
+        end: play::RecordEnd,
     },
     /// The session closed; final statistics for the CDR.
     Closed {

@@ -25,9 +25,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::codec::Decoder;
 use super::codec::EncoderSettings;
+use super::dtmf::Goertzel;
 use super::dtmf::{self, DtmfEvent, DtmfSender};
 use super::moh::MohSource;
+use super::play::{PromptLibrary, PromptPlayer, RecordEnd, Recorder};
 use super::quality::RxStats;
 use super::rtp;
 use super::transcode::Pipeline;
@@ -54,6 +57,8 @@ pub struct SessionConfig {
     pub moh: Option<Arc<[i16]>>,
     /// Sample rate of [`SessionConfig::moh`].
     pub moh_rate: u32,
+    /// Prompts for IVR and voicemail.
+    pub prompts: Arc<PromptLibrary>,
 }
 
 impl Default for SessionConfig {
@@ -66,6 +71,7 @@ impl Default for SessionConfig {
             },
             moh: None,
             moh_rate: 8000,
+            prompts: Arc::new(PromptLibrary::default()),
         }
     }
 }
@@ -77,6 +83,7 @@ impl Clone for SessionConfig {
             encoder: copy_settings(&self.encoder),
             moh: self.moh.clone(),
             moh_rate: self.moh_rate,
+            prompts: self.prompts.clone(),
         }
     }
 }
@@ -163,6 +170,8 @@ struct Gen {
     /// Audio went out in the previous slot (the marker bit starts a talkspurt, RFC 3551 §4.1).
     talking: bool,
     moh: Option<MohSource>,
+    /// Prompts being played (their `Play` id).
+    play: Option<(u64, PromptPlayer)>,
     dtmf: Option<DtmfTx>,
     dtmf_queue: VecDeque<(char, Duration)>,
 }
@@ -181,6 +190,17 @@ struct Leg {
     /// Incoming event timestamp → the timestamp we re-stamp it with on the other leg.
     dtmf_map: Option<(u32, u32)>,
     own: Gen,
+    /// Decoding of this phone's audio when its media ends at Zvon (IVR, voicemail): in-band
+    /// DTMF detection and recording.
+    local: Option<Local>,
+}
+
+/// Terminating this phone's audio at Zvon.
+struct Local {
+    dec: Box<dyn Decoder>,
+    goertzel: Goertzel,
+    pcm: Vec<i16>,
+    record: Option<Recorder>,
 }
 
 fn mix(mut z: u64) -> u64 {
@@ -205,6 +225,7 @@ impl Leg {
             timed_out: false,
             dtmf_reported: None,
             dtmf_map: None,
+            local: None,
             own: Gen {
                 ssrc: h as u32,
                 seq: (h >> 32) as u16,
@@ -213,6 +234,7 @@ impl Leg {
                 last_slot: None,
                 talking: false,
                 moh: None,
+                play: None,
                 dtmf: None,
                 dtmf_queue: VecDeque::new(),
             },
@@ -245,6 +267,32 @@ impl Leg {
     /// The phone is expected to keep sending RTP (for the timeout).
     fn expects_rtp(&self) -> bool {
         self.media.direction == Direction::SendRecv && self.own.moh.is_none()
+    }
+
+    /// Decodes a payload from this phone for detection and recording (media ending here).
+    fn terminate(&mut self, payload: &[u8]) -> (Option<char>, Option<RecordEnd>) {
+        if self.local.is_none() {
+            let Ok(dec) = super::codec::decoder_at(&self.media.format, 8000) else {
+                return (None, None);
+            };
+            let rate = dec.rate();
+            self.local = Some(Local {
+                dec,
+                goertzel: Goertzel::new(rate),
+                pcm: Vec::with_capacity(960),
+                record: None,
+            });
+        }
+        let Some(l) = self.local.as_mut() else {
+            return (None, None);
+        };
+        l.pcm.clear();
+        if l.dec.decode(payload, &mut l.pcm).is_err() {
+            return (None, None);
+        }
+        let digit = l.goertzel.push(&l.pcm);
+        let end = l.record.as_mut().and_then(|r| r.push(&l.pcm));
+        (digit, end)
     }
 
     fn rearm_timeout(&mut self, now: Instant) {
@@ -441,6 +489,28 @@ impl MediaSession {
                 digit: ev.digit,
             });
         }
+        if !has_b && is_audio {
+            // Media ends at Zvon: in-band DTMF (Goertzel) and recording.
+            let (digit, end) = from.terminate(payload);
+            if let Some(digit) = digit {
+                self.events.push_back(MediaEvent::Dtmf {
+                    session: self.id,
+                    side,
+                    digit,
+                });
+            }
+            if let Some(end) = end {
+                if let Some(r) = from.local.as_mut().and_then(|l| l.record.take()) {
+                    self.events.push_back(MediaEvent::Recorded {
+                        session: self.id,
+                        side,
+                        pcm: Arc::from(r.pcm),
+                        rate: r.rate,
+                        end,
+                    });
+                }
+            }
+        }
         if !has_b || !phone_receives(to.media.direction) || to.own.moh.is_some() {
             return;
         }
@@ -536,10 +606,11 @@ impl MediaSession {
 
     fn own_active(&self, side: Side) -> bool {
         let leg = &self.legs[side.index()];
-        self.has_b
+        (self.has_b || (side == Side::A && leg.own.play.is_some()))
             && phone_receives(leg.media.direction)
             && leg.rtp.addr.is_some()
             && (leg.own.moh.is_some()
+                || leg.own.play.is_some()
                 || leg.own.dtmf.is_some()
                 || !leg.own.dtmf_queue.is_empty()
                 || (self.transcode && self.pipes[side.other().index()].is_some()))
@@ -627,6 +698,8 @@ impl MediaSession {
             pipes,
             out,
             scratch,
+            events,
+            id: session_id,
             ..
         } = self;
         let leg = &mut legs[side.index()];
@@ -651,7 +724,14 @@ impl MediaSession {
             });
         }
         // Pull audio every slot, even under a DTMF event, so the sources keep their pace.
-        let audio = if let Some(m) = g.moh.as_mut() {
+        let mut play_done = None;
+        let audio = if let Some((id, p)) = g.play.as_mut() {
+            let f = p.next_frame();
+            if f.is_none() {
+                play_done = Some(*id);
+            }
+            f
+        } else if let Some(m) = g.moh.as_mut() {
             Some(m.next_frame())
         } else if transcode {
             pipes[side.other().index()]
@@ -705,6 +785,13 @@ impl MediaSession {
             talking = true;
         }
         g.talking = talking;
+        if let Some(id) = play_done {
+            g.play = None;
+            events.push_back(MediaEvent::PlayDone {
+                session: *session_id,
+                id,
+            });
+        }
         g.ts = g.ts.wrapping_add(inc);
         g.last_slot = Some(now);
         if sent {
@@ -760,6 +847,69 @@ impl MediaSession {
         let leg = &mut self.legs[side.index()];
         if leg.own.moh.take().is_some() {
             leg.rearm_timeout(now);
+        }
+    }
+
+    /// Plays prompts towards `side` (replacing any playing); `PlayDone { id }` follows.
+    pub fn play(&mut self, now: Instant, side: Side, id: u64, lang: &str, names: &[String]) {
+        self.last_now = self.last_now.max(now);
+        let lib = self.cfg.prompts.clone();
+        let pcm: Vec<Arc<[i16]>> = names
+            .iter()
+            .filter_map(|n| {
+                let p = lib.get(lang, n);
+                if p.is_none() {
+                    tracing::debug!(prompt = %n, lang, "missing prompt skipped");
+                }
+                p
+            })
+            .collect();
+        let leg = &mut self.legs[side.index()];
+        match PromptPlayer::new(
+            pcm,
+            lib.rate.max(8000),
+            &leg.media.format,
+            &self.cfg.encoder,
+        ) {
+            Ok(p) => leg.own.play = Some((id, p)),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot play prompts");
+                self.events.push_back(MediaEvent::PlayDone {
+                    session: self.id,
+                    id,
+                });
+            }
+        }
+    }
+
+    /// Stops prompts towards `side` (no `PlayDone`).
+    pub fn stop_play(&mut self, side: Side) {
+        self.legs[side.index()].own.play = None;
+    }
+
+    /// Starts recording `side`'s audio.
+    pub fn record(&mut self, side: Side, max: Duration, silence: Duration) {
+        let leg = &mut self.legs[side.index()];
+        if leg.local.is_none() {
+            let _ = leg.terminate(&[]);
+        }
+        let rate = leg.local.as_ref().map_or(8000, |l| l.dec.rate());
+        if let Some(l) = leg.local.as_mut() {
+            l.record = Some(Recorder::new(rate, max, silence));
+        }
+    }
+
+    /// Ends a recording of `side` now; `Recorded` follows.
+    pub fn stop_record(&mut self, side: Side) {
+        let leg = &mut self.legs[side.index()];
+        if let Some(r) = leg.local.as_mut().and_then(|l| l.record.take()) {
+            self.events.push_back(MediaEvent::Recorded {
+                session: self.id,
+                side,
+                pcm: Arc::from(r.pcm),
+                rate: r.rate,
+                end: RecordEnd::Stopped,
+            });
         }
     }
 

@@ -95,6 +95,10 @@ fn session_of(cmd: &MediaCommand) -> SessionId {
         | MediaCommand::SendDtmf { session, .. }
         | MediaCommand::StartMoh { session, .. }
         | MediaCommand::StopMoh { session, .. }
+        | MediaCommand::Play { session, .. }
+        | MediaCommand::StopPlay { session, .. }
+        | MediaCommand::Record { session, .. }
+        | MediaCommand::StopRecord { session, .. }
         | MediaCommand::Close { session } => *session,
     }
 }
@@ -378,6 +382,37 @@ impl<F: Fn(MediaEvent)> Worker<F> {
                 MediaCommand::StopMoh { session, side } => {
                     if let Some(e) = self.entry(session) {
                         e.session.stop_moh(side);
+                    }
+                }
+                MediaCommand::Play {
+                    session,
+                    side,
+                    id,
+                    language,
+                    prompts,
+                } => {
+                    if let Some(e) = self.entry(session) {
+                        e.session.play(now, side, id, &language, &prompts);
+                    }
+                }
+                MediaCommand::StopPlay { session, side } => {
+                    if let Some(e) = self.entry(session) {
+                        e.session.stop_play(side);
+                    }
+                }
+                MediaCommand::Record {
+                    session,
+                    side,
+                    max,
+                    silence,
+                } => {
+                    if let Some(e) = self.entry(session) {
+                        e.session.record(side, max, silence);
+                    }
+                }
+                MediaCommand::StopRecord { session, side } => {
+                    if let Some(e) = self.entry(session) {
+                        e.session.stop_record(side);
                     }
                 }
                 MediaCommand::Close { session } => self.close(session),

@@ -194,7 +194,9 @@ fn start_media(cfg: &Config, tx: mpsc::Sender<Event>) -> Result<media::MediaRunt
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let prompts = Arc::new(load_prompts(&cfg.server.sounds_dir));
     let session = crate::media::session::SessionConfig {
+        prompts,
         rtp_timeout: cfg.calls.rtp_timeout,
         encoder: crate::media::codec::EncoderSettings {
             opus_complexity: 5,
@@ -215,6 +217,55 @@ fn start_media(cfg: &Config, tx: mpsc::Sender<Event>) -> Result<media::MediaRunt
     )?;
     tracing::info!(address = %bind_ip, workers, ports = %format!("{}-{}", cfg.rtp.port_min, cfg.rtp.port_max), "media ready");
     Ok(rt)
+}
+
+/// Loads every `sounds_dir/<lang>/<name>.wav` into memory (16 kHz mono as shipped); the media
+/// path never reads a file.
+fn load_prompts(dir: &Path) -> crate::media::play::PromptLibrary {
+    let mut lib = crate::media::play::PromptLibrary {
+        rate: 16_000,
+        prompts: HashMap::new(),
+    };
+    let Ok(langs) = std::fs::read_dir(dir) else {
+        tracing::warn!(dir = %dir.display(), "no sounds directory: prompts will be silent");
+        return lib;
+    };
+    let mut rates = std::collections::BTreeSet::new();
+    for lang in langs.flatten().filter(|e| e.path().is_dir()) {
+        let lname = lang.file_name().to_string_lossy().into_owned();
+        let Ok(files) = std::fs::read_dir(lang.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "wav") {
+                continue;
+            }
+            match wav::read(&path) {
+                Ok(p) => {
+                    rates.insert(p.rate);
+                    let name = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    lib.prompts
+                        .insert(format!("{lname}/{name}"), Arc::from(p.samples));
+                }
+                Err(e) => tracing::warn!(error = %e, "prompt not loaded"),
+            }
+        }
+    }
+    if let Some(r) = rates.iter().next() {
+        lib.rate = *r;
+        if rates.len() > 1 {
+            tracing::warn!(
+                ?rates,
+                "prompts have different sample rates; all are played as {r} Hz"
+            );
+        }
+    }
+    tracing::info!(prompts = lib.prompts.len(), "prompts loaded");
+    lib
 }
 
 async fn engine_loop(

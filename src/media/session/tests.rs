@@ -584,3 +584,104 @@ fn transcodes_pcmu_to_pcma_on_our_own_stream() {
     assert_eq!(h.seq, last.seq.wrapping_add(1));
     assert_eq!(h.ts, last.ts + 160, "the next slot of B's clock");
 }
+
+/// An IVR-style session: leg A only, media ends at Zvon.
+fn local_session(t: Instant) -> MediaSession {
+    let mut lib = crate::media::play::PromptLibrary {
+        rate: 16_000,
+        prompts: Default::default(),
+    };
+    let tone = crate::media::codec::testsig::tone(16_000, 700.0, 8000.0, 8000);
+    lib.prompts
+        .insert("en/hello".into(), std::sync::Arc::from(tone));
+    let cfg = SessionConfig {
+        prompts: std::sync::Arc::new(lib),
+        ..SessionConfig::default()
+    };
+    MediaSession::new(
+        t,
+        SessionId(9),
+        leg(4000, A_SDP, fmt(Codec::Pcmu, 0, Some(101))),
+        None,
+        cfg,
+    )
+}
+
+#[test]
+fn prompts_play_to_a_lone_leg_and_report_done() {
+    let t = origin();
+    let mut s = local_session(t);
+    s.play(
+        t,
+        Side::A,
+        7,
+        "ru",
+        &["hello".to_owned(), "missing".to_owned()],
+    );
+    assert!(s.needs_tick());
+    let mut sent = 0;
+    let mut done = None;
+    for i in 0..60u64 {
+        let mut n = 0;
+        s.handle_tick(t + ms(20 * i), &mut |side, dst, p| {
+            assert_eq!((side, dst), (Side::A, addr(A_SDP)));
+            assert_eq!(rtp::parse_rtp(p).unwrap().pt, 0);
+            n += 1;
+        });
+        sent += n;
+        while let Some(ev) = s.poll_event() {
+            if let MediaEvent::PlayDone { id, .. } = ev {
+                done.get_or_insert((id, i));
+            }
+        }
+    }
+    let (id, at) = done.expect("PlayDone");
+    assert_eq!(id, 7);
+    // 0.5 s of prompt (English fallback) = 25 frames, plus the tail.
+    assert!(
+        (25..=28).contains(&sent) && (25..=28).contains(&(at as usize)),
+        "{sent} frames, done at {at}"
+    );
+    assert!(!s.needs_tick());
+}
+
+#[test]
+fn inband_dtmf_is_detected_and_audio_recorded_on_a_lone_leg() {
+    let t = origin();
+    let mut s = local_session(t);
+    s.record(Side::A, Duration::from_secs(10), Duration::ZERO);
+    // DTMF "5" = 770 Hz + 1336 Hz, 100 ms, then 100 ms of silence.
+    let tone: Vec<i16> = (0..1600)
+        .map(|i| {
+            let x = i as f64 / 8000.0;
+            (6000.0
+                * ((2.0 * std::f64::consts::PI * 770.0 * x).sin()
+                    + (2.0 * std::f64::consts::PI * 1336.0 * x).sin())) as i16
+        })
+        .chain(std::iter::repeat_n(0, 1600))
+        .collect();
+    let mut digits = Vec::new();
+    for (k, frame) in tone.chunks(160).enumerate() {
+        let payload: Vec<u8> = frame
+            .iter()
+            .map(|v| crate::media::codec::g711::encode_ulaw(*v))
+            .collect();
+        let p = pkt(0, k as u16, k as u32 * 160, &payload);
+        rx(&mut s, t + ms(20 * k as u64), Side::A, A_NAT, &p);
+        while let Some(ev) = s.poll_event() {
+            if let MediaEvent::Dtmf { digit, .. } = ev {
+                digits.push(digit);
+            }
+        }
+    }
+    assert_eq!(digits, vec!['5']);
+    s.stop_record(Side::A);
+    let rec = std::iter::from_fn(|| s.poll_event()).find_map(|ev| match ev {
+        MediaEvent::Recorded { pcm, rate, end, .. } => Some((pcm.len(), rate, end)),
+        _ => None,
+    });
+    assert_eq!(
+        rec,
+        Some((3200, 8000, crate::media::play::RecordEnd::Stopped))
+    );
+}
