@@ -42,7 +42,8 @@ use crate::store::{BindingRecord, StoreCommand};
 use crate::time::{Now, http_date};
 
 /// Methods this build implements, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, SUBSCRIBE";
 /// Option tags we support (RFC 3261 §20.37): session timers (RFC 4028).
 const SUPPORTED: &[&str] = &["timer"];
 /// Send responses back to the source port even without `rport` (what Asterisk calls
@@ -122,6 +123,7 @@ pub struct Stats {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Ext {
+    pub(crate) voicemail_pin: Option<String>,
     pub(crate) call_waiting: bool,
     pub(crate) pickup_group: Option<String>,
     pub(crate) name: Option<String>,
@@ -172,6 +174,7 @@ impl Settings {
                     (
                         e.number.clone(),
                         Ext {
+                            voicemail_pin: e.voicemail_pin.clone(),
                             call_waiting: e.call_waiting,
                             pickup_group: e.pickup_group.clone(),
                             name: e.name.clone(),
@@ -298,6 +301,8 @@ pub struct Pbx {
     pub(crate) features: crate::config::Features,
     /// DND and forwarding per extension (config, then feature codes).
     pub(crate) ext_state: HashMap<String, crate::call::features::ExtState>,
+    /// Mailbox counts and message-summary subscriptions.
+    pub(crate) mwi: crate::call::voicemail::Mwi,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -345,6 +350,7 @@ impl Pbx {
             no_answer: cfg.calls.no_answer,
             media_address: cfg.rtp.address,
             features: cfg.features.clone(),
+            mwi: Default::default(),
             ext_state: cfg
                 .extensions
                 .iter()
@@ -434,6 +440,7 @@ impl Pbx {
             self.guard.poll_timeout(),
             self.qualify_at,
             self.calls_poll_timeout(),
+            self.mwi.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -445,6 +452,7 @@ impl Pbx {
         self.registrar.handle_timeout(t);
         self.guard.handle_timeout(t);
         self.calls_handle_timeout(now);
+        self.mwi_handle_timeout(now);
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > t {
                 break;
@@ -786,6 +794,7 @@ impl Pbx {
                 self.reply(now, id, rsp);
             }
             Method::Cancel => self.on_cancel(now, id, &req, &via),
+            Method::Subscribe => self.on_subscribe(now, id, d, &req),
             _ if to_tag(&req).is_some() => {
                 if !self.on_dialog_request(now, Some(id), d, &req) {
                     let rsp = self.response(&req, 481, "Call/Transaction Does Not Exist");

@@ -197,6 +197,8 @@ pub struct Call {
     pub(crate) a_branch: Option<usize>,
     /// A transfer in progress.
     pub(crate) transfer: Option<Transfer>,
+    /// Zvon itself answered the call (voicemail, IVR).
+    pub(crate) local: Option<crate::call::voicemail::LocalApp>,
 }
 
 impl Call {
@@ -366,6 +368,15 @@ impl Pbx {
             }
             tracing::info!(call = %call.uniqueid, callee = %call.callee, "no answer");
             if self.forward_on(now, id, Forward::NoAnswer) {
+                return;
+            }
+            let callee = self
+                .calls
+                .calls
+                .get(&id)
+                .map(|c| c.callee.clone())
+                .unwrap_or_default();
+            if self.to_voicemail(now, id, &callee) {
                 return;
             }
             self.fail_call(
@@ -646,6 +657,7 @@ impl Pbx {
             ringing_sent: false,
             a_branch: None,
             transfer: None,
+            local: None,
         };
         tracing::info!(
             call = %uniqueid,
@@ -680,6 +692,25 @@ impl Pbx {
             self.pump(now, t);
         }
         self.arm_call(id);
+        // Nobody to ring (busy, DND or unavailable with a mailbox): straight to voicemail.
+        if self
+            .calls
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.branches.is_empty())
+        {
+            let callee = self.calls.calls[&id].callee.clone();
+            if !self.to_voicemail(now, id, &callee) {
+                self.fail_call(
+                    now,
+                    id,
+                    480,
+                    "Temporarily Unavailable",
+                    Disposition::NoAnswer,
+                    "not registered",
+                );
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -963,6 +994,15 @@ impl Pbx {
                         Forward::NoAnswer
                     };
                     if self.forward_on(now, id, kind) {
+                        return;
+                    }
+                    let callee = self
+                        .calls
+                        .calls
+                        .get(&id)
+                        .map(|c| c.callee.clone())
+                        .unwrap_or_default();
+                    if self.to_voicemail(now, id, &callee) {
                         return;
                     }
                     self.fail_call(now, id, code, reason, disp, cause);
@@ -1270,6 +1310,13 @@ impl Pbx {
         if call.media_open {
             let session = call.session;
             call.close_deadline = Some(now.mono + CLOSE_GRACE);
+            if call.local.as_ref().is_some_and(|l| l.recording()) {
+                // A caller hanging up ends the message: keep what was said.
+                self.out.push_back(Output::Media(MediaCommand::StopRecord {
+                    session,
+                    side: Side::A,
+                }));
+            }
             self.out
                 .push_back(Output::Media(MediaCommand::Close { session }));
             self.arm_call(id);

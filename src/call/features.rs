@@ -98,11 +98,6 @@ pub(crate) type Refusal = (u16, &'static str, Disposition, &'static str);
 const MAX_FORWARDS: usize = 5;
 
 impl Pbx {
-    /// Prompt and recording events (IVR and voicemail sessions).
-    pub(crate) fn on_local_media(&mut self, _now: Now, ev: crate::media::MediaEvent) {
-        tracing::debug!(?ev, "media event for a local session");
-    }
-
     /// Restores feature state saved by an earlier run (it wins over the config's start values).
     pub fn restore_ext_state(&mut self, records: Vec<crate::store::ExtStateRecord>) {
         for r in records {
@@ -182,6 +177,11 @@ impl Pbx {
                     history.push(format!("forward:busy:{target}>{f}"));
                     target = f;
                 }
+                // A mailbox takes the call (the caller gets voicemail instead of busy).
+                None if self.has_mailbox(&target) => {
+                    history.push(format!("{}:{target}", if st.dnd { "dnd" } else { "busy" }));
+                    return Ok((target, Vec::new()));
+                }
                 None if st.dnd => {
                     return Err((486, "Busy Here", Disposition::Busy, "do not disturb"));
                 }
@@ -195,6 +195,11 @@ impl Pbx {
                     history.push(format!("forward:unavailable:{target}>{f}"));
                     contacts = self.reachable(&f);
                     target = f;
+                }
+                // A mailbox takes the call instead of 480.
+                _ if self.has_mailbox(&target) => {
+                    history.push(format!("unavailable:{target}"));
+                    return Ok((target, Vec::new()));
                 }
                 _ => {
                     return Err((

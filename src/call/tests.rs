@@ -1421,3 +1421,219 @@ fn attended_transfer_joins_the_transferors_two_far_parties() {
     );
     assert!(cdr.iter().any(|c| c.hangup_cause == "transferred"));
 }
+
+const DAVE: &str = "192.0.2.40:5060";
+
+fn plays(w: &World) -> Vec<(u64, Vec<String>)> {
+    w.media
+        .iter()
+        .filter_map(|m| match m {
+            MediaCommand::Play { id, prompts, .. } => Some((*id, prompts.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn subscribe_dave(w: &mut World) -> Vec<(SocketAddr, Message)> {
+    let sub = |cseq: u32, auth: &str| {
+        format!(
+            "SUBSCRIBE sip:1004@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {DAVE};branch=z9hG4bKsub{cseq}\nMax-Forwards: 70\n\
+             From: <sip:1004@zvon.test>;tag=dave\nTo: <sip:1004@zvon.test>\nCall-ID: mwi-1\nCSeq: {cseq} SUBSCRIBE\n\
+             Contact: <sip:1004@{DAVE}>\nEvent: message-summary\nAccept: application/simple-message-summary\n\
+             Expires: 3600\n{auth}Content-Length: 0\n\n"
+        )
+    };
+    let r = w.recv_any(addr(DAVE), Transport::Udp, &sub(1, ""));
+    assert_eq!(r[0].1.status(), Some(407));
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        "1004",
+        "SUBSCRIBE",
+        "sip:1004@zvon.test",
+    );
+    w.recv_any(addr(DAVE), Transport::Udp, &sub(2, &auth))
+}
+
+#[test]
+fn unanswerable_call_leaves_a_voicemail_and_the_subscriber_gets_mwi() {
+    let mut w = world();
+    let out = subscribe_dave(&mut w);
+    assert!(out.iter().any(|(_, m)| m.status() == Some(200)));
+    let n = out
+        .iter()
+        .find(|(_, m)| m.method() == Some(&Method::Notify))
+        .expect("initial NOTIFY")
+        .1
+        .clone();
+    let body = std::str::from_utf8(&n.body).unwrap();
+    assert!(
+        body.contains("Messages-Waiting: no") && body.contains("Voice-Message: 0/0"),
+        "{body}"
+    );
+    assert_eq!(n.headers.get(&HeaderName::Event), Some("message-summary"));
+    // Alice calls 1004, who is not registered but has a mailbox.
+    let (_c, out) = call(
+        &mut w,
+        "1004",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("voicemail answers")
+        .clone();
+    assert!(std::str::from_utf8(&ok.body).unwrap().contains("PCMU"));
+    let session = session_of(&w);
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Open { b: None, .. }))
+    );
+    let p = plays(&w);
+    assert_eq!(p[0].1, vec!["vm_unavailable", "vm_leave_message"]);
+    w.media_event(MediaEvent::PlayDone {
+        session,
+        id: p[0].0,
+    });
+    let p = plays(&w);
+    assert_eq!(p[1].1, vec!["beep"]);
+    w.media_event(MediaEvent::PlayDone {
+        session,
+        id: p[1].0,
+    });
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Record { .. }))
+    );
+    w.media_event(MediaEvent::Recorded {
+        session,
+        side: Side::A,
+        pcm: std::sync::Arc::from(vec![100i16; 16_000]),
+        rate: 8000,
+        end: crate::media::play::RecordEnd::Silence,
+    });
+    let vm = w.store.iter().find_map(|s| match s {
+        StoreCommand::Voicemail(v) => Some(v.clone()),
+        _ => None,
+    });
+    let vm = vm.expect("message stored");
+    assert_eq!(
+        (vm.mailbox.as_str(), vm.caller.as_str(), vm.duration_ms),
+        ("1004", "1001", 2000)
+    );
+    let n = w
+        .sent_messages()
+        .into_iter()
+        .find(|(a, m)| *a == addr(DAVE) && m.method() == Some(&Method::Notify))
+        .expect("MWI NOTIFY")
+        .1;
+    let body = std::str::from_utf8(&n.body).unwrap().to_owned();
+    assert!(
+        body.contains("Messages-Waiting: yes") && body.contains("Voice-Message: 1/0"),
+        "{body}"
+    );
+    assert_eq!(w.pbx.mailbox("1004"), (1, 0));
+    let p = plays(&w);
+    assert_eq!(p[2].1, vec!["goodbye"]);
+    w.media_event(MediaEvent::PlayDone {
+        session,
+        id: p[2].0,
+    });
+    assert!(
+        w.sent_messages()
+            .iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Bye))
+    );
+    w.media_event(MediaEvent::Closed {
+        session,
+        stats: [LegStats::default(); 2],
+    });
+    let cdr = cdrs(&w);
+    assert_eq!(cdr[0].disposition, Disposition::Answered);
+    assert!(
+        cdr[0].history.contains("voicemail:1004"),
+        "{}",
+        cdr[0].history
+    );
+}
+
+#[test]
+fn hanging_up_while_recording_keeps_the_message() {
+    let mut w = world();
+    let (mut c, out) = call(&mut w, "1004", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let session = session_of(&w);
+    for _ in 0..2 {
+        let id = plays(&w).last().unwrap().0;
+        w.media_event(MediaEvent::PlayDone { session, id });
+    }
+    w.media.clear();
+    w.recv_any(
+        addr(ALICE),
+        Transport::Udp,
+        &in_dialog(&mut c, "BYE", &tag, None),
+    );
+    let stop = w
+        .media
+        .iter()
+        .position(|m| matches!(m, MediaCommand::StopRecord { .. }));
+    let close = w
+        .media
+        .iter()
+        .position(|m| matches!(m, MediaCommand::Close { .. }));
+    assert!(stop.is_some() && stop < close, "{:?}", w.media);
+    w.media_event(MediaEvent::Recorded {
+        session,
+        side: Side::A,
+        pcm: std::sync::Arc::from(vec![100i16; 24_000]),
+        rate: 8000,
+        end: crate::media::play::RecordEnd::Stopped,
+    });
+    assert!(
+        w.store
+            .iter()
+            .any(|s| matches!(s, StoreCommand::Voicemail(_)))
+    );
+}
+
+#[test]
+fn no_answer_with_a_mailbox_goes_to_voicemail_instead_of_480() {
+    let mut cfg = config(0, &[]);
+    cfg.calls.no_answer = Duration::from_secs(20);
+    cfg.extensions
+        .iter_mut()
+        .find(|e| e.number == "1002")
+        .unwrap()
+        .voicemail_pin = Some("1234".into());
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    let (_c, out) = call(&mut w, "1002", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let b1 = invites_to(&out, BOB1).remove(0);
+    respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    w.sent.clear();
+    w.run_for(Duration::from_secs(21));
+    let sent = w.sent_messages();
+    assert!(
+        sent.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Cancel))
+    );
+    assert!(
+        sent.iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.status() == Some(200)),
+        "voicemail answered"
+    );
+    assert!(
+        !sent
+            .iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.status() == Some(480))
+    );
+}

@@ -126,6 +126,19 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
     let forward_noanswer = fwd("forward_noanswer", &mut sec, ctx);
     let dnd = sec.get(ctx, "dnd", boolean);
     let call_waiting = sec.get(ctx, "call_waiting", boolean);
+    let voicemail_pin = sec.get(ctx, "voicemail_pin", |c, p, v| {
+        let s = walk::string(c, p, v)?.trim();
+        if !(4..=10).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+            c.error(
+                v.span(),
+                p,
+                format!("`{s}` is not a PIN"),
+                Some("4 to 10 digits, like \"4711\"".into()),
+            );
+            return None;
+        }
+        Some(Some(s.to_string()))
+    });
     let pickup_group = sec.get(ctx, "pickup_group", |c, p, v| {
         walk::nonempty(c, p, v).map(|s| Some(s.trim().to_string()))
     });
@@ -146,6 +159,7 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
         dnd: dnd.or(false)?,
         call_waiting: call_waiting.or(true)?,
         pickup_group: pickup_group.or(None)?,
+        voicemail_pin: voicemail_pin.or(None)?,
     };
     Some((ext, number_span?))
 }

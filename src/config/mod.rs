@@ -263,6 +263,8 @@ pub struct Extension {
     pub call_waiting: bool,
     /// Members of the same group can pick up each other's ringing calls.
     pub pickup_group: Option<String>,
+    /// The extension has a voicemail box (unanswered and busy calls go there) with this PIN.
+    pub voicemail_pin: Option<String>,
 }
 
 /// One config file's path and text.

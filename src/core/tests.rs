@@ -319,9 +319,12 @@ fn options_unknown_and_unsupported_methods() {
     assert!(r[0].headers.get(&HeaderName::Supported).is_some());
     let r = w.recv("198.51.100.9:5060", Transport::Udp, &req("FROBNICATE", ""));
     assert_eq!(r[0].status(), Some(501));
-    let r = w.recv("198.51.100.9:5060", Transport::Udp, &req("SUBSCRIBE", ""));
+    let r = w.recv("198.51.100.9:5060", Transport::Udp, &req("PUBLISH", ""));
     assert_eq!(r[0].status(), Some(405));
     assert_eq!(r[0].headers.get(&HeaderName::Allow), Some(ALLOW));
+    // SUBSCRIBE to a package we do not serve (RFC 6665 §4.2.1.1).
+    let r = w.recv("198.51.100.9:5060", Transport::Udp, &req("SUBSCRIBE", ""));
+    assert_eq!(r[0].status(), Some(489));
     let r = w.recv("198.51.100.9:5060", Transport::Udp, &req("BYE", ";tag=zz"));
     assert_eq!(r[0].status(), Some(481));
     let with_require = req("OPTIONS", "")

@@ -102,6 +102,7 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
     let mut pbx = Pbx::new(&cfg, now, seed);
     let restored = pbx.restore_bindings(now, bindings);
     pbx.restore_ext_state(store::ext_states(&db)?);
+    pbx.restore_voicemail(&store::voicemails(&db)?);
     tracing::info!(path = %db.display(), bindings = restored, "store opened");
 
     let limits = Limits {

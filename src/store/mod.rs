@@ -51,10 +51,10 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use read::{cdrs, ext_states, load_bindings, meta, security_events};
+pub use read::{cdrs, ext_states, load_bindings, meta, security_events, voicemails};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
 
@@ -138,10 +138,107 @@ pub enum StoreCommand {
     Cdr(Box<CdrRecord>),
     /// Insert or replace an extension's feature state.
     PutExtState(ExtStateRecord),
+    /// Write a voicemail message (WAV file, then its row).
+    Voicemail(Box<VoicemailRecord>),
+    /// Mark a message heard / deleted.
+    VoicemailFlag {
+        /// Message id.
+        id: String,
+        /// Heard (moves it to the old messages).
+        heard: bool,
+        /// Deleted.
+        deleted: bool,
+    },
     /// Answered (with `()`) once everything sent before it is committed. Used on shutdown and
     /// by tests. The reply is sent with `try_send`, so give the channel a capacity of at least
     /// 1 (as [`StoreSender::flush`] does); if the receiver is gone the reply is dropped.
     Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// A voicemail message as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VoicemailRecord {
+    /// Unique id (also the file name).
+    pub id: String,
+    /// Mailbox (extension number).
+    pub mailbox: String,
+    /// CDR of the call that left it.
+    pub uniqueid: String,
+    /// Caller number.
+    pub caller: String,
+    /// Caller name.
+    pub caller_name: Option<String>,
+    /// Unix seconds.
+    pub at: u64,
+    /// Length.
+    pub duration_ms: u64,
+    /// Mono audio.
+    pub pcm: std::sync::Arc<[i16]>,
+    /// Its rate.
+    pub rate: u32,
+}
+
+/// A voicemail message as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoicemailEntry {
+    /// Message id.
+    pub id: String,
+    /// Mailbox.
+    pub mailbox: String,
+    /// CDR id.
+    pub uniqueid: String,
+    /// Caller number.
+    pub caller: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// Length.
+    pub duration_ms: u64,
+    /// Absolute path of the WAV.
+    pub path: PathBuf,
+    /// Heard already.
+    pub heard: bool,
+}
+
+/// Where a message's audio lives, relative to the database directory.
+pub fn voicemail_path(mailbox: &str, id: &str) -> PathBuf {
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>()
+    };
+    PathBuf::from("voicemail")
+        .join(clean(mailbox))
+        .join(format!("{}.wav", clean(id)))
+}
+
+/// Writes 16-bit mono PCM as a WAV file (creating directories), fsynced.
+pub fn write_wav(path: &Path, pcm: &[i16], rate: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let data = (pcm.len() * 2) as u32;
+    let mut b = Vec::with_capacity(44 + pcm.len() * 2);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data.to_le_bytes());
+    for s in pcm {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    let tmp = path.with_extension("wav.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&b)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// DND and forwarding of one extension as last set by its feature codes.

@@ -11,7 +11,7 @@ use rusqlite::{Row, TransactionBehavior};
 use super::schema::open_connection;
 use super::{
     BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, SecurityEvent, StoreError,
-    from_sql_secs, to_sql_secs,
+    VoicemailEntry, from_sql_secs, to_sql_secs,
 };
 
 /// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
@@ -222,6 +222,34 @@ pub fn ext_states(path: &Path) -> Result<Vec<ExtStateRecord>, StoreError> {
             forward_always: r.get(2)?,
             forward_busy: r.get(3)?,
             forward_noanswer: r.get(4)?,
+        })
+    })
+}
+
+/// Voicemail messages not deleted, oldest first.
+pub fn voicemails(path: &Path) -> Result<Vec<VoicemailEntry>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, mailbox, uniqueid, caller, at, duration_ms, path, heard FROM voicemail
+             WHERE deleted = 0 ORDER BY at, rowid",
+        )
+        .map_err(sql_err)?;
+    collect_rows(&mut stmt, path, |r| {
+        Ok(VoicemailEntry {
+            id: r.get(0)?,
+            mailbox: r.get(1)?,
+            uniqueid: r.get(2)?,
+            caller: r.get(3)?,
+            at: from_sql_secs(r.get(4)?),
+            duration_ms: from_sql_secs(r.get(5)?),
+            path: dir.join(r.get::<_, String>(6)?),
+            heard: r.get(7)?,
         })
     })
 }

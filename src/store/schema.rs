@@ -105,6 +105,20 @@ pub const MIGRATIONS: &[&str] = &[
         forward_busy      TEXT,
         forward_noanswer  TEXT
     ) STRICT, WITHOUT ROWID;",
+    // v6: voicemail messages; the audio is a WAV file at `path`, relative to the database.
+    "CREATE TABLE voicemail (
+        id           TEXT PRIMARY KEY NOT NULL,
+        mailbox      TEXT NOT NULL,
+        uniqueid     TEXT NOT NULL,
+        caller       TEXT NOT NULL,
+        caller_name  TEXT,
+        at           INTEGER NOT NULL,
+        duration_ms  INTEGER NOT NULL,
+        path         TEXT NOT NULL,
+        heard        INTEGER NOT NULL DEFAULT 0,
+        deleted      INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX voicemail_mailbox ON voicemail (mailbox, at);",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

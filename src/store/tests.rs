@@ -84,7 +84,8 @@ fn empty_database_migrates_to_the_latest_version() {
             "cdr_legs",
             "ext_state",
             "meta",
-            "security_events"
+            "security_events",
+            "voicemail",
         ]
     );
 }
@@ -641,4 +642,41 @@ fn cdr_with_legs_round_trips_through_the_writer() {
         .unwrap();
     store.close().unwrap();
     assert_eq!(crate::store::cdrs(&path).unwrap(), vec![rec]);
+}
+
+#[test]
+fn voicemail_audio_is_written_before_its_row_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let rec = VoicemailRecord {
+        id: "m1".into(),
+        mailbox: "1002".into(),
+        uniqueid: "u1".into(),
+        caller: "1001".into(),
+        caller_name: None,
+        at: 100,
+        duration_ms: 1000,
+        pcm: std::sync::Arc::from(vec![7i16; 8000]),
+        rate: 8000,
+    };
+    store
+        .sender()
+        .send(StoreCommand::Voicemail(Box::new(rec)))
+        .unwrap();
+    store
+        .sender()
+        .send(StoreCommand::VoicemailFlag {
+            id: "m1".into(),
+            heard: true,
+            deleted: false,
+        })
+        .unwrap();
+    store.close().unwrap();
+    let list = crate::store::voicemails(&path).unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].heard);
+    let wav = std::fs::read(&list[0].path).unwrap();
+    assert_eq!(wav.len(), 44 + 16_000);
+    assert_eq!(&wav[..4], b"RIFF");
 }

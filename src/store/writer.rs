@@ -163,7 +163,7 @@ pub(super) fn apply_batch(conn: &mut Connection, batch: &mut Vec<StoreCommand>, 
     let all = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         for cmd in batch.iter() {
-            apply(&tx, cmd)?;
+            apply(&tx, cmd, path)?;
         }
         tx.commit()
     })();
@@ -176,7 +176,7 @@ pub(super) fn apply_batch(conn: &mut Connection, batch: &mut Vec<StoreCommand>, 
             for cmd in batch.iter() {
                 let one = (|| -> rusqlite::Result<()> {
                     let tx = conn.transaction()?;
-                    apply(&tx, cmd)?;
+                    apply(&tx, cmd, path)?;
                     tx.commit()
                 })();
                 if let Err(e) = one {
@@ -203,12 +203,14 @@ fn describe(cmd: &StoreCommand) -> String {
         StoreCommand::PutMetaIfAbsent { key, .. } => format!("PutMetaIfAbsent key={key}"),
         StoreCommand::Cdr(c) => format!("Cdr uniqueid={}", c.uniqueid),
         StoreCommand::PutExtState(e) => format!("PutExtState ext={}", e.ext),
+        StoreCommand::Voicemail(v) => format!("Voicemail mailbox={}", v.mailbox),
+        StoreCommand::VoicemailFlag { id, .. } => format!("VoicemailFlag id={id}"),
         StoreCommand::Flush(_) => "Flush".to_string(),
     }
 }
 
 /// Executes one command inside the caller's transaction.
-fn apply(conn: &Connection, cmd: &StoreCommand) -> rusqlite::Result<()> {
+fn apply(conn: &Connection, cmd: &StoreCommand, db: &Path) -> rusqlite::Result<()> {
     match cmd {
         // RFC 3261 §10.3 step 8: a refresh of the same (AOR, Contact) replaces the binding.
         StoreCommand::PutBinding(b) => {
@@ -319,6 +321,33 @@ fn apply(conn: &Connection, cmd: &StoreCommand) -> rusqlite::Result<()> {
                 e.forward_busy,
                 e.forward_noanswer
             ])?;
+        }
+        StoreCommand::Voicemail(v) => {
+            // The audio first (WAV next to the database), then the row that points at it.
+            let rel = super::voicemail_path(&v.mailbox, &v.id);
+            let file = db.parent().unwrap_or(Path::new(".")).join(&rel);
+            if let Err(e) = super::write_wav(&file, &v.pcm, v.rate) {
+                tracing::error!(path = %file.display(), error = %e, "cannot write voicemail");
+                return Err(rusqlite::Error::InvalidPath(file));
+            }
+            conn.prepare_cached(
+                "INSERT INTO voicemail (id, mailbox, uniqueid, caller, caller_name, at, duration_ms,
+                    path, heard, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0)",
+            )?
+            .execute(params![
+                v.id,
+                v.mailbox,
+                v.uniqueid,
+                v.caller,
+                v.caller_name,
+                to_sql_secs(v.at),
+                to_sql_secs(v.duration_ms),
+                rel.to_string_lossy(),
+            ])?;
+        }
+        StoreCommand::VoicemailFlag { id, heard, deleted } => {
+            conn.prepare_cached("UPDATE voicemail SET heard = ?2, deleted = ?3 WHERE id = ?1")?
+                .execute(params![id, heard, deleted])?;
         }
         // Handled by the thread loop; nothing to write.
         StoreCommand::Flush(_) => {}

@@ -61,6 +61,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             dnd: false,
             call_waiting: true,
             pickup_group: Some("office".into()),
+            voicemail_pin: (n == 1004).then(|| "4711".to_owned()),
         })
         .collect();
     c
