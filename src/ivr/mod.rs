@@ -1,0 +1,9 @@
+//! IVR: the shipped voice prompts and the grammar for saying numbers, digits and durations.
+//!
+//! Contract: no IO, no clock (ARCHITECTURE.md rule 1). [`prompts`] is the prompt catalogue
+//! (embedded from `sounds/prompts.tsv` at compile time); [`say`] turns numbers, digit strings
+//! and durations into sequences of prompt names with the grammar of each language. Prompt
+//! names are language-independent: the runtime plays `sounds/<lang>/<name>.wav`.
+
+pub mod prompts;
+pub mod say;
