@@ -1477,6 +1477,7 @@ impl Pbx {
                 digit,
             } => {
                 tracing::debug!(session = session.0, ?side, %digit, "DTMF");
+                self.on_local_digit(now, session, digit);
             }
             MediaEvent::PlayDone { .. } | MediaEvent::Recorded { .. } => {
                 self.on_local_media(now, ev)

@@ -1493,7 +1493,7 @@ fn unanswerable_call_leaves_a_voicemail_and_the_subscriber_gets_mwi() {
             .any(|m| matches!(m, MediaCommand::Open { b: None, .. }))
     );
     let p = plays(&w);
-    assert_eq!(p[0].1, vec!["vm_unavailable", "vm_leave_message"]);
+    assert_eq!(p[0].1, vec!["person-unavailable", "vm-leave-message"]);
     w.media_event(MediaEvent::PlayDone {
         session,
         id: p[0].0,

@@ -33,7 +33,7 @@ const MIN_MESSAGE_MS: u64 = 700;
 const MAX_SUB: u32 = 3600;
 
 /// Prompts of the deposit flow (sounds/<lang>/<name>.wav).
-pub const GREETING: &[&str] = &["vm_unavailable", "vm_leave_message"];
+pub const GREETING: &[&str] = &["person-unavailable", "vm-leave-message"];
 /// The tone before recording.
 pub const BEEP: &str = "beep";
 /// After the message.
@@ -316,6 +316,30 @@ impl Pbx {
         }
     }
 
+    /// A key on a call Zvon answered: `#` ends a message being recorded.
+    pub(crate) fn on_local_digit(
+        &mut self,
+        _now: Now,
+        session: crate::media::SessionId,
+        digit: char,
+    ) {
+        let Some(&id) = self.calls.sessions.get(&session) else {
+            return;
+        };
+        let recording = self
+            .calls
+            .calls
+            .get(&id)
+            .and_then(|c| c.local.as_ref())
+            .is_some_and(LocalApp::recording);
+        if recording && digit == '#' {
+            self.out.push_back(Output::Media(MediaCommand::StopRecord {
+                session,
+                side: Side::A,
+            }));
+        }
+    }
+
     fn set_stage(&mut self, id: u64, mailbox: &str, stage: Stage) {
         if let Some(c) = self.calls.calls.get_mut(&id) {
             c.local = Some(LocalApp::Voicemail {
@@ -507,3 +531,15 @@ impl Pbx {
 
 #[allow(dead_code)]
 fn _unused(_: LegRef) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_voicemail_prompt_is_in_the_catalogue() {
+        for p in GREETING.iter().chain([&BEEP, &GOODBYE]) {
+            assert!(crate::ivr::prompts::contains(p), "{p}");
+        }
+    }
+}

@@ -20,6 +20,7 @@ fn scenario(dir: &Path, name: &str, subst: &[(&str, &str)], info: bool) -> PathB
     for (k, v) in subst {
         text = text.replace(k, v);
     }
+    text = text.replace("@PREPAUSE@", "10");
     let out = dir.join(format!("{name}.xml"));
     std::fs::write(&out, text).unwrap();
     out
@@ -480,4 +481,85 @@ fn baresip_call_opus_to_pcmu_is_transcoded() {
 #[test]
 fn baresip_call_g722_to_pcma_is_transcoded() {
     baresip_call("G722/16000/1", "PCMA", "G722", "PCMA");
+}
+
+#[test]
+fn voicemail_is_left_and_the_subscribed_phone_gets_mwi() {
+    let mut d = Daemon::start(&TestConfig {
+        voicemail_1004: true,
+        ..TestConfig::default()
+    });
+    let dir = d.dir.path().to_owned();
+    let f = inf(&dir, "sub.csv", &[("1004", "demo1004", 600, "")]);
+    let subscriber = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            sipp_dir().join("mwi_subscribe.xml").display().to_string(),
+            "-inf".into(),
+            f.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+        ],
+        &dir,
+    );
+    assert!(
+        d.wait_log("MWI subscription", Duration::from_secs(10)),
+        "{}",
+        d.log()
+    );
+    // 1004 has no phone registered: the call goes to its mailbox. The greeting and beep take
+    // ~6.5 s; the caller starts talking (the pcap) at 7.5 s and hangs up at 14 s.
+    let uac = scenario(
+        &dir,
+        "uac_call",
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "1004"),
+            ("@PCAP@", "/usr/share/sip-tester/g711a.pcap"),
+            ("@PAUSE@", "5000"),
+            ("@PREPAUSE@", "7500"),
+        ],
+        false,
+    );
+    let caller = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        &dir,
+    );
+    wait_ok(caller, "SIPp caller");
+    wait_ok(subscriber, "SIPp MWI subscriber");
+    assert_eq!(d.stop(), Some(0));
+    let vms = zvon::store::voicemails(&d.db()).unwrap();
+    assert_eq!(vms.len(), 1, "{}", d.log());
+    assert_eq!(
+        (vms[0].mailbox.as_str(), vms[0].caller.as_str()),
+        ("1004", "1001")
+    );
+    let pcm = zvon::runtime::wav::read(&vms[0].path).unwrap();
+    let secs = pcm.samples.len() as f64 / f64::from(pcm.rate);
+    assert!((4.0..8.0).contains(&secs), "message is {secs:.1} s");
+    let loud = pcm
+        .samples
+        .iter()
+        .filter(|s| s.unsigned_abs() > 1000)
+        .count();
+    assert!(
+        loud > pcm.samples.len() / 20,
+        "the caller's audio is in the message"
+    );
+    let cdrs = zvon::store::cdrs(&d.db()).unwrap();
+    assert!(cdrs[0].history.contains("voicemail:1004"), "{:?}", cdrs[0]);
 }

@@ -16,6 +16,7 @@ pub struct TestConfig {
     pub qualify: &'static str,
     pub extra_extensions: String,
     pub max_message_size: usize,
+    pub voicemail_1004: bool,
 }
 
 impl Default for TestConfig {
@@ -27,6 +28,7 @@ impl Default for TestConfig {
             qualify: "0s",
             extra_extensions: String::new(),
             max_message_size: 65_535,
+            voicemail_1004: false,
         }
     }
 }
@@ -103,6 +105,12 @@ trusted = {trusted}
         ext.push_str(&format!(
             "[[extension]]\nnumber = \"{n}\"\npassword = \"demo{n}\"\nname = \"Test {n}\"\n\n"
         ));
+    }
+    if tc.voicemail_1004 {
+        ext = ext.replace(
+            "password = \"demo1004\"",
+            "password = \"demo1004\"\nvoicemail_pin = \"4711\"",
+        );
     }
     ext.push_str(&tc.extra_extensions);
     std::fs::write(cfg.join("extensions.toml"), ext).unwrap();

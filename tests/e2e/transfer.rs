@@ -68,7 +68,10 @@ fn build_venv(venv: &Path) -> Result<(), String> {
     if has_pjsua2(&venv.join("bin/python")) {
         Ok(())
     } else {
-        Err(format!("{} exists but has no working pjsua2", venv.display()))
+        Err(format!(
+            "{} exists but has no working pjsua2",
+            venv.display()
+        ))
     }
 }
 
@@ -82,7 +85,10 @@ fn pjsua_python() -> PathBuf {
             return if has_pjsua2(&p) {
                 Ok(p)
             } else {
-                Err(format!("ZVON_PJSUA_PYTHON={} cannot import pjsua2", p.display()))
+                Err(format!(
+                    "ZVON_PJSUA_PYTHON={} cannot import pjsua2",
+                    p.display()
+                ))
             };
         }
         let venv = Path::new(VENV);
@@ -207,7 +213,12 @@ fn transfer(scenario: &str) -> Vec<zvon::store::CdrRecord> {
             d.log()
         );
     }
-    assert_eq!(d.stop(), Some(0), "clean exit on SIGTERM; log:\n{}", d.log());
+    assert_eq!(
+        d.stop(),
+        Some(0),
+        "clean exit on SIGTERM; log:\n{}",
+        d.log()
+    );
     zvon::store::cdrs(&d.db()).unwrap()
 }
 
@@ -219,7 +230,11 @@ fn pjsua_blind_transfer_keeps_one_journey_and_joins_the_target() {
         .filter(|c| c.caller == "1001" && c.dialed == "1002")
         .collect();
     assert_eq!(journeys.len(), 1, "one journey for 1001 -> 1002: {cdrs:#?}");
-    assert_eq!(cdrs.len(), 1, "the transfer made no second journey: {cdrs:#?}");
+    assert_eq!(
+        cdrs.len(),
+        1,
+        "the transfer made no second journey: {cdrs:#?}"
+    );
     let c = journeys[0];
     assert_eq!(c.disposition, zvon::store::Disposition::Answered, "{c:#?}");
     assert_eq!(c.answered_by.as_deref(), Some("1002"), "{c:#?}");
