@@ -376,7 +376,7 @@ impl Pbx {
                 .get(&id)
                 .map(|c| c.callee.clone())
                 .unwrap_or_default();
-            if self.to_voicemail(now, id, &callee) {
+            if self.send_to_voicemail(now, id, &callee) {
                 return;
             }
             self.fail_call(
@@ -700,7 +700,7 @@ impl Pbx {
             .is_some_and(|c| c.branches.is_empty())
         {
             let callee = self.calls.calls[&id].callee.clone();
-            if !self.to_voicemail(now, id, &callee) {
+            if !self.send_to_voicemail(now, id, &callee) {
                 self.fail_call(
                     now,
                     id,
@@ -1002,7 +1002,7 @@ impl Pbx {
                         .get(&id)
                         .map(|c| c.callee.clone())
                         .unwrap_or_default();
-                    if self.to_voicemail(now, id, &callee) {
+                    if self.send_to_voicemail(now, id, &callee) {
                         return;
                     }
                     self.fail_call(now, id, code, reason, disp, cause);

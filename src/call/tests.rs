@@ -1606,7 +1606,7 @@ fn hanging_up_while_recording_keeps_the_message() {
 }
 
 #[test]
-fn no_answer_with_a_mailbox_goes_to_voicemail_instead_of_480() {
+fn no_answer_with_a_mailbox_goes_send_to_voicemail_instead_of_480() {
     let mut cfg = config(0, &[]);
     cfg.calls.no_answer = Duration::from_secs(20);
     cfg.extensions

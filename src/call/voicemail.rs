@@ -128,7 +128,7 @@ impl Pbx {
     }
 
     /// Answers a ringing call with the mailbox of `mailbox`. Returns false if it cannot.
-    pub(crate) fn to_voicemail(&mut self, now: Now, id: u64, mailbox: &str) -> bool {
+    pub(crate) fn send_to_voicemail(&mut self, now: Now, id: u64, mailbox: &str) -> bool {
         if !self.has_mailbox(mailbox) {
             return false;
         }
