@@ -4,7 +4,8 @@
 //!
 //! - A config directory holds `zvon.toml` (server settings, required), `extensions.toml` (the
 //!   phones, optional) and optionally `extensions/*.toml` (same format as `extensions.toml`,
-//!   for offices split by department). Any other `*.toml` at the top level is an error whose
+//!   for offices split by department), `ivr.toml` (IVR flows, optional; see
+//!   [`crate::ivr::flow`]). Any other `*.toml` at the top level is an error whose
 //!   hint lists the known names; other files (README, backups without `.toml`) are ignored, and
 //!   so are hidden files.
 //! - Parsing is pure: [`parse_sources`] works on strings; only [`load_dir`] /
@@ -25,11 +26,11 @@
 //! Add a variant to `FileKind`, its name to `FileKind::TOP_LEVEL`, a checker module, and a
 //! field to [`Config`]; the unknown-file hint picks up the new name by itself.
 
-mod error;
+pub(crate) mod error;
 mod extensions;
 mod server;
 mod types;
-mod walk;
+pub(crate) mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -56,6 +57,8 @@ pub struct Config {
     pub features: Features,
     /// In file order: `extensions.toml`, then `extensions/*.toml` by file name.
     pub extensions: Vec<Extension>,
+    /// IVR flows from `ivr.toml` (empty without the file).
+    pub ivr: crate::ivr::flow::Flows,
     /// The directory the configuration was loaded from.
     pub dir: PathBuf,
 }
@@ -281,6 +284,8 @@ enum FileKind {
     Server,
     /// `extensions.toml`, `extensions/*.toml`
     Extensions,
+    /// `ivr.toml`
+    Ivr,
 }
 
 impl FileKind {
@@ -288,6 +293,7 @@ impl FileKind {
     const TOP_LEVEL: &'static [(&'static str, FileKind, bool)] = &[
         ("zvon.toml", FileKind::Server, true),
         ("extensions.toml", FileKind::Extensions, false),
+        ("ivr.toml", FileKind::Ivr, false),
     ];
     /// Subdirectories whose `*.toml` files are of one kind.
     const SUBDIRS: &'static [(&'static str, FileKind)] = &[("extensions", FileKind::Extensions)];
@@ -436,6 +442,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
     let mut settings = None;
     let mut server_seen: Option<&Path> = None;
     let mut extensions = Vec::new();
+    let mut ivr = crate::ivr::flow::Flows::default();
     // number → (file, line, column) of its first definition
     let mut numbers: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
 
@@ -498,6 +505,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
                     extensions.push(ext);
                 }
             }
+            FileKind::Ivr => ivr = crate::ivr::flow::check(&mut ctx, &doc),
         }
     }
     if server_seen.is_none() {
@@ -535,6 +543,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             calls: s.calls,
             features: s.features,
             extensions,
+            ivr,
             dir: dir.to_path_buf(),
         }),
         _ => {

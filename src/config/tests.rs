@@ -196,8 +196,8 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
             checked += 1;
         }
     }
-    // top level of 2 files + 7 tables + 4 extensions
-    assert_eq!(checked, 13);
+    // top level of 3 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes
+    assert_eq!(checked, 20);
 }
 
 // ---- hints -------------------------------------------------------------------------------
@@ -654,7 +654,7 @@ fn unknown_top_level_file_lists_the_known_names() {
     );
     assert_eq!(
         hint(&errs[0]),
-        "the known files are zvon.toml, extensions.toml, extensions/*.toml"
+        "the known files are zvon.toml, extensions.toml, ivr.toml, extensions/*.toml"
     );
     let errs = errors(&[("zvon.toml", MIN_ZVON), ("extension.toml", "")]);
     assert!(
