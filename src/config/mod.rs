@@ -524,6 +524,11 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
         );
     }
 
+    // Cross-checks between files: what the IVR flows refer to must exist.
+    if let Some(st) = settings.as_ref() {
+        errors.extend(ivr_cross_check(&ivr, &extensions, &st.server.sounds_dir));
+    }
+
     // Stable order: file order as given, then line, then column.
     let rank = |file: &Path| {
         sources
@@ -561,4 +566,53 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             Err(ConfigErrors(errors))
         }
     }
+}
+
+/// IVR references to prompts (catalogue or a file in `sounds_dir/<lang>/`), extensions and
+/// mailboxes. Groups and queues are checked once the dial plan and queues define them.
+fn ivr_cross_check(
+    ivr: &crate::ivr::flow::Flows,
+    extensions: &[Extension],
+    sounds_dir: &Path,
+) -> Vec<ConfigError> {
+    use crate::ivr::flow::ExitKind;
+    let mut out = Vec::new();
+    for r in ivr.prompt_refs() {
+        let lang = r.language.as_str();
+        let file = sounds_dir.join(lang).join(format!("{}.wav", r.name));
+        if !crate::ivr::prompts::contains(&r.name) && !file.exists() {
+            let known: Vec<&str> = crate::ivr::prompts::names().collect();
+            let near = Some(match error::closest(&r.name, &known) {
+                Some(n) => format!("did you mean `{n}`? (or add {})", file.display()),
+                None => format!("use a shipped prompt (sounds/prompts.tsv) or add {}", file.display()),
+            });
+            out.push(ivr.error_at(
+                &r.place,
+                format!("prompt `{}` does not exist for language `{lang}`", r.name),
+                near,
+            ));
+        }
+    }
+    for e in ivr.exits() {
+        if e.dynamic {
+            continue;
+        }
+        let ext = extensions.iter().find(|x| x.number == e.value);
+        match e.kind {
+            ExitKind::Extension if ext.is_none() => out.push(ivr.error_at(
+                &e.place,
+                format!("extension {} does not exist", e.value),
+                Some("define it in extensions.toml".into()),
+            )),
+            ExitKind::Voicemail if ext.is_none_or(|x| x.voicemail_pin.is_none()) => {
+                out.push(ivr.error_at(
+                    &e.place,
+                    format!("extension {} has no voicemail box", e.value),
+                    Some(format!("give extension {} a `voicemail_pin`", e.value)),
+                ))
+            }
+            _ => {}
+        }
+    }
+    out
 }

@@ -137,7 +137,7 @@ fn demo_walk_welcome_menu_1_rings_the_sales_group() {
     assert_eq!(c.s.poll_timeout(), None, "no timer while a prompt plays");
     c.at(secs(2));
     c.done(id);
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.at(secs(8));
     c.done(id);
     assert_eq!(c.s.poll_timeout(), Some(c.t0 + secs(13)));
@@ -167,10 +167,10 @@ fn demo_operator_and_support_and_star_repeats_the_menu() {
     let mut c = Call::new(&f, "main", Vars::new());
     let id = c.expect_play(&["welcome"]);
     c.done(id);
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.done(id);
     c.key('*');
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.done(id);
     c.key('0');
     c.expect_done(Exit::Extension("1001".into()));
@@ -184,7 +184,7 @@ fn demo_operator_and_support_and_star_repeats_the_menu() {
 fn demo_closed_flow_ends_in_voicemail() {
     let f = demo();
     let mut c = Call::new(&f, "closed", Vars::new());
-    let id = c.expect_play(&["office_closed"]);
+    let id = c.expect_play(&["office-closed"]);
     c.key('1'); // a plain play node ignores keys
     c.expect_nothing();
     c.done(id);
@@ -200,10 +200,10 @@ fn demo_prompt_names_and_exits_for_cross_checks() {
         names,
         [
             "goodbye",
-            "invalid_option",
-            "menu_main",
-            "no_input",
-            "office_closed",
+            "invalid-option",
+            "main-menu",
+            "no-input",
+            "office-closed",
             "welcome"
         ]
     );
@@ -225,11 +225,11 @@ fn demo_prompt_names_and_exits_for_cross_checks() {
     let r = f
         .prompt_refs()
         .iter()
-        .find(|p| p.name == "menu_main")
+        .find(|p| p.name == "main-menu")
         .unwrap();
     let text = std::fs::read_to_string(shipped()).unwrap();
     let line = text.lines().nth(r.place.line - 1).unwrap();
-    assert!(line.contains("menu_main"), "{line}");
+    assert!(line.contains("main-menu"), "{line}");
     assert_eq!(r.place.key, "ivr.main.node.menu.menu[1]");
     let e = f.error_at(&r.place, "no sound file".into(), None);
     assert_eq!(e.file, shipped());
@@ -251,7 +251,7 @@ fn barge_in_stops_the_menu_prompt_and_counts_as_the_choice() {
     let mut c = Call::new(&f, "main", Vars::new());
     let id = c.expect_play(&["welcome"]);
     c.done(id);
-    let menu_id = c.expect_play(&["menu_main"]);
+    let menu_id = c.expect_play(&["main-menu"]);
     c.at(ms(1500));
     c.key('2');
     assert_eq!(
@@ -272,7 +272,7 @@ fn barge_in_with_an_invalid_key_plays_invalid_then_the_menu_again() {
     let mut c = Call::new(&f, "main", Vars::new());
     let id = c.expect_play(&["welcome"]);
     c.done(id);
-    let menu_id = c.expect_play(&["menu_main"]);
+    let menu_id = c.expect_play(&["main-menu"]);
     c.key('9');
     let out = c.outputs();
     assert_eq!(out.len(), 2, "{out:?}");
@@ -280,12 +280,12 @@ fn barge_in_with_an_invalid_key_plays_invalid_then_the_menu_again() {
     let IvrOutput::Play { id, prompts, .. } = &out[1] else {
         panic!("{out:?}")
     };
-    assert_eq!(prompts, &["invalid_option"]);
+    assert_eq!(prompts, &["invalid-option"]);
     assert_ne!(*id, menu_id);
     c.done(menu_id); // stale
     c.expect_nothing();
     c.done(*id);
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.done(id);
     c.key('1');
     c.expect_done(Exit::Group("sales".into()));
@@ -299,7 +299,7 @@ fn no_input_timeout_runs_from_the_end_of_the_prompt_and_retries_are_counted() {
     let id = c.expect_play(&["welcome"]);
     c.at(secs(3));
     c.done(id);
-    let mut id = c.expect_play(&["menu_main"]);
+    let mut id = c.expect_play(&["main-menu"]);
     let mut t = secs(10);
     // retries = 2: the menu is offered 3 times, each no-input plays `no_input`.
     for attempt in 1..=3 {
@@ -313,12 +313,12 @@ fn no_input_timeout_runs_from_the_end_of_the_prompt_and_retries_are_counted() {
         assert_eq!(c.s.poll_timeout(), Some(deadline));
         c.at(t + secs(5));
         c.timeout();
-        let nid = c.expect_play(&["no_input"]);
+        let nid = c.expect_play(&["no-input"]);
         assert_eq!(c.s.poll_timeout(), None);
         c.at(t + secs(7));
         c.done(nid);
         if attempt < 3 {
-            id = c.expect_play(&["menu_main"]);
+            id = c.expect_play(&["main-menu"]);
             t += secs(15);
         }
     }
@@ -337,11 +337,11 @@ fn a_key_during_the_no_input_prompt_barges_in_too() {
     let mut c = Call::new(&f, "main", Vars::new());
     let id = c.expect_play(&["welcome"]);
     c.done(id);
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.done(id);
     c.at(secs(5));
     c.timeout();
-    c.expect_play(&["no_input"]);
+    c.expect_play(&["no-input"]);
     c.key('0');
     assert_eq!(
         c.outputs(),
@@ -359,21 +359,21 @@ fn mixed_failures_share_one_retry_count() {
 [ivr.m]
 start = "menu"
 [ivr.m.node.menu]
-menu = ["menu_main"]
+menu = ["main-menu"]
 options = { "1" = "hangup" }
 retries = 1
 timeout = "2s"
-invalid = ["invalid_option"]
+invalid = ["invalid-option"]
 after_retries = "extension:1001"
 "##,
     );
     let mut c = Call::new(&f, "m", Vars::new());
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.done(id);
     c.key('5');
-    let id = c.expect_play(&["invalid_option"]);
+    let id = c.expect_play(&["invalid-option"]);
     c.done(id);
-    let id = c.expect_play(&["menu_main"]);
+    let id = c.expect_play(&["main-menu"]);
     c.done(id);
     // No no_input prompts: the timeout goes straight on.
     c.at(secs(2));
@@ -666,7 +666,7 @@ fn prompts_reset_the_loop_guard() {
 [ivr.l]
 start = "menu"
 [ivr.l.node.menu]
-menu = ["menu_main"]
+menu = ["main-menu"]
 options = { "1" = "again", "2" = "hangup" }
 [ivr.l.node.again]
 next = "menu"
@@ -674,11 +674,11 @@ next = "menu"
     );
     let mut c = Call::new(&f, "l", Vars::new());
     for _ in 0..(MAX_HOPS + 10) {
-        let id = c.expect_play(&["menu_main"]);
+        let id = c.expect_play(&["main-menu"]);
         c.done(id);
         c.key('1');
     }
-    c.expect_play(&["menu_main"]);
+    c.expect_play(&["main-menu"]);
     c.key('2');
     assert_eq!(
         c.outputs(),
@@ -724,7 +724,7 @@ const GOOD: &str = r##"
 [ivr.main]
 start = "menu"
 [ivr.main.node.menu]
-menu = ["menu_main"]
+menu = ["main-menu"]
 options = { "1" = "goto:sales", "2" = "queue:support" }
 [ivr.main.node.sales]
 next = "group:sales"

@@ -59,6 +59,9 @@ pub struct SessionConfig {
     pub moh_rate: u32,
     /// Prompts for IVR and voicemail.
     pub prompts: Arc<PromptLibrary>,
+    /// [`SessionConfig::moh`] resampled at start to the rates encoders run at (8, 12, 16, 24,
+    /// 48 kHz), so starting music on hold never resamples on the media worker.
+    pub moh_by_rate: Arc<std::collections::HashMap<u32, Arc<[i16]>>>,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +75,7 @@ impl Default for SessionConfig {
             moh: None,
             moh_rate: 8000,
             prompts: Arc::new(PromptLibrary::default()),
+            moh_by_rate: Arc::default(),
         }
     }
 }
@@ -84,6 +88,7 @@ impl Clone for SessionConfig {
             moh: self.moh.clone(),
             moh_rate: self.moh_rate,
             prompts: self.prompts.clone(),
+            moh_by_rate: self.moh_by_rate.clone(),
         }
     }
 }
@@ -835,6 +840,12 @@ impl MediaSession {
             8000
         };
         let leg = &mut self.legs[side.index()];
+        // Prefer the copy prepared at start for this leg's encoder rate (no resampling here).
+        let want = super::codec::encoder_rate(&leg.media.format, rate);
+        let (pcm, rate) = match self.cfg.moh_by_rate.get(&want) {
+            Some(p) => (p.clone(), want),
+            None => (pcm, rate),
+        };
         match MohSource::new(pcm, rate, &leg.media.format, &self.cfg.encoder) {
             Ok(m) => leg.own.moh = Some(m),
             Err(e) => tracing::debug!(error = %e, "cannot play music on hold"),
@@ -944,3 +955,26 @@ impl MediaSession {
 
 #[cfg(test)]
 mod tests;
+
+impl SessionConfig {
+    /// Prepares [`SessionConfig::moh_by_rate`] from [`SessionConfig::moh`] (done once at start).
+    pub fn prepare_moh(&mut self) {
+        let Some(pcm) = self.moh.clone() else { return };
+        let mut map = std::collections::HashMap::new();
+        for rate in [8000u32, 12_000, 16_000, 24_000, 48_000] {
+            let p = if rate == self.moh_rate {
+                pcm.clone()
+            } else {
+                // Two passes: keep the second, whose filter history is the loop's end (seamless).
+                let mut r = super::resample::Resampler::new(self.moh_rate, rate);
+                let mut first = Vec::new();
+                r.process(&pcm, &mut first);
+                let mut second = Vec::with_capacity(first.len() + 1);
+                r.process(&pcm, &mut second);
+                Arc::from(second)
+            };
+            map.insert(rate, p);
+        }
+        self.moh_by_rate = Arc::new(map);
+    }
+}

@@ -196,7 +196,7 @@ fn start_media(cfg: &Config, tx: mpsc::Sender<Event>) -> Result<media::MediaRunt
         .map(|n| n.get())
         .unwrap_or(1);
     let prompts = Arc::new(load_prompts(&cfg.server.sounds_dir));
-    let session = crate::media::session::SessionConfig {
+    let mut session = crate::media::session::SessionConfig {
         prompts,
         rtp_timeout: cfg.calls.rtp_timeout,
         encoder: crate::media::codec::EncoderSettings {
@@ -205,7 +205,9 @@ fn start_media(cfg: &Config, tx: mpsc::Sender<Event>) -> Result<media::MediaRunt
         },
         moh,
         moh_rate,
+        moh_by_rate: Arc::default(),
     };
+    session.prepare_moh();
     let rt = media::MediaRuntime::start(
         media::MediaRuntimeConfig {
             bind_ip,

@@ -10,4 +10,5 @@ mod cli;
 mod common;
 mod phones;
 mod registrar;
+mod transfer;
 mod transport;
