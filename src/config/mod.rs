@@ -2,7 +2,8 @@
 //!
 //! # Contract
 //!
-//! - A config directory holds `zvon.toml` (server settings, required), `extensions.toml` (the
+//! - A config directory holds `zvon.toml` (server settings, required), `dialplan.toml` (the
+//!   dial plan, optional, see [`crate::dialplan`]), `extensions.toml` (the
 //!   phones, optional) and optionally `extensions/*.toml` (same format as `extensions.toml`,
 //!   for offices split by department). Any other `*.toml` at the top level is an error whose
 //!   hint lists the known names; other files (README, backups without `.toml`) are ignored, and
@@ -25,11 +26,11 @@
 //! Add a variant to `FileKind`, its name to `FileKind::TOP_LEVEL`, a checker module, and a
 //! field to [`Config`]; the unknown-file hint picks up the new name by itself.
 
-mod error;
+pub(crate) mod error;
 mod extensions;
 mod server;
 mod types;
-mod walk;
+pub(crate) mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -56,6 +57,8 @@ pub struct Config {
     pub features: Features,
     /// In file order: `extensions.toml`, then `extensions/*.toml` by file name.
     pub extensions: Vec<Extension>,
+    /// `dialplan.toml`; [`crate::dialplan::Plan::default`] without one.
+    pub dialplan: crate::dialplan::Plan,
     /// The directory the configuration was loaded from.
     pub dir: PathBuf,
 }
@@ -279,6 +282,8 @@ enum FileKind {
     Server,
     /// `extensions.toml`, `extensions/*.toml`
     Extensions,
+    /// `dialplan.toml`
+    Dialplan,
 }
 
 impl FileKind {
@@ -286,6 +291,7 @@ impl FileKind {
     const TOP_LEVEL: &'static [(&'static str, FileKind, bool)] = &[
         ("zvon.toml", FileKind::Server, true),
         ("extensions.toml", FileKind::Extensions, false),
+        ("dialplan.toml", FileKind::Dialplan, false),
     ];
     /// Subdirectories whose `*.toml` files are of one kind.
     const SUBDIRS: &'static [(&'static str, FileKind)] = &[("extensions", FileKind::Extensions)];
@@ -434,6 +440,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
     let mut settings = None;
     let mut server_seen: Option<&Path> = None;
     let mut extensions = Vec::new();
+    let mut dialplan: Option<(&Source, Option<crate::dialplan::Plan>)> = None;
     // number → (file, line, column) of its first definition
     let mut numbers: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
 
@@ -496,7 +503,19 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
                     extensions.push(ext);
                 }
             }
+            FileKind::Dialplan => dialplan = Some((source, crate::dialplan::check(&mut ctx, &doc))),
         }
+    }
+    // The dial plan is checked against the extensions once every extension file is read.
+    if let Some((source, Some(plan))) = &dialplan {
+        let mut ctx = Ctx {
+            file: &source.path,
+            text: &source.text,
+            errors: &mut errors,
+        };
+        let mut known: Vec<&str> = numbers.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        crate::dialplan::cross_check(&mut ctx, plan, &known);
     }
     if server_seen.is_none() {
         errors.insert(
@@ -533,6 +552,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             calls: s.calls,
             features: s.features,
             extensions,
+            dialplan: dialplan.and_then(|(_, p)| p).unwrap_or_default(),
             dir: dir.to_path_buf(),
         }),
         _ => {
