@@ -22,6 +22,7 @@
 pub mod call;
 pub mod config;
 pub mod core;
+pub mod dialplan;
 pub mod ivr;
 pub mod media;
 pub mod runtime;

@@ -2,7 +2,8 @@
 //!
 //! # Contract
 //!
-//! - A config directory holds `zvon.toml` (server settings, required), `extensions.toml` (the
+//! - A config directory holds `zvon.toml` (server settings, required), `dialplan.toml` (the
+//!   dial plan, optional, see [`crate::dialplan`]), `extensions.toml` (the
 //!   phones, optional) and optionally `extensions/*.toml` (same format as `extensions.toml`,
 //!   for offices split by department), `ivr.toml` (IVR flows, optional; see
 //!   [`crate::ivr::flow`]). Any other `*.toml` at the top level is an error whose
@@ -57,6 +58,8 @@ pub struct Config {
     pub features: Features,
     /// In file order: `extensions.toml`, then `extensions/*.toml` by file name.
     pub extensions: Vec<Extension>,
+    /// `dialplan.toml`; [`crate::dialplan::Plan::default`] without one.
+    pub dialplan: crate::dialplan::Plan,
     /// IVR flows from `ivr.toml` (empty without the file).
     pub ivr: crate::ivr::flow::Flows,
     /// The directory the configuration was loaded from.
@@ -284,6 +287,8 @@ enum FileKind {
     Server,
     /// `extensions.toml`, `extensions/*.toml`
     Extensions,
+    /// `dialplan.toml`
+    Dialplan,
     /// `ivr.toml`
     Ivr,
 }
@@ -293,6 +298,7 @@ impl FileKind {
     const TOP_LEVEL: &'static [(&'static str, FileKind, bool)] = &[
         ("zvon.toml", FileKind::Server, true),
         ("extensions.toml", FileKind::Extensions, false),
+        ("dialplan.toml", FileKind::Dialplan, false),
         ("ivr.toml", FileKind::Ivr, false),
     ];
     /// Subdirectories whose `*.toml` files are of one kind.
@@ -442,6 +448,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
     let mut settings = None;
     let mut server_seen: Option<&Path> = None;
     let mut extensions = Vec::new();
+    let mut dialplan: Option<(&Source, Option<crate::dialplan::Plan>)> = None;
     let mut ivr = crate::ivr::flow::Flows::default();
     // number → (file, line, column) of its first definition
     let mut numbers: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
@@ -505,7 +512,77 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
                     extensions.push(ext);
                 }
             }
+            FileKind::Dialplan => dialplan = Some((source, crate::dialplan::check(&mut ctx, &doc))),
             FileKind::Ivr => ivr = crate::ivr::flow::check(&mut ctx, &doc),
+        }
+    }
+    // The dial plan is checked against the extensions once every extension file is read.
+    if let Some((source, Some(plan))) = &dialplan {
+        let mut ctx = Ctx {
+            file: &source.path,
+            text: &source.text,
+            errors: &mut errors,
+        };
+        let mut known: Vec<&str> = numbers.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        crate::dialplan::cross_check(&mut ctx, plan, &known);
+        // What the dial plan sends calls to must exist in the other files.
+        let at =
+            |spot: &crate::dialplan::Spot, message: String, hint: Option<String>| ConfigError {
+                file: source.path.clone(),
+                line: spot.line,
+                column: spot.column,
+                key: spot.key.clone(),
+                message,
+                hint,
+            };
+        for (name, spot) in plan.referenced_ivrs() {
+            if ivr.get(name).is_none() {
+                let names: Vec<&str> = ivr.names().collect();
+                let hint = match error::closest(name, &names) {
+                    Some(n) => format!("did you mean `{n}`? (flows are defined in ivr.toml)"),
+                    None => "define it as [ivr.NAME] in ivr.toml".into(),
+                };
+                errors.push(at(spot, format!("IVR `{name}` does not exist"), Some(hint)));
+            }
+        }
+        for (mb, spot) in plan.referenced_mailboxes() {
+            if !extensions
+                .iter()
+                .any(|e| e.number == mb && e.voicemail_pin.is_some())
+            {
+                errors.push(at(
+                    spot,
+                    format!("extension {mb} has no voicemail box"),
+                    Some(format!("give extension {mb} a `voicemail_pin`")),
+                ));
+            }
+        }
+        for (name, spot) in plan.referenced_prompts() {
+            if !crate::ivr::prompts::contains(name) {
+                let known: Vec<&str> = crate::ivr::prompts::names().collect();
+                let hint = error::closest(name, &known).map(|n| format!("did you mean `{n}`?"));
+                errors.push(at(
+                    spot,
+                    format!("prompt `{name}` is not in the shipped prompt set"),
+                    hint,
+                ));
+            }
+        }
+    }
+    // IVR exits to ring groups need the group in the dial plan.
+    if let Some((_, Some(plan))) = &dialplan {
+        for e in ivr.exits() {
+            if e.kind == crate::ivr::flow::ExitKind::Group
+                && !e.dynamic
+                && !plan.groups.contains_key(&e.value)
+            {
+                errors.push(ivr.error_at(
+                    &e.place,
+                    format!("ring group `{}` does not exist", e.value),
+                    Some("define it as [groups.NAME] in dialplan.toml".into()),
+                ));
+            }
         }
     }
     if server_seen.is_none() {
@@ -548,6 +625,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             calls: s.calls,
             features: s.features,
             extensions,
+            dialplan: dialplan.and_then(|(_, p)| p).unwrap_or_default(),
             ivr,
             dir: dir.to_path_buf(),
         }),
@@ -584,7 +662,10 @@ fn ivr_cross_check(
             let known: Vec<&str> = crate::ivr::prompts::names().collect();
             let near = Some(match error::closest(&r.name, &known) {
                 Some(n) => format!("did you mean `{n}`? (or add {})", file.display()),
-                None => format!("use a shipped prompt (sounds/prompts.tsv) or add {}", file.display()),
+                None => format!(
+                    "use a shipped prompt (sounds/prompts.tsv) or add {}",
+                    file.display()
+                ),
             });
             out.push(ivr.error_at(
                 &r.place,

@@ -171,11 +171,18 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
         // (index of the line to insert before, expected key path)
         let mut spots = vec![(0, "zvon_bogus".to_string())];
         let mut ext = 0;
+        let (mut context, mut rule) = (0, 0);
         for (i, line) in lines.iter().enumerate() {
             let t = line.trim();
             if t == "[[extension]]" {
                 ext += 1;
                 spots.push((i + 1, format!("extension[{ext}].zvon_bogus")));
+            } else if t == "[[context]]" {
+                (context, rule) = (context + 1, 0);
+                spots.push((i + 1, format!("context[{context}].zvon_bogus")));
+            } else if t == "[[context.rule]]" {
+                rule += 1;
+                spots.push((i + 1, format!("context[{context}].rule[{rule}].zvon_bogus")));
             } else if let Some(name) = t.strip_prefix('[').and_then(|t| t.split(']').next()) {
                 spots.push((i + 1, format!("{name}.zvon_bogus")));
             }
@@ -196,8 +203,9 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
             checked += 1;
         }
     }
-    // top level of 3 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes
-    assert_eq!(checked, 20);
+    // top level of 4 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes;
+    // dialplan.toml: 1 context, 6 rules, 3 tables
+    assert_eq!(checked, 31);
 }
 
 // ---- hints -------------------------------------------------------------------------------
@@ -654,7 +662,7 @@ fn unknown_top_level_file_lists_the_known_names() {
     );
     assert_eq!(
         hint(&errs[0]),
-        "the known files are zvon.toml, extensions.toml, ivr.toml, extensions/*.toml"
+        "the known files are zvon.toml, extensions.toml, dialplan.toml, ivr.toml, extensions/*.toml"
     );
     let errs = errors(&[("zvon.toml", MIN_ZVON), ("extension.toml", "")]);
     assert!(

@@ -533,7 +533,11 @@ fn expand(items: &[SayItem], lang: Language, vars: &Vars) -> Vec<String> {
             SayItem::Prompt(p) => out.push(p.clone()),
             SayItem::Number(t, g) => {
                 if let Some(n) = number("number", &t.expand(vars)) {
-                    out.extend(say::say_number(l, u32::try_from(n).unwrap_or(u32::MAX), *g).into_iter().map(String::from));
+                    out.extend(
+                        say::say_number(l, u32::try_from(n).unwrap_or(u32::MAX), *g)
+                            .into_iter()
+                            .map(String::from),
+                    );
                 }
             }
             SayItem::Duration(t) => {

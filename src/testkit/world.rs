@@ -35,6 +35,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
         calls: Default::default(),
         features: Default::default(),
         extensions: vec![],
+        dialplan: Default::default(),
         ivr: Default::default(),
         dir: "/nonexistent".into(),
     };
