@@ -303,6 +303,10 @@ pub struct Pbx {
     pub(crate) ext_state: HashMap<String, crate::call::features::ExtState>,
     /// Mailbox counts and message-summary subscriptions.
     pub(crate) mwi: crate::call::voicemail::Mwi,
+    /// The dial plan.
+    pub(crate) dialplan: crate::dialplan::Plan,
+    /// IVR flows.
+    pub(crate) ivr_flows: crate::ivr::flow::Flows,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -351,6 +355,8 @@ impl Pbx {
             media_address: cfg.rtp.address,
             features: cfg.features.clone(),
             mwi: Default::default(),
+            dialplan: cfg.dialplan.clone(),
+            ivr_flows: cfg.ivr.clone(),
             ext_state: cfg
                 .extensions
                 .iter()

@@ -199,11 +199,20 @@ pub struct Call {
     pub(crate) transfer: Option<Transfer>,
     /// Zvon itself answered the call (voicemail, IVR).
     pub(crate) local: Option<crate::call::voicemail::LocalApp>,
+    /// A ring group being worked through.
+    pub(crate) group: Option<crate::call::route::GroupState>,
+    /// Who answered (first).
+    pub(crate) answered_by: Option<String>,
 }
 
 impl Call {
     fn next_deadline(&self) -> Option<Instant> {
-        let mut ds = vec![self.no_answer_at, self.close_deadline];
+        let mut ds = vec![
+            self.no_answer_at,
+            self.close_deadline,
+            self.local.as_ref().and_then(|l| l.poll_timeout()),
+            self.group.as_ref().map(|g| g.next_step),
+        ];
         let legs = [self.current(Side::A), self.current(Side::B)];
         for leg in legs.iter().flatten().map(|r| self.leg(*r)) {
             ds.push(leg.pending_2xx.as_ref().map(|p| p.next.min(p.give_up)));
@@ -359,8 +368,34 @@ impl Pbx {
             self.write_cdr(now, id);
             return;
         }
+        if call
+            .local
+            .as_ref()
+            .and_then(|l| l.poll_timeout())
+            .is_some_and(|d| d <= t)
+        {
+            self.ivr_timeout(now, id);
+            self.arm_call(id);
+            return;
+        }
+        if call.group.as_ref().is_some_and(|g| g.next_step <= t) {
+            self.group_step(now, id);
+            self.arm_call(id);
+            return;
+        }
         if call.no_answer_at.is_some_and(|d| d <= t) {
             call.no_answer_at = None;
+            if call.a_answer.is_some()
+                && call.state != CallState::Proceeding
+                && call.winner.is_none()
+            {
+                let pending: Vec<usize> = (0..call.branches.len()).collect();
+                for j in pending {
+                    self.cancel_branch(now, id, j);
+                }
+                self.local_ring_failed(now, id);
+                return;
+            }
             if call.transfer.is_some() {
                 self.transfer_timeout(now, id);
                 self.arm_call(id);
@@ -518,7 +553,7 @@ impl Pbx {
         }
         // Routing: extension to extension, with forwarding, DND and call waiting.
         let mut history = Vec::new();
-        let (callee, targets) = match self.route(&dialed, &mut history) {
+        let (callee, targets, after) = match self.decide(now, &caller, &dialed, &mut history) {
             Ok(r) => r,
             Err((code, reason, disp, cause)) => {
                 tracing::info!(caller = %caller, dialed = %dialed, code, "{cause}");
@@ -658,6 +693,8 @@ impl Pbx {
             a_branch: None,
             transfer: None,
             local: None,
+            group: None,
+            answered_by: None,
         };
         tracing::info!(
             call = %uniqueid,
@@ -666,8 +703,7 @@ impl Pbx {
             contacts = targets.len(),
             "call started"
         );
-        for (uri, flow) in targets {
-            let ext = call.callee.clone();
+        for (ext, uri, flow) in targets {
             let b = self.new_branch(now, &mut call, id, &uri, flow, &b_codecs, &ext, Side::B);
             call.branches.push(b);
         }
@@ -692,6 +728,9 @@ impl Pbx {
             self.pump(now, t);
         }
         self.arm_call(id);
+        if self.start_after(now, id, after) {
+            return;
+        }
         // Nobody to ring (busy, DND or unavailable with a mailbox): straight to voicemail.
         if self
             .calls
@@ -923,8 +962,11 @@ impl Pbx {
                     self.send_bye(now, id, LegRef::Branch(i));
                     return;
                 }
+                let answered_locally =
+                    call.a_answer.is_some() && call.state != CallState::Proceeding;
                 call.winner = Some(i);
                 call.no_answer_at = None;
+                call.group = None;
                 let answer = parse_sdp(rsp).and_then(|s| sdp::answer_format(&s));
                 let Some((fmt, remote, dir)) = answer else {
                     tracing::info!(call = %call.uniqueid, "callee answered without usable SDP");
@@ -936,15 +978,20 @@ impl Pbx {
                 b.leg.remote_media = remote;
                 b.leg.direction = dir;
                 call.callee = b.ext.clone();
-                call.answer_wall = Some(now.wall.secs());
-                call.answer_mono = Some(now.mono);
+                call.answered_by = Some(b.ext.clone());
+                call.answer_wall.get_or_insert(now.wall.secs());
+                call.answer_mono.get_or_insert(now.mono);
                 call.disposition = Disposition::Answered;
                 let others: Vec<usize> = (0..call.branches.len()).filter(|j| *j != i).collect();
                 tracing::info!(call = %call.uniqueid, answered_by = %call.callee, codec = fmt.codec.name(), "answered");
                 for j in others {
                     self.cancel_branch(now, id, j);
                 }
-                self.answer_a(now, id, i, 200, "OK");
+                if answered_locally {
+                    self.connect_after_local(now, id, i);
+                } else {
+                    self.answer_a(now, id, i, 200, "OK");
+                }
             }
             _ => self.branch_failed(now, id, i, code),
         }
@@ -971,6 +1018,18 @@ impl Pbx {
                     return;
                 }
                 call.branches[i].state = BranchState::Failed(code);
+                if call.winner.is_none()
+                    && call.state != CallState::Proceeding
+                    && call.state != CallState::Ending
+                    && call.a_answer.is_some()
+                    && call
+                        .branches
+                        .iter()
+                        .all(|b| matches!(b.state, BranchState::Failed(_)))
+                {
+                    // Ringing from an IVR or a group step: nobody answered.
+                    return self.local_ring_failed(now, id);
+                }
                 if call.state != CallState::Proceeding || call.winner.is_some() {
                     return;
                 }
@@ -1406,7 +1465,7 @@ impl Pbx {
             caller: call.caller.clone(),
             caller_name: call.caller_name.clone(),
             dialed: call.dialed.clone(),
-            answered_by: call.winner.map(|_| call.callee.clone()),
+            answered_by: call.answered_by.clone(),
             disposition: call.disposition,
             duration,
             billsec,

@@ -526,6 +526,7 @@ impl Pbx {
             .push(format!("pickup:{caller}<{}", call.callee));
         tracing::info!(call = %call.uniqueid, by = %caller, ringing = %call.callee, "picked up");
         call.callee = caller.to_owned();
+        call.answered_by = Some(caller.to_owned());
         call.answer_wall = Some(now.wall.secs());
         call.answer_mono = Some(now.mono);
         call.disposition = Disposition::Answered;

@@ -15,6 +15,7 @@ pub mod b2bua;
 pub mod dialog;
 pub mod features;
 pub mod ports;
+pub mod route;
 pub mod voicemail;
 
 pub use dialog::Dialog;

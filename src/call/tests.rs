@@ -1637,3 +1637,156 @@ fn no_answer_with_a_mailbox_goes_send_to_voicemail_instead_of_480() {
             .any(|(a, m)| *a == addr(ALICE) && m.status() == Some(480))
     );
 }
+
+fn ivr_world() -> World {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "timezone = \"Europe/Berlin\"\n[[context]]\nname = \"internal\"\n\
+         [[context.rule]]\nmatch = \"500\"\naction = \"ivr\"\ntarget = \"front\"\n\
+         [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n\
+         [groups.team]\nmembers = [\"1002\", \"1003\"]\nstrategy = \"sequential\"\ntimeout = \"30s\"\nmember_timeout = \"10s\"\n",
+    )
+    .unwrap();
+    cfg.ivr = crate::ivr::flow::Flows::parse(
+        std::path::Path::new("ivr.toml"),
+        "[ivr.front]\nstart = \"hello\"\n[ivr.front.node.hello]\nplay = [\"welcome\"]\nnext = \"menu\"\n\
+         [ivr.front.node.menu]\nmenu = [\"main-menu\"]\noptions = { \"1\" = \"extension:1002\", \"2\" = \"voicemail:1004\", \"3\" = \"group:team\" }\n\
+         timeout = \"5s\"\nretries = 1\nafter_retries = \"hangup\"\n",
+    )
+    .unwrap();
+    cfg.calls.no_answer = Duration::from_secs(20);
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    register(&mut w, "1003", CAROL, "r3");
+    w
+}
+
+#[test]
+fn ivr_menu_key_rings_the_extension_and_the_path_is_in_the_cdr() {
+    let mut w = ivr_world();
+    let (_c, out) = call(
+        &mut w,
+        "500",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    assert!(
+        to_alice(&out).iter().any(|m| m.status() == Some(200)),
+        "the IVR answers"
+    );
+    let session = session_of(&w);
+    let p = plays(&w);
+    assert_eq!(p[0].1, vec!["welcome"]);
+    w.media_event(MediaEvent::PlayDone {
+        session,
+        id: p[0].0,
+    });
+    let p = plays(&w);
+    assert_eq!(p[1].1, vec!["main-menu"]);
+    // The caller presses 1 during the menu (barge-in).
+    w.media.clear();
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '1',
+    });
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopPlay { .. }))
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StartMoh { side: Side::A, .. })),
+        "caller hears music while it rings"
+    );
+    let sent = w.sent_messages();
+    let inv = invites_to(&sent, BOB1).remove(0);
+    let out = respond(
+        &mut w,
+        BOB1,
+        &inv,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    assert!(
+        !to_alice(&out).iter().any(|m| m.status() == Some(200)),
+        "Alice was answered already"
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Update { side: Side::B, .. }))
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopMoh { side: Side::A, .. }))
+    );
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!(cdr[0].answered_by.as_deref(), Some("1002"));
+    assert!(
+        cdr[0]
+            .history
+            .contains("ivr:front:hello>menu[1]>extension:1002"),
+        "{}",
+        cdr[0].history
+    );
+}
+
+#[test]
+fn ivr_no_input_hangs_up_after_the_retries_on_the_virtual_clock() {
+    let mut w = ivr_world();
+    let (_c, _out) = call(&mut w, "500", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let session = session_of(&w);
+    let id = plays(&w)[0].0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    let id = plays(&w).last().unwrap().0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    // 5 s without a key, the menu again, 5 s more: hang up.
+    w.run_for(Duration::from_millis(5_100));
+    let id = plays(&w).last().unwrap().0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    w.sent.clear();
+    w.run_for(Duration::from_millis(5_100));
+    let id = plays(&w).last().unwrap().0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    assert!(
+        w.sent_messages()
+            .iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Bye))
+    );
+}
+
+#[test]
+fn ivr_group_exit_rings_members_in_turn() {
+    let mut w = ivr_world();
+    let (_c, _out) = call(&mut w, "500", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let session = session_of(&w);
+    let id = plays(&w)[0].0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '3',
+    });
+    let sent = w.sent_messages();
+    let first = invites_to(&sent, BOB1);
+    assert_eq!(first.len(), 1, "first member rings");
+    assert!(invites_to(&sent, CAROL).is_empty());
+    respond(&mut w, BOB1, &first[0], 180, "bob1", None);
+    w.sent.clear();
+    w.run_for(Duration::from_millis(10_100));
+    let sent = w.sent_messages();
+    assert!(
+        sent.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Cancel))
+    );
+    assert_eq!(invites_to(&sent, CAROL).len(), 1, "then the second");
+}

@@ -40,7 +40,7 @@ pub const BEEP: &str = "beep";
 pub const GOODBYE: &str = "goodbye";
 
 /// What Zvon itself is doing on a call it answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LocalApp {
     /// Leaving a message in `mailbox`.
     Voicemail {
@@ -49,6 +49,10 @@ pub enum LocalApp {
         /// Where in the flow.
         stage: Stage,
     },
+    /// An IVR flow.
+    Ivr(Box<crate::ivr::interp::IvrSession>),
+    /// Playing a last prompt (this play id), then hanging up.
+    Bye(u64),
 }
 
 /// The deposit flow.
@@ -74,6 +78,14 @@ impl LocalApp {
                 ..
             }
         )
+    }
+
+    /// The IVR's next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::Ivr(s) => s.poll_timeout(),
+            _ => None,
+        }
     }
 }
 
@@ -145,6 +157,11 @@ impl Pbx {
         if !self.answer_locally(now, id) {
             return false;
         }
+        self.begin_deposit(now, id, mailbox)
+    }
+
+    /// Greeting, beep, record: the deposit flow on an answered call.
+    pub(crate) fn begin_deposit(&mut self, _now: Now, id: u64, mailbox: &str) -> bool {
         let play = self.next_play();
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return false;
@@ -243,9 +260,20 @@ impl Pbx {
         let Some(call) = self.calls.calls.get(&id) else {
             return;
         };
-        let Some(LocalApp::Voicemail { mailbox, stage }) = call.local.clone() else {
+        match (&call.local, &ev) {
+            (Some(LocalApp::Ivr(_)), MediaEvent::PlayDone { id: p, .. }) => {
+                let p = *p;
+                return self.ivr_play_done(now, id, p);
+            }
+            (Some(LocalApp::Bye(b)), MediaEvent::PlayDone { id: p, .. }) if b == p => {
+                return self.hangup(now, id, None, "normal", "system");
+            }
+            _ => {}
+        }
+        let Some(LocalApp::Voicemail { mailbox, stage }) = &call.local else {
             return;
         };
+        let (mailbox, stage) = (mailbox.clone(), *stage);
         match (ev, stage) {
             (MediaEvent::PlayDone { id: p, .. }, Stage::Greeting(g))
                 if p == g && call.state != CallState::Ending =>
@@ -326,6 +354,12 @@ impl Pbx {
         let Some(&id) = self.calls.sessions.get(&session) else {
             return;
         };
+        if matches!(
+            self.calls.calls.get(&id).and_then(|c| c.local.as_ref()),
+            Some(LocalApp::Ivr(_))
+        ) {
+            return self.ivr_digit(_now, id, digit);
+        }
         let recording = self
             .calls
             .calls
