@@ -1656,6 +1656,11 @@ impl Pbx {
                     let call = &self.calls.calls[&id];
                     let to = call.side_of(r).other();
                     let session = call.session;
+                    if call.local.is_some() && r == LegRef::A {
+                        // Zvon answered this call (IVR, voicemail): the key is for Zvon.
+                        self.on_local_digit(now, session, digit);
+                        return true;
+                    }
                     tracing::debug!(%digit, "SIP INFO DTMF → RFC 4733");
                     self.out.push_back(Output::Media(MediaCommand::SendDtmf {
                         session,

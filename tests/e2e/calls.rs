@@ -563,3 +563,197 @@ fn voicemail_is_left_and_the_subscribed_phone_gets_mwi() {
     let cdrs = zvon::store::cdrs(&d.db()).unwrap();
     assert!(cdrs[0].history.contains("voicemail:1004"), "{:?}", cdrs[0]);
 }
+
+/// Writes RTP packets (every 20 ms) as a pcap file SIPp can play (Ethernet/IPv4/UDP).
+fn write_pcap(path: &Path, rtp: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    for v in [0xa1b2c3d4u32] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, p) in rtp.iter().enumerate() {
+        let udp_len = 8 + p.len();
+        let ip_len = 20 + udp_len;
+        let frame_len = 14 + ip_len;
+        let us = i as u32 * 20_000;
+        out.extend_from_slice(&(us / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(us % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(frame_len as u32).to_le_bytes());
+        out.extend_from_slice(&(frame_len as u32).to_le_bytes());
+        out.extend_from_slice(&[0u8; 12]);
+        out.extend_from_slice(&[0x08, 0x00]);
+        out.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            127,
+            0,
+            0,
+            1,
+            127,
+            0,
+            0,
+            1,
+        ]);
+        out.extend_from_slice(&[
+            0x1f,
+            0x40,
+            0x1f,
+            0x42,
+            (udp_len >> 8) as u8,
+            udp_len as u8,
+            0,
+            0,
+        ]);
+        out.extend_from_slice(p);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// An in-band DTMF digit (PCMA, 8 kHz): 200 ms tone, then 2 s of silence.
+fn inband_pcap(path: &Path, low: f64, high: f64) {
+    let mut pkts = Vec::new();
+    for k in 0..110u32 {
+        let mut p = vec![0x80, 8];
+        p.extend_from_slice(&(k as u16).to_be_bytes());
+        p.extend_from_slice(&(k * 160).to_be_bytes());
+        p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        for n in 0..160u32 {
+            let t = f64::from(k * 160 + n) / 8000.0;
+            let v = if k < 10 {
+                6000.0
+                    * ((2.0 * std::f64::consts::PI * low * t).sin()
+                        + (2.0 * std::f64::consts::PI * high * t).sin())
+            } else {
+                0.0
+            };
+            p.push(zvon::media::codec::g711::encode_alaw(v as i16));
+        }
+        pkts.push(p);
+    }
+    write_pcap(path, &pkts);
+}
+
+/// Calls 500 (the IVR), sends a key the given way once the menu plays, and returns the CDR.
+fn ivr_call(pcap: Option<&str>, info: bool) -> zvon::store::CdrRecord {
+    let mut d = Daemon::start(&TestConfig {
+        ivr: true,
+        ..TestConfig::default()
+    });
+    let dir = d.dir.path().to_owned();
+    let uas_port = free_udp_port();
+    register_sipp(&d, "1002", uas_port);
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let uas = scenario(
+        &dir,
+        "uas_answer",
+        &[("@RTP@", &rtp.local_addr().unwrap().port().to_string())],
+        false,
+    );
+    let callee = sipp(
+        &[
+            "-sf".into(),
+            uas.display().to_string(),
+            "-p".into(),
+            uas_port.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+        ],
+        &dir,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // The welcome prompt lasts ~2.7 s; the key comes 1 s into the menu (barge-in).
+    let silence = dir.join("silence.pcap");
+    write_pcap(&silence, &[]);
+    let pcap = pcap
+        .map(str::to_owned)
+        .unwrap_or_else(|| silence.display().to_string());
+    let uac = scenario(
+        &dir,
+        "uac_call",
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "500"),
+            ("@PCAP@", &pcap),
+            ("@PAUSE@", "3000"),
+            ("@PREPAUSE@", if info { "2300" } else { "3800" }),
+        ],
+        info,
+    );
+    let caller = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        &dir,
+    );
+    wait_ok(caller, "SIPp caller");
+    wait_ok(callee, "SIPp callee (1002)");
+    let cdrs = stop_and_cdrs(&mut d);
+    assert_eq!(cdrs.len(), 1, "{}", d.log());
+    cdrs[0].clone()
+}
+
+#[test]
+fn ivr_key_as_rfc4733_reaches_the_extension() {
+    let cdr = ivr_call(Some("/usr/share/sip-tester/dtmf_2833_1.pcap"), false);
+    assert!(
+        cdr.history
+            .contains("ivr:front:hello>menu[1]>extension:1002"),
+        "{}",
+        cdr.history
+    );
+    assert_eq!(cdr.answered_by.as_deref(), Some("1002"));
+}
+
+#[test]
+fn ivr_key_as_sip_info_reaches_the_extension() {
+    let cdr = ivr_call(None, true);
+    assert!(
+        cdr.history
+            .contains("ivr:front:hello>menu[5]>extension:1002"),
+        "{}",
+        cdr.history
+    );
+    assert_eq!(cdr.answered_by.as_deref(), Some("1002"));
+}
+
+#[test]
+fn ivr_key_as_inband_tone_reaches_the_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("dtmf7.pcap");
+    // "7": 852 Hz + 1209 Hz.
+    inband_pcap(&pcap, 852.0, 1209.0);
+    let cdr = ivr_call(Some(pcap.to_str().unwrap()), false);
+    assert!(
+        cdr.history
+            .contains("ivr:front:hello>menu[7]>extension:1002"),
+        "{}",
+        cdr.history
+    );
+    assert_eq!(cdr.answered_by.as_deref(), Some("1002"));
+}

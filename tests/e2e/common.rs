@@ -17,6 +17,8 @@ pub struct TestConfig {
     pub extra_extensions: String,
     pub max_message_size: usize,
     pub voicemail_1004: bool,
+    /// Adds a dial plan sending 500 to an IVR whose keys 1, 5 and 7 ring 1002.
+    pub ivr: bool,
 }
 
 impl Default for TestConfig {
@@ -29,6 +31,7 @@ impl Default for TestConfig {
             extra_extensions: String::new(),
             max_message_size: 65_535,
             voicemail_1004: false,
+            ivr: false,
         }
     }
 }
@@ -113,6 +116,23 @@ trusted = {trusted}
         );
     }
     ext.push_str(&tc.extra_extensions);
+    if tc.ivr {
+        std::fs::write(
+            cfg.join("dialplan.toml"),
+            "timezone = \"Europe/Berlin\"\n[[context]]\nname = \"internal\"\n\
+             [[context.rule]]\nmatch = \"500\"\naction = \"ivr\"\ntarget = \"front\"\n\
+             [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            cfg.join("ivr.toml"),
+            "[ivr.front]\nstart = \"hello\"\n[ivr.front.node.hello]\nplay = [\"welcome\"]\nnext = \"menu\"\n\
+             [ivr.front.node.menu]\nmenu = [\"main-menu\"]\n\
+             options = { \"1\" = \"extension:1002\", \"5\" = \"extension:1002\", \"7\" = \"extension:1002\" }\n\
+             timeout = \"10s\"\nretries = 1\nafter_retries = \"hangup\"\n",
+        )
+        .unwrap();
+    }
     std::fs::write(cfg.join("extensions.toml"), ext).unwrap();
 }
 
