@@ -567,9 +567,7 @@ fn voicemail_is_left_and_the_subscribed_phone_gets_mwi() {
 /// Writes RTP packets (every 20 ms) as a pcap file SIPp can play (Ethernet/IPv4/UDP).
 fn write_pcap(path: &Path, rtp: &[Vec<u8>]) {
     let mut out = Vec::new();
-    for v in [0xa1b2c3d4u32] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
