@@ -374,7 +374,14 @@ impl Pbx {
             .and_then(|l| l.poll_timeout())
             .is_some_and(|d| d <= t)
         {
-            self.ivr_timeout(now, id);
+            if matches!(
+                call.local,
+                Some(crate::call::voicemail::LocalApp::Mailbox(_))
+            ) {
+                self.mailbox_timeout(now, id);
+            } else {
+                self.ivr_timeout(now, id);
+            }
             self.arm_call(id);
             return;
         }

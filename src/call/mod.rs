@@ -14,6 +14,7 @@
 pub mod b2bua;
 pub mod dialog;
 pub mod features;
+pub mod mailbox;
 pub mod ports;
 pub mod route;
 pub mod voicemail;

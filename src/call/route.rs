@@ -39,6 +39,8 @@ pub(crate) enum After {
     },
     /// Play a prompt, then hang up.
     Prompt(String),
+    /// The caller's mailbox menu.
+    Mailbox(String),
 }
 
 /// A ring group in progress (sequential groups step through members).
@@ -137,6 +139,14 @@ impl Pbx {
                 Disposition::Failed,
                 "queues are not available yet",
             )),
+            Route::Feature {
+                feature: crate::dialplan::Feature::Voicemail,
+                ..
+            } if self.has_mailbox(caller) => Ok((
+                caller.to_owned(),
+                Vec::new(),
+                After::Mailbox(caller.to_owned()),
+            )),
             Route::Feature { .. } => Err((
                 480,
                 "Feature Not Available",
@@ -199,6 +209,21 @@ impl Pbx {
             }
             After::Ivr { flow, vars } => {
                 self.start_ivr(now, id, &flow, vars);
+                true
+            }
+            After::Mailbox(mb) => {
+                if !self.answer_locally(now, id) {
+                    self.fail_call(
+                        now,
+                        id,
+                        488,
+                        "Not Acceptable Here",
+                        Disposition::Failed,
+                        "no codec",
+                    );
+                    return true;
+                }
+                self.start_mailbox(now, id, &mb);
                 true
             }
             After::Prompt(name) => {

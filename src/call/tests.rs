@@ -1790,3 +1790,101 @@ fn ivr_group_exit_rings_members_in_turn() {
     );
     assert_eq!(invites_to(&sent, CAROL).len(), 1, "then the second");
 }
+
+#[test]
+fn mailbox_menu_checks_the_pin_plays_the_message_and_deletes_it() {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"*97\"\naction = \"feature\"\ntarget = \"voicemail\"\n\
+         [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n",
+    )
+    .unwrap();
+    let mut w = World::new(&cfg);
+    // A message waits in 1004's box.
+    w.pbx.restore_voicemail(&[crate::store::VoicemailEntry {
+        id: "m1".into(),
+        mailbox: "1004".into(),
+        uniqueid: "u".into(),
+        caller: "1001".into(),
+        at: 0,
+        duration_ms: 3000,
+        path: "/x".into(),
+        heard: false,
+    }]);
+    // Dave (1004) dials *97.
+    let sdp = offer_sdp("192.0.2.40", 42000, "0 101", "");
+    let inv = format!(
+        "INVITE sip:*97@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {DAVE};branch=z9hG4bKmb1\nMax-Forwards: 70\n\
+         From: <sip:1004@zvon.test>;tag=mb\nTo: <sip:*97@zvon.test>\nCall-ID: mb-1\nCSeq: 1 INVITE\n\
+         Contact: <sip:1004@{DAVE}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+        sdp.len()
+    );
+    let r = w.recv_any(addr(DAVE), Transport::Udp, &inv);
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        "1004",
+        "INVITE",
+        "sip:*97@zvon.test",
+    );
+    let inv2 = inv.replace("z9hG4bKmb1", "z9hG4bKmb2").replace(
+        "CSeq: 1 INVITE",
+        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
+    );
+    let out = w.recv_any(addr(DAVE), Transport::Udp, &inv2);
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(DAVE) && m.status() == Some(200))
+    );
+    let session = session_of(&w);
+    assert_eq!(plays(&w)[0].1, vec!["vm-enter-pin"]);
+    // A wrong PIN first, then the right one.
+    for d in "1111#".chars() {
+        w.media_event(MediaEvent::Dtmf {
+            session,
+            side: Side::A,
+            digit: d,
+        });
+    }
+    assert_eq!(
+        plays(&w).last().unwrap().1,
+        vec!["vm-invalid-pin", "vm-enter-pin"]
+    );
+    for d in "4711#".chars() {
+        w.media_event(MediaEvent::Dtmf {
+            session,
+            side: Side::A,
+            digit: d,
+        });
+    }
+    let p = plays(&w).last().unwrap().1.clone();
+    assert_eq!(p.first().map(String::as_str), Some("vm-you-have"));
+    assert_eq!(p.last().map(String::as_str), Some("vm-main-menu"));
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '1',
+    });
+    let p = plays(&w).last().unwrap().1.clone();
+    assert!(
+        p.contains(&"file:voicemail/1004/m1.wav".to_owned()),
+        "{p:?}"
+    );
+    assert!(w.store.iter().any(|s| matches!(s, StoreCommand::VoicemailFlag { id, heard: true, deleted: false } if id == "m1")));
+    assert_eq!(w.pbx.mailbox("1004"), (0, 1), "heard");
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '7',
+    });
+    assert!(
+        w.store.iter().any(
+            |s| matches!(s, StoreCommand::VoicemailFlag { id, deleted: true, .. } if id == "m1")
+        )
+    );
+    assert_eq!(w.pbx.mailbox("1004"), (0, 0));
+    let id = plays(&w).last().unwrap().0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    assert_eq!(plays(&w).last().unwrap().1, vec!["vm-no-more-messages"]);
+}

@@ -51,6 +51,8 @@ pub enum LocalApp {
     },
     /// An IVR flow.
     Ivr(Box<crate::ivr::interp::IvrSession>),
+    /// The mailbox menu.
+    Mailbox(Box<crate::call::mailbox::MailboxMenu>),
     /// Playing a last prompt (this play id), then hanging up.
     Bye(u64),
 }
@@ -84,6 +86,7 @@ impl LocalApp {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self {
             Self::Ivr(s) => s.poll_timeout(),
+            Self::Mailbox(m) => m.deadline,
             _ => None,
         }
     }
@@ -104,6 +107,8 @@ pub struct Mwi {
     pub(crate) counts: HashMap<String, (u32, u32)>,
     /// SIP Call-ID of the SUBSCRIBE dialog → subscription.
     pub(crate) subs: HashMap<String, Subscription>,
+    /// mailbox → messages (oldest first): id, heard.
+    pub(crate) messages: HashMap<String, Vec<(String, bool)>>,
 }
 
 impl Mwi {
@@ -117,6 +122,11 @@ impl Pbx {
     /// Rebuilds mailbox counts from the store at start.
     pub fn restore_voicemail(&mut self, entries: &[crate::store::VoicemailEntry]) {
         for e in entries {
+            self.mwi
+                .messages
+                .entry(e.mailbox.clone())
+                .or_default()
+                .push((e.id.clone(), e.heard));
             let c = self.mwi.counts.entry(e.mailbox.clone()).or_default();
             if e.heard {
                 c.1 += 1;
@@ -268,6 +278,10 @@ impl Pbx {
             (Some(LocalApp::Bye(b)), MediaEvent::PlayDone { id: p, .. }) if b == p => {
                 return self.hangup(now, id, None, "normal", "system");
             }
+            (Some(LocalApp::Mailbox(_)), MediaEvent::PlayDone { id: p, .. }) => {
+                let p = *p;
+                return self.mailbox_play_done(now, id, p);
+            }
             _ => {}
         }
         let Some(LocalApp::Voicemail { mailbox, stage }) = &call.local else {
@@ -303,6 +317,11 @@ impl Pbx {
                 let ms = pcm.len() as u64 * 1000 / u64::from(rate.max(1));
                 if ms >= MIN_MESSAGE_MS {
                     let msg_id = format!("{:016x}", rand::Rng::random::<u64>(&mut self.rng));
+                    self.mwi
+                        .messages
+                        .entry(mailbox.clone())
+                        .or_default()
+                        .push((msg_id.clone(), false));
                     let rec = VoicemailRecord {
                         id: msg_id,
                         mailbox: mailbox.clone(),
@@ -359,6 +378,12 @@ impl Pbx {
             Some(LocalApp::Ivr(_))
         ) {
             return self.ivr_digit(_now, id, digit);
+        }
+        if matches!(
+            self.calls.calls.get(&id).and_then(|c| c.local.as_ref()),
+            Some(LocalApp::Mailbox(_))
+        ) {
+            return self.mailbox_digit(_now, id, digit);
         }
         let recording = self
             .calls

@@ -451,7 +451,9 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
     let mut dialplan: Option<(&Source, Option<crate::dialplan::Plan>)> = None;
     let mut ivr = crate::ivr::flow::Flows::default();
     // number → (file, line, column) of its first definition
-    let mut numbers: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
+    // Where each number was defined: its file's text and span. Line and column are computed
+    // only for a duplicate (computing them for every extension is quadratic in file size).
+    let mut numbers: HashMap<String, (&Source, walk::Span)> = HashMap::new();
 
     for source in sources {
         let rel = source.path.strip_prefix(dir).unwrap_or(&source.path);
@@ -496,8 +498,9 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             }
             FileKind::Extensions => {
                 for (index, ext, span) in extensions::check(&mut ctx, &doc) {
-                    let (line, column) = ctx.position(&span);
-                    if let Some((file, l, c)) = numbers.get(&ext.number) {
+                    if let Some((first, first_span)) = numbers.get(&ext.number) {
+                        let (l, c) = error::line_col(&first.text, first_span.start);
+                        let file = &first.path;
                         let key = format!("extension[{index}].number");
                         let msg = format!("duplicate extension number {}", ext.number);
                         let hint = Some(format!(
@@ -508,7 +511,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
                         ctx.error(span.clone(), &key, msg, hint);
                         continue;
                     }
-                    numbers.insert(ext.number.clone(), (source.path.clone(), line, column));
+                    numbers.insert(ext.number.clone(), (source, span.clone()));
                     extensions.push(ext);
                 }
             }

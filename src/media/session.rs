@@ -62,6 +62,8 @@ pub struct SessionConfig {
     /// [`SessionConfig::moh`] resampled at start to the rates encoders run at (8, 12, 16, 24,
     /// 48 kHz), so starting music on hold never resamples on the media worker.
     pub moh_by_rate: Arc<std::collections::HashMap<u32, Arc<[i16]>>>,
+    /// Where `file:` prompts (recorded messages) are read from: the state directory.
+    pub files_dir: std::path::PathBuf,
 }
 
 impl Default for SessionConfig {
@@ -76,6 +78,7 @@ impl Default for SessionConfig {
             moh_rate: 8000,
             prompts: Arc::new(PromptLibrary::default()),
             moh_by_rate: Arc::default(),
+            files_dir: std::path::PathBuf::from("."),
         }
     }
 }
@@ -89,6 +92,7 @@ impl Clone for SessionConfig {
             moh_rate: self.moh_rate,
             prompts: self.prompts.clone(),
             moh_by_rate: self.moh_by_rate.clone(),
+            files_dir: self.files_dir.clone(),
         }
     }
 }
@@ -859,6 +863,29 @@ impl MediaSession {
         if leg.own.moh.take().is_some() {
             leg.rearm_timeout(now);
         }
+    }
+
+    /// Plays audio already resolved to PCM at the prompt library's rate (the worker resolves
+    /// `file:` names, which need a file read).
+    pub fn play_pcm(&mut self, now: Instant, side: Side, id: u64, pcm: Vec<Arc<[i16]>>) {
+        self.last_now = self.last_now.max(now);
+        let rate = self.cfg.prompts.rate.max(8000);
+        let leg = &mut self.legs[side.index()];
+        match PromptPlayer::new(pcm, rate, &leg.media.format, &self.cfg.encoder) {
+            Ok(p) => leg.own.play = Some((id, p)),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot play");
+                self.events.push_back(MediaEvent::PlayDone {
+                    session: self.id,
+                    id,
+                });
+            }
+        }
+    }
+
+    /// The prompt library in use (for the worker resolving names).
+    pub fn prompts(&self) -> &Arc<PromptLibrary> {
+        &self.cfg.prompts
     }
 
     /// Plays prompts towards `side` (replacing any playing); `PlayDone { id }` follows.

@@ -391,8 +391,16 @@ impl<F: Fn(MediaEvent)> Worker<F> {
                     language,
                     prompts,
                 } => {
+                    let files = self.cfg.files_dir.clone();
                     if let Some(e) = self.entry(session) {
-                        e.session.play(now, side, id, &language, &prompts);
+                        if prompts.iter().any(|p| p.starts_with("file:")) {
+                            // A recorded message: read once here, at play start (not per packet).
+                            let lib = e.session.prompts().clone();
+                            let pcm = resolve_files(&lib, &files, &language, &prompts);
+                            e.session.play_pcm(now, side, id, pcm);
+                        } else {
+                            e.session.play(now, side, id, &language, &prompts);
+                        }
                     }
                 }
                 MediaCommand::StopPlay { session, side } => {
@@ -552,3 +560,36 @@ impl<F: Fn(MediaEvent)> Worker<F> {
 
 #[cfg(test)]
 mod tests;
+
+/// Resolves prompt names, reading `file:REL` names (relative to `files_dir`) and resampling
+/// them to the library's rate.
+fn resolve_files(
+    lib: &crate::media::play::PromptLibrary,
+    files_dir: &std::path::Path,
+    lang: &str,
+    names: &[String],
+) -> Vec<Arc<[i16]>> {
+    let mut out = Vec::new();
+    for n in names {
+        if let Some(rel) = n.strip_prefix("file:") {
+            match crate::runtime::wav::read(&files_dir.join(rel)) {
+                Ok(p) => {
+                    let rate = lib.rate.max(8000);
+                    let pcm = if p.rate == rate {
+                        p.samples
+                    } else {
+                        let mut r = crate::media::resample::Resampler::new(p.rate, rate);
+                        let mut v = Vec::new();
+                        r.process(&p.samples, &mut v);
+                        v
+                    };
+                    out.push(Arc::from(pcm));
+                }
+                Err(e) => tracing::warn!(error = %e, "recorded message not played"),
+            }
+        } else if let Some(p) = lib.get(lang, n) {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -755,3 +755,141 @@ fn ivr_key_as_inband_tone_reaches_the_extension() {
     );
     assert_eq!(cdr.answered_by.as_deref(), Some("1002"));
 }
+
+/// SIP INFO key presses for uac_keys.xml.in: (key, pause before it in ms).
+fn info_keys(keys: &[(char, u32)]) -> String {
+    let part = std::fs::read_to_string(sipp_dir().join("info_dtmf.xml.part")).unwrap();
+    let mut out = String::new();
+    for (i, (k, pause)) in keys.iter().enumerate() {
+        out.push_str(&format!("  <pause milliseconds=\"{pause}\"/>\n"));
+        out.push_str(
+            &part
+                .replace("Signal=5", &format!("Signal={k}"))
+                .replace("CSeq: 3 INFO", &format!("CSeq: {} INFO", 10 + i)),
+        );
+    }
+    out
+}
+
+#[test]
+fn mailbox_menu_plays_the_message_back_to_the_phone() {
+    let mut d = Daemon::start(&TestConfig {
+        voicemail_1004: true,
+        ivr: true,
+        ..TestConfig::default()
+    });
+    let dir = d.dir.path().to_owned();
+    // 1. Leave a message for 1004 (the pcap's speech-like audio).
+    let uac = scenario(
+        &dir,
+        "uac_call",
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "1004"),
+            ("@PCAP@", "/usr/share/sip-tester/g711a.pcap"),
+            ("@PAUSE@", "5000"),
+            ("@PREPAUSE@", "7500"),
+        ],
+        false,
+    );
+    let c = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        &dir,
+    );
+    wait_ok(c, "SIPp caller leaving a message");
+    assert!(
+        d.wait_log("voicemail left", Duration::from_secs(5)),
+        "{}",
+        d.log()
+    );
+    // 2. 1004 dials *97, enters the PIN and presses 1; its audio goes to our socket.
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rtp.local_addr().unwrap().port().to_string();
+    let collected = collect_rtp(rtp, 27);
+    let keys = info_keys(&[
+        ('4', 1500),
+        ('7', 200),
+        ('1', 200),
+        ('1', 200),
+        ('#', 200),
+        ('1', 6000),
+    ]);
+    let text = std::fs::read_to_string(sipp_dir().join("uac_keys.xml.in"))
+        .unwrap()
+        .replace("@KEYS@", &keys)
+        .replace("@RTP@", &port)
+        .replace("@USER@", "1004")
+        .replace("@PASS@", "demo1004")
+        .replace("@TO@", "*97")
+        .replace("@PAUSE@", "14000");
+    let sf = dir.join("uac_keys.xml");
+    std::fs::write(&sf, text).unwrap();
+    let c = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            sf.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+        ],
+        &dir,
+    );
+    wait_ok(c, "SIPp checking the mailbox");
+    assert_eq!(d.stop(), Some(0));
+    let heard: Vec<i16> = collected
+        .recv_timeout(Duration::from_secs(40))
+        .unwrap()
+        .iter()
+        .filter(|p| p.0 == 8)
+        .flat_map(|p| {
+            p.2.iter()
+                .map(|b| zvon::media::codec::g711::decode_alaw(*b))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // The stored message must appear in what the phone heard: find one second of it by
+    // normalised cross-correlation.
+    let vms = zvon::store::voicemails(&d.db()).unwrap();
+    assert_eq!(vms.len(), 1, "{}", d.log());
+    assert!(vms[0].heard, "listening marks the message heard");
+    let msg = zvon::runtime::wav::read(&vms[0].path).unwrap();
+    assert_eq!(msg.rate, 8000);
+    let probe: Vec<f64> = msg.samples[8000..16_000]
+        .iter()
+        .map(|v| f64::from(*v))
+        .collect();
+    let pe: f64 = probe.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut best = 0.0f64;
+    let mut k = 0;
+    while k + probe.len() <= heard.len() {
+        let w = &heard[k..k + probe.len()];
+        let we: f64 = w
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            .sqrt();
+        if we > 0.0 {
+            let dot: f64 = w.iter().zip(&probe).map(|(a, b)| f64::from(*a) * b).sum();
+            best = best.max(dot / (we * pe));
+        }
+        k += 4;
+    }
+    assert!(
+        best > 0.8,
+        "message not found in the played audio (best correlation {best:.2}, {} samples heard)",
+        heard.len()
+    );
+}

@@ -121,6 +121,7 @@ trusted = {trusted}
             cfg.join("dialplan.toml"),
             "timezone = \"Europe/Berlin\"\n[[context]]\nname = \"internal\"\n\
              [[context.rule]]\nmatch = \"500\"\naction = \"ivr\"\ntarget = \"front\"\n\
+             [[context.rule]]\nmatch = \"*97\"\naction = \"feature\"\ntarget = \"voicemail\"\n\
              [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n",
         )
         .unwrap();
