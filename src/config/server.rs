@@ -146,6 +146,9 @@ fn calls(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Calls> {
     let no_answer = sec.get(ctx, "no_answer", |c, p, v| {
         walk::duration(c, p, v, secs(5), secs(600))
     });
+    let opus_complexity = sec.get(ctx, "opus_complexity", |c, p, v| {
+        walk::uint(c, p, v, 0, 10).map(|n| n as u8)
+    });
     let rtp_timeout = sec.get(ctx, "rtp_timeout", |c, p, v| {
         walk::duration(c, p, v, Duration::ZERO, secs(3600))
     });
@@ -166,6 +169,7 @@ fn calls(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Calls> {
     Some(Calls {
         no_answer: no_answer.or(d.no_answer)?,
         rtp_timeout: rtp_timeout.or(d.rtp_timeout)?,
+        opus_complexity: opus_complexity.or(d.opus_complexity)?,
         codecs: codecs.or(d.codecs)?,
     })
 }

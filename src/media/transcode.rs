@@ -353,11 +353,11 @@ mod tests {
             for i in 0..50 {
                 f(i); // warm up
             }
-            let t0 = std::time::Instant::now();
+            let t0 = crate::testkit::bench_clock();
             for i in 0..FRAMES {
                 f(i);
             }
-            let us = t0.elapsed().as_secs_f64() * 1e6 / FRAMES as f64;
+            let us = (crate::testkit::bench_clock() - t0).as_secs_f64() * 1e6 / FRAMES as f64;
             println!("codec_cost {label:<34} {us:>8.2} µs / 20 ms frame");
             us
         };

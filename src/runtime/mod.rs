@@ -207,7 +207,7 @@ fn start_media(
         prompts,
         rtp_timeout: cfg.calls.rtp_timeout,
         encoder: crate::media::codec::EncoderSettings {
-            opus_complexity: 5,
+            opus_complexity: i32::from(cfg.calls.opus_complexity),
             opus_bitrate: 0,
         },
         moh,

@@ -54,3 +54,15 @@ impl SimClock {
         }
     }
 }
+
+/// An arbitrary origin for virtual time in tests of sans-IO modules (std cannot build an
+/// `Instant` without reading the clock); no test result depends on its value.
+pub fn origin() -> Instant {
+    SimClock::new().now().mono
+}
+
+/// Wall-clock time for micro-benchmarks run as ignored tests (never for logic).
+#[allow(clippy::disallowed_methods)]
+pub fn bench_clock() -> Instant {
+    Instant::now()
+}

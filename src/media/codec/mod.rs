@@ -182,9 +182,8 @@ pub(crate) mod testsig {
     //! Synthetic signals and measurements for the media tests.
 
     /// An arbitrary origin for virtual time; never read again.
-    #[allow(clippy::disallowed_methods)]
     pub fn origin() -> std::time::Instant {
-        std::time::Instant::now()
+        crate::testkit::origin()
     }
 
     /// A sine tone.

@@ -9,9 +9,8 @@ use super::{ClientInvite, ClientNonInvite, ServerInvite, ServerNonInvite, TxnOut
 
 /// The origin of the virtual clock. `std` cannot build an `Instant` without reading the clock,
 /// so this is the one read in the transaction tests; no result depends on its value.
-#[allow(clippy::disallowed_methods)]
 pub(crate) fn origin() -> Instant {
-    Instant::now()
+    crate::testkit::origin()
 }
 
 /// The common sans-IO surface, so one driver serves all four machines.
