@@ -134,3 +134,33 @@ fn unreachable_uri() -> Uri {
         headers: None,
     }
 }
+
+impl Dialog {
+    /// The dialog a UAS creates from a dialog-creating request (RFC 3261 §12.1.1): Call-ID,
+    /// the peer's From tag, our new `tag`, the peer's Contact as remote target (falling back to
+    /// `user@source`), its Record-Route as route set, and the flow the request came on.
+    pub fn uas(req: &Message, flow: Flow, tag: &str, contact: String, fallback_user: &str) -> Self {
+        let from = req.from().ok();
+        let mut d = Dialog {
+            call_id: req.call_id().unwrap_or("").to_owned(),
+            local_tag: tag.to_owned(),
+            remote_tag: from
+                .as_ref()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default(),
+            local_uri: req.to().map(|t| format!("<{}>", t.uri)).unwrap_or_default(),
+            remote_uri: from
+                .as_ref()
+                .map(|f| format!("<{}>", f.uri))
+                .unwrap_or_default(),
+            remote_target: format!("sip:{fallback_user}@{}", flow.remote),
+            route_set: Vec::new(),
+            local_cseq: 0,
+            remote_cseq: req.cseq().map(|c| c.seq).unwrap_or(1),
+            flow,
+            contact,
+        };
+        d.learn(req, false);
+        d
+    }
+}

@@ -449,37 +449,23 @@ impl Pbx {
             self.reply(now, txn, rsp);
             return true;
         };
-        let from = req.from().ok();
         let media_ip = call.a.media_ip;
-        let mut dialog = crate::call::Dialog {
-            call_id: req.call_id().unwrap_or("").to_owned(),
-            local_tag: tag.clone(),
-            remote_tag: from
-                .as_ref()
-                .and_then(|f| f.tag().map(str::to_owned))
-                .unwrap_or_default(),
-            local_uri: req.to().map(|t| format!("<{}>", t.uri)).unwrap_or_default(),
-            remote_uri: from
-                .as_ref()
-                .map(|f| format!("<{}>", f.uri))
-                .unwrap_or_default(),
-            remote_target: format!("sip:{caller}@{}", d.remote),
-            route_set: Vec::new(),
-            local_cseq: 0,
-            remote_cseq: req.cseq().map(|c| c.seq).unwrap_or(1),
-            flow: Flow {
+        let dialog = crate::call::Dialog::uas(
+            req,
+            Flow {
                 transport: d.transport,
                 remote: d.remote,
                 local: d.local,
             },
-            contact: format!(
+            &tag,
+            format!(
                 "sip:{}@{};transport={}",
                 call.caller,
                 d.local,
                 d.transport.as_str()
             ),
-        };
-        dialog.learn(req, false);
+            caller,
+        );
         let origin = sdp::Origin::new(u64::from(rand::Rng::random::<u32>(&mut self.rng)), media_ip);
         let answer = sdp::build_answer(
             &origin,

@@ -537,36 +537,22 @@ impl Pbx {
             return self.reply(now, txn, rsp);
         }
         let tag = format!("{:016x}", rand::Rng::random::<u64>(&mut self.rng));
-        let from = req.from().ok();
         let contact = format!(
             "sip:{mailbox}@{};transport={}",
             d.local,
             d.transport.as_str()
         );
-        let mut dialog = Dialog {
-            call_id: call_id.clone(),
-            local_tag: tag.clone(),
-            remote_tag: from
-                .as_ref()
-                .and_then(|f| f.tag().map(str::to_owned))
-                .unwrap_or_default(),
-            local_uri: req.to().map(|t| format!("<{}>", t.uri)).unwrap_or_default(),
-            remote_uri: from
-                .as_ref()
-                .map(|f| format!("<{}>", f.uri))
-                .unwrap_or_default(),
-            remote_target: format!("sip:{user}@{}", d.remote),
-            route_set: Vec::new(),
-            local_cseq: 0,
-            remote_cseq: req.cseq().map(|c| c.seq).unwrap_or(1),
-            flow: Flow {
+        let dialog = crate::call::Dialog::uas(
+            req,
+            Flow {
                 transport: d.transport,
                 remote: d.remote,
                 local: d.local,
             },
-            contact: contact.clone(),
-        };
-        dialog.learn(req, false);
+            &tag,
+            contact.clone(),
+            &user,
+        );
         let rsp = self
             .dialog_response(req, 200, "OK", &tag, Some(&contact))
             .with_header(HeaderName::Expires, &expires.to_string());
