@@ -1888,3 +1888,20 @@ fn mailbox_menu_checks_the_pin_plays_the_message_and_deletes_it() {
     w.media_event(MediaEvent::PlayDone { session, id });
     assert_eq!(plays(&w).last().unwrap().1, vec!["vm-no-more-messages"]);
 }
+
+#[test]
+fn the_dial_plans_lang_variable_switches_the_ivr_language() {
+    let mut w = ivr_world();
+    let mut cfg_plan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"500\"\nset = { lang = \"ru\" }\n\
+         [[context.rule]]\nmatch = \"500\"\naction = \"ivr\"\ntarget = \"front\"\n",
+    )
+    .unwrap();
+    std::mem::swap(&mut w.pbx.dialplan, &mut cfg_plan);
+    let (_c, _out) = call(&mut w, "500", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let lang = w.media.iter().find_map(|m| match m {
+        MediaCommand::Play { language, .. } => Some(language.clone()),
+        _ => None,
+    });
+    assert_eq!(lang.as_deref(), Some("ru"));
+}

@@ -351,7 +351,14 @@ impl IvrSession {
 
     /// Expands a sequence and starts playing it; `false` (nothing started) if it is empty.
     fn play(&mut self, items: &[SayItem]) -> bool {
-        let prompts = expand(items, self.flow.language, &self.vars);
+        // The call variable `lang` (set by the dial plan, e.g. a Russian number) wins over the
+        // flow's language when it names a shipped one.
+        let lang = self
+            .vars
+            .get("lang")
+            .and_then(|l| crate::ivr::flow::Language::parse(l))
+            .unwrap_or(self.flow.language);
+        let prompts = expand(items, lang, &self.vars);
         if prompts.is_empty() {
             return false;
         }
@@ -362,7 +369,7 @@ impl IvrSession {
         self.out.push_back(IvrOutput::Play {
             id: self.last_play,
             prompts,
-            language: self.flow.language.as_str().to_string(),
+            language: lang.as_str().to_string(),
         });
         true
     }
