@@ -123,6 +123,7 @@ pub struct Stats {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Ext {
+    pub(crate) mwi_unsolicited: bool,
     pub(crate) voicemail_pin: Option<String>,
     pub(crate) call_waiting: bool,
     pub(crate) pickup_group: Option<String>,
@@ -175,6 +176,7 @@ impl Settings {
                         e.number.clone(),
                         Ext {
                             voicemail_pin: e.voicemail_pin.clone(),
+                            mwi_unsolicited: e.mwi_unsolicited,
                             call_waiting: e.call_waiting,
                             pickup_group: e.pickup_group.clone(),
                             name: e.name.clone(),

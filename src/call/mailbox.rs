@@ -16,6 +16,8 @@ use crate::time::Now;
 const KEY_TIMEOUT: Duration = Duration::from_secs(10);
 /// PIN attempts.
 const PIN_TRIES: u32 = 3;
+/// Longest greeting.
+const GREETING_MAX: Duration = Duration::from_secs(30);
 
 /// Where the caller is in the menu.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +30,12 @@ pub enum Step {
     Message(usize),
     /// Saying goodbye.
     Bye,
+    /// Instructions and beep before recording the greeting.
+    GreetingPrompt,
+    /// Recording the greeting.
+    GreetingRecording,
+    /// Entering a new PIN (digits so far).
+    NewPin(String),
 }
 
 /// One caller in their mailbox.
@@ -181,11 +189,12 @@ impl Pbx {
                     m.deadline = Some(now.mono + KEY_TIMEOUT);
                     return;
                 }
-                let pin = self
-                    .s
-                    .extensions
-                    .get(&mb)
-                    .and_then(|e| e.voicemail_pin.clone());
+                let pin = self.mwi.pins.get(&mb).cloned().or_else(|| {
+                    self.s
+                        .extensions
+                        .get(&mb)
+                        .and_then(|e| e.voicemail_pin.clone())
+                });
                 if pin.as_deref() == Some(digits.as_str()) {
                     let mut list: Vec<(String, bool)> =
                         self.mwi.messages.get(&mb).cloned().unwrap_or_default();
@@ -210,6 +219,22 @@ impl Pbx {
             }
             Step::Main => match digit {
                 '1' => self.mailbox_message(now, id, 0),
+                '2' => {
+                    let play = self.menu_play(id, vec!["vm-record-greeting".into(), "beep".into()]);
+                    if let Some(m) = self.menu_state(id) {
+                        m.step = Step::GreetingPrompt;
+                        m.play = play;
+                        m.deadline = None;
+                    }
+                }
+                '3' => {
+                    let play = self.menu_play(id, vec!["vm-enter-new-pin".into()]);
+                    if let Some(m) = self.menu_state(id) {
+                        m.step = Step::NewPin(String::new());
+                        m.play = play;
+                        m.deadline = Some(now.mono + KEY_TIMEOUT + Duration::from_secs(5));
+                    }
+                }
                 '*' | '#' => self.mailbox_bye(id, vec!["goodbye".into()]),
                 _ => {}
             },
@@ -239,13 +264,52 @@ impl Pbx {
                     _ => {}
                 }
             }
-            Step::Bye => {}
-        }
-        if let Some(call) = self.calls.calls.get(&id) {
-            let session = call.session;
-            if matches!(digit, '1' | '2' | '7' | '9' | '*') {
-                let _ = session;
+            Step::GreetingRecording if digit == '#' => {
+                if let Some(call) = self.calls.calls.get(&id) {
+                    let session = call.session;
+                    self.out.push_back(Output::Media(MediaCommand::StopRecord {
+                        session,
+                        side: Side::A,
+                    }));
+                }
             }
+            Step::NewPin(mut digits) => {
+                if digit != '#' {
+                    if digits.len() < 11 && digit.is_ascii_digit() {
+                        digits.push(digit);
+                    }
+                    m.step = Step::NewPin(digits);
+                    m.deadline = Some(now.mono + KEY_TIMEOUT);
+                    self.arm_call(id);
+                    return;
+                }
+                if (4..=10).contains(&digits.len()) {
+                    tracing::info!(mailbox = %mb, "voicemail PIN changed from the phone");
+                    self.mwi.pins.insert(mb.clone(), digits.clone());
+                    self.out
+                        .push_back(Output::Store(StoreCommand::VoicemailPin {
+                            mailbox: mb,
+                            pin: digits,
+                            at: i64::try_from(now.wall.secs()).unwrap_or(i64::MAX),
+                        }));
+                    let play = self.menu_play(id, vec!["vm-pin-changed".into()]);
+                    if let Some(m) = self.menu_state(id) {
+                        m.step = Step::Main;
+                        m.play = play;
+                        m.deadline = Some(now.mono + KEY_TIMEOUT + Duration::from_secs(5));
+                    }
+                } else {
+                    // 4 to 10 digits: say so and ask again.
+                    let play = self
+                        .menu_play(id, vec!["vm-invalid-pin".into(), "vm-enter-new-pin".into()]);
+                    if let Some(m) = self.menu_state(id) {
+                        m.step = Step::NewPin(String::new());
+                        m.play = play;
+                        m.deadline = Some(now.mono + KEY_TIMEOUT + Duration::from_secs(5));
+                    }
+                }
+            }
+            Step::Bye | Step::GreetingPrompt | Step::GreetingRecording => {}
         }
         self.arm_call(id);
     }
@@ -267,12 +331,58 @@ impl Pbx {
         }
         match m.step.clone() {
             Step::Bye => self.hangup(now, id, None, "normal", "system"),
+            Step::GreetingPrompt => {
+                m.step = Step::GreetingRecording;
+                m.deadline = None;
+                if let Some(call) = self.calls.calls.get(&id) {
+                    let session = call.session;
+                    self.out.push_back(Output::Media(MediaCommand::Record {
+                        session,
+                        side: Side::A,
+                        max: GREETING_MAX,
+                        silence: Duration::from_secs(3),
+                    }));
+                }
+            }
+            Step::GreetingRecording => {}
             // After "deleted"/"saved": the next message (encoded as usize::MAX - next).
             Step::Message(i) if i > usize::MAX / 2 => self.mailbox_message(now, id, usize::MAX - i),
-            Step::Main | Step::Message(_) | Step::Pin(..) => {
+            Step::Main | Step::Message(_) | Step::Pin(..) | Step::NewPin(_) => {
                 m.deadline = Some(now.mono + KEY_TIMEOUT);
                 self.arm_call(id);
             }
+        }
+    }
+
+    /// The greeting recording ended: keep it and go back to the main menu.
+    pub(crate) fn mailbox_recorded(
+        &mut self,
+        now: Now,
+        id: u64,
+        pcm: std::sync::Arc<[i16]>,
+        rate: u32,
+    ) {
+        let Some(m) = self.menu_state(id) else { return };
+        if m.step != Step::GreetingRecording {
+            return;
+        }
+        let mb = m.mailbox.clone();
+        if pcm.len() as u64 * 1000 / u64::from(rate.max(1)) >= 500 {
+            tracing::info!(mailbox = %mb, "greeting recorded");
+            self.out.push_back(Output::Store(StoreCommand::Greeting {
+                mailbox: mb.clone(),
+                pcm,
+                rate,
+            }));
+            self.mwi.greetings.insert(mb);
+            let play = self.menu_play(id, vec!["vm-greeting-saved".into()]);
+            if let Some(m) = self.menu_state(id) {
+                m.step = Step::Main;
+                m.play = play;
+                m.deadline = Some(now.mono + KEY_TIMEOUT + Duration::from_secs(5));
+            }
+        } else {
+            self.mailbox_main(now, id);
         }
     }
 

@@ -1791,27 +1791,9 @@ fn ivr_group_exit_rings_members_in_turn() {
     assert_eq!(invites_to(&sent, CAROL).len(), 1, "then the second");
 }
 
-#[test]
-fn mailbox_menu_checks_the_pin_plays_the_message_and_deletes_it() {
-    let mut cfg = config(0, &[]);
-    cfg.dialplan = crate::dialplan::Plan::parse(
-        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"*97\"\naction = \"feature\"\ntarget = \"voicemail\"\n\
-         [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n",
-    )
-    .unwrap();
-    let mut w = World::new(&cfg);
-    // A message waits in 1004's box.
-    w.pbx.restore_voicemail(&[crate::store::VoicemailEntry {
-        id: "m1".into(),
-        mailbox: "1004".into(),
-        uniqueid: "u".into(),
-        caller: "1001".into(),
-        at: 0,
-        duration_ms: 3000,
-        path: "/x".into(),
-        heard: false,
-    }]);
-    // Dave (1004) dials *97.
+/// A world whose plan has `*97` (mailbox) and `_1XXX`; Dave (1004) dials `*97` and gets
+/// the PIN prompt. Returns the menu call's media session.
+fn dave_dials_mailbox(w: &mut World) -> SessionId {
     let sdp = offer_sdp("192.0.2.40", 42000, "0 101", "");
     let inv = format!(
         "INVITE sip:*97@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {DAVE};branch=z9hG4bKmb1\nMax-Forwards: 70\n\
@@ -1837,8 +1819,47 @@ fn mailbox_menu_checks_the_pin_plays_the_message_and_deletes_it() {
         out.iter()
             .any(|(a, m)| *a == addr(DAVE) && m.status() == Some(200))
     );
-    let session = session_of(&w);
-    assert_eq!(plays(&w)[0].1, vec!["vm-enter-pin"]);
+    let session = session_of(w);
+    assert_eq!(plays(w)[0].1, vec!["vm-enter-pin"]);
+    session
+}
+
+fn mailbox_config() -> crate::config::Config {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"*97\"\naction = \"feature\"\ntarget = \"voicemail\"\n\
+         [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n",
+    )
+    .unwrap();
+    cfg
+}
+
+fn keys(w: &mut World, session: SessionId, digits: &str) {
+    for d in digits.chars() {
+        w.media_event(MediaEvent::Dtmf {
+            session,
+            side: Side::A,
+            digit: d,
+        });
+    }
+}
+
+#[test]
+fn mailbox_menu_checks_the_pin_plays_the_message_and_deletes_it() {
+    let cfg = mailbox_config();
+    let mut w = World::new(&cfg);
+    // A message waits in 1004's box.
+    w.pbx.restore_voicemail(&[crate::store::VoicemailEntry {
+        id: "m1".into(),
+        mailbox: "1004".into(),
+        uniqueid: "u".into(),
+        caller: "1001".into(),
+        at: 0,
+        duration_ms: 3000,
+        path: "/x".into(),
+        heard: false,
+    }]);
+    let session = dave_dials_mailbox(&mut w);
     // A wrong PIN first, then the right one.
     for d in "1111#".chars() {
         w.media_event(MediaEvent::Dtmf {
@@ -1887,6 +1908,168 @@ fn mailbox_menu_checks_the_pin_plays_the_message_and_deletes_it() {
     let id = plays(&w).last().unwrap().0;
     w.media_event(MediaEvent::PlayDone { session, id });
     assert_eq!(plays(&w).last().unwrap().1, vec!["vm-no-more-messages"]);
+}
+
+#[test]
+fn a_greeting_recorded_in_the_mailbox_menu_replaces_the_standard_one() {
+    let cfg = mailbox_config();
+    let mut w = World::new(&cfg);
+    let session = dave_dials_mailbox(&mut w);
+    keys(&mut w, session, "4711#");
+    keys(&mut w, session, "2");
+    let (id, p) = plays(&w).last().unwrap().clone();
+    assert_eq!(p, vec!["vm-record-greeting", "beep"]);
+    assert!(
+        !w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Record { .. })),
+        "recording starts after the beep"
+    );
+    w.media_event(MediaEvent::PlayDone { session, id });
+    assert!(w.media.iter().any(|m| matches!(
+        m,
+        MediaCommand::Record { side: Side::A, max, .. } if *max == Duration::from_secs(30)
+    )));
+    keys(&mut w, session, "#");
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopRecord { side: Side::A, .. }))
+    );
+    w.media_event(MediaEvent::Recorded {
+        session,
+        side: Side::A,
+        pcm: std::sync::Arc::from(vec![300i16; 24_000]),
+        rate: 8000,
+        end: crate::media::play::RecordEnd::Stopped,
+    });
+    let g = w.store.iter().find_map(|s| match s {
+        StoreCommand::Greeting { mailbox, pcm, rate } => Some((mailbox.clone(), pcm.len(), *rate)),
+        _ => None,
+    });
+    assert_eq!(g, Some(("1004".to_owned(), 24_000, 8000)));
+    assert_eq!(plays(&w).last().unwrap().1, vec!["vm-greeting-saved"]);
+    // A caller who reaches the mailbox now hears Dave's own greeting.
+    w.media.clear();
+    let (_c, out) = call(&mut w, "1004", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    assert!(to_alice(&out).iter().any(|m| m.status() == Some(200)));
+    assert_eq!(
+        plays(&w)[0].1,
+        vec!["file:voicemail/1004/greeting.wav".to_owned()]
+    );
+}
+
+#[test]
+fn a_too_short_greeting_is_not_kept() {
+    let cfg = mailbox_config();
+    let mut w = World::new(&cfg);
+    let session = dave_dials_mailbox(&mut w);
+    keys(&mut w, session, "4711#2");
+    let id = plays(&w).last().unwrap().0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    w.media_event(MediaEvent::Recorded {
+        session,
+        side: Side::A,
+        pcm: std::sync::Arc::from(vec![300i16; 800]),
+        rate: 8000,
+        end: crate::media::play::RecordEnd::Stopped,
+    });
+    assert!(
+        !w.store
+            .iter()
+            .any(|s| matches!(s, StoreCommand::Greeting { .. }))
+    );
+    assert_eq!(
+        plays(&w).last().unwrap().1.last().map(String::as_str),
+        Some("vm-main-menu"),
+        "back to the menu"
+    );
+}
+
+#[test]
+fn the_pin_can_be_changed_from_the_phone_and_the_old_one_stops_working() {
+    let cfg = mailbox_config();
+    let mut w = World::new(&cfg);
+    let session = dave_dials_mailbox(&mut w);
+    keys(&mut w, session, "4711#3");
+    assert_eq!(plays(&w).last().unwrap().1, vec!["vm-enter-new-pin"]);
+    // Too short: asked again.
+    keys(&mut w, session, "12#");
+    assert_eq!(
+        plays(&w).last().unwrap().1,
+        vec!["vm-invalid-pin", "vm-enter-new-pin"]
+    );
+    keys(&mut w, session, "2580#");
+    assert_eq!(plays(&w).last().unwrap().1, vec!["vm-pin-changed"]);
+    assert!(w.store.iter().any(|s| matches!(
+        s,
+        StoreCommand::VoicemailPin { mailbox, pin, .. } if mailbox == "1004" && pin == "2580"
+    )));
+    // A later login: the old PIN is refused, the new one opens the box.
+    let mut w2 = World::new(&cfg);
+    w2.pbx
+        .restore_voicemail_pins(vec![("1004".into(), "2580".into())]);
+    let session = dave_dials_mailbox(&mut w2);
+    keys(&mut w2, session, "4711#");
+    assert_eq!(
+        plays(&w2).last().unwrap().1,
+        vec!["vm-invalid-pin", "vm-enter-pin"]
+    );
+    keys(&mut w2, session, "2580#");
+    assert_eq!(
+        plays(&w2).last().unwrap().1.last().map(String::as_str),
+        Some("vm-main-menu")
+    );
+}
+
+#[test]
+fn unsolicited_mwi_notifies_the_registered_phone_without_a_subscription() {
+    let mut cfg = config(0, &[]);
+    for e in cfg.extensions.iter_mut() {
+        if e.number == "1004" {
+            e.mwi_unsolicited = true;
+        }
+    }
+    let mut w = World::new(&cfg);
+    register(&mut w, "1004", DAVE, "rd");
+    w.sent.clear();
+    // Nobody answers at 1004 within the no-answer time → the caller leaves a message.
+    w.pbx.restore_voicemail(&[]);
+    let (_c, _out) = call(&mut w, "1004", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    w.run_for(Duration::from_secs(31));
+    let Some(session) = w.media.iter().find_map(|m| match m {
+        MediaCommand::Open {
+            session, b: None, ..
+        } => Some(*session),
+        _ => None,
+    }) else {
+        panic!("voicemail did not answer: {:?}", w.media);
+    };
+    for _ in 0..2 {
+        let id = plays(&w).last().unwrap().0;
+        w.media_event(MediaEvent::PlayDone { session, id });
+    }
+    w.sent.clear();
+    w.media_event(MediaEvent::Recorded {
+        session,
+        side: Side::A,
+        pcm: std::sync::Arc::from(vec![100i16; 16_000]),
+        rate: 8000,
+        end: crate::media::play::RecordEnd::Silence,
+    });
+    let n = w
+        .sent_messages()
+        .into_iter()
+        .find(|(a, m)| *a == addr(DAVE) && m.method() == Some(&Method::Notify))
+        .expect("unsolicited NOTIFY to the phone");
+    let body = std::str::from_utf8(&n.1.body).unwrap();
+    assert!(body.contains("Messages-Waiting: yes"), "{body}");
+    assert!(body.contains("Voice-Message: 1/0"), "{body}");
+    assert_eq!(n.1.headers.get(&HeaderName::Event), Some("message-summary"));
+    assert!(matches!(
+        &n.1.start,
+        crate::sip::msg::StartLine::Request { raw_uri, .. } if raw_uri == &format!("sip:1004@{DAVE}")
+    ));
 }
 
 #[test]

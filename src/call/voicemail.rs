@@ -109,6 +109,10 @@ pub struct Mwi {
     pub(crate) subs: HashMap<String, Subscription>,
     /// mailbox → messages (oldest first): id, heard.
     pub(crate) messages: HashMap<String, Vec<(String, bool)>>,
+    /// Mailboxes with a recorded greeting (`voicemail/<box>/greeting.wav`).
+    pub(crate) greetings: std::collections::HashSet<String>,
+    /// PINs changed from the phone (override extensions.toml).
+    pub(crate) pins: HashMap<String, String>,
 }
 
 impl Mwi {
@@ -119,6 +123,16 @@ impl Mwi {
 }
 
 impl Pbx {
+    /// Mailboxes that have a recorded greeting (found at start).
+    pub fn restore_greetings(&mut self, mailboxes: Vec<String>) {
+        self.mwi.greetings.extend(mailboxes);
+    }
+
+    /// PINs changed from the phone (read at start).
+    pub fn restore_voicemail_pins(&mut self, pins: Vec<(String, String)>) {
+        self.mwi.pins.extend(pins);
+    }
+
     /// Rebuilds mailbox counts from the store at start.
     pub fn restore_voicemail(&mut self, entries: &[crate::store::VoicemailEntry]) {
         for e in entries {
@@ -188,7 +202,14 @@ impl Pbx {
             side: Side::A,
             id: play,
             language: "en".into(),
-            prompts: GREETING.iter().map(|p| (*p).to_owned()).collect(),
+            prompts: if self.mwi.greetings.contains(mailbox) {
+                vec![format!(
+                    "file:{}",
+                    crate::store::greeting_path(mailbox).display()
+                )]
+            } else {
+                GREETING.iter().map(|p| (*p).to_owned()).collect()
+            },
         }));
         true
     }
@@ -281,6 +302,10 @@ impl Pbx {
             (Some(LocalApp::Mailbox(_)), MediaEvent::PlayDone { id: p, .. }) => {
                 let p = *p;
                 return self.mailbox_play_done(now, id, p);
+            }
+            (Some(LocalApp::Mailbox(_)), MediaEvent::Recorded { pcm, rate, .. }) => {
+                let (pcm, rate) = (pcm.clone(), *rate);
+                return self.mailbox_recorded(now, id, pcm, rate);
             }
             _ => {}
         }
@@ -460,6 +485,71 @@ impl Pbx {
             .collect();
         for k in ids {
             self.send_notify(now, &k, false);
+        }
+        // Phones configured for unsolicited MWI (no SUBSCRIBE) get an out-of-dialog NOTIFY.
+        if self
+            .s
+            .extensions
+            .get(mailbox)
+            .is_some_and(|e| e.mwi_unsolicited)
+        {
+            self.notify_unsolicited(now, mailbox);
+        }
+    }
+
+    /// An out-of-dialog NOTIFY with the counts to every registered phone of `mailbox`.
+    fn notify_unsolicited(&mut self, now: Now, mailbox: &str) {
+        let body = self.summary(mailbox);
+        let targets: Vec<(String, Flow)> = self
+            .registrar
+            .bindings(mailbox)
+            .iter()
+            .map(|b| (b.uri.clone(), b.flow))
+            .collect();
+        for (uri, flow) in targets {
+            let Ok(ruri) = crate::sip::msg::Uri::parse(&uri) else {
+                continue;
+            };
+            let branch = format!("z9hG4bK{:016x}", rand::Rng::random::<u64>(&mut self.rng));
+            let mut m = Message {
+                start: crate::sip::msg::StartLine::Request {
+                    method: Method::Notify,
+                    uri: ruri,
+                    raw_uri: uri.clone(),
+                },
+                headers: crate::sip::msg::Headers(Vec::new()),
+                body: Bytes::from(body.clone()),
+            };
+            m.headers.push(
+                HeaderName::Via,
+                format!(
+                    "SIP/2.0/{} {};branch={branch};rport",
+                    flow.transport.via_token(),
+                    flow.local
+                ),
+            );
+            m.headers.push(HeaderName::MaxForwards, "70");
+            m.headers.push(
+                HeaderName::From,
+                format!(
+                    "<sip:{mailbox}@{}>;tag={:016x}",
+                    self.s.domain,
+                    rand::Rng::random::<u64>(&mut self.rng)
+                ),
+            );
+            m.headers.push(HeaderName::To, format!("<{uri}>"));
+            m.headers.push(
+                HeaderName::CallId,
+                format!("{:032x}@zvon", rand::Rng::random::<u128>(&mut self.rng)),
+            );
+            m.headers.push(HeaderName::CSeq, "1 NOTIFY");
+            m.headers.push(HeaderName::Event, "message-summary");
+            m.headers.push(HeaderName::SubscriptionState, "active");
+            m.headers.push(
+                HeaderName::ContentType,
+                "application/simple-message-summary",
+            );
+            self.send_request(now, 0, ReqKind::Notify, &branch, m, flow);
         }
     }
 

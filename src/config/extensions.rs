@@ -126,6 +126,7 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
     let forward_noanswer = fwd("forward_noanswer", &mut sec, ctx);
     let dnd = sec.get(ctx, "dnd", boolean);
     let call_waiting = sec.get(ctx, "call_waiting", boolean);
+    let mwi_unsolicited = sec.get(ctx, "mwi_unsolicited", boolean);
     let voicemail_pin = sec.get(ctx, "voicemail_pin", |c, p, v| {
         let s = walk::string(c, p, v)?.trim();
         if !(4..=10).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -160,6 +161,7 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
         call_waiting: call_waiting.or(true)?,
         pickup_group: pickup_group.or(None)?,
         voicemail_pin: voicemail_pin.or(None)?,
+        mwi_unsolicited: mwi_unsolicited.or(false)?,
     };
     Some((ext, number_span?))
 }

@@ -277,6 +277,8 @@ pub struct Extension {
     pub pickup_group: Option<String>,
     /// The extension has a voicemail box (unanswered and busy calls go there) with this PIN.
     pub voicemail_pin: Option<String>,
+    /// Send message-waiting NOTIFYs to the registered phones without a SUBSCRIBE.
+    pub mwi_unsolicited: bool,
 }
 
 /// One config file's path and text.

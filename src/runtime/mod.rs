@@ -106,6 +106,8 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
     let restored = pbx.restore_bindings(now, bindings);
     pbx.restore_ext_state(store::ext_states(&db)?);
     pbx.restore_voicemail(&store::voicemails(&db)?);
+    pbx.restore_greetings(store::greetings(&db));
+    pbx.restore_voicemail_pins(store::voicemail_pins(&db)?);
     tracing::info!(path = %db.display(), bindings = restored, "store opened");
 
     let limits = Limits {

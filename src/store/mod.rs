@@ -54,7 +54,9 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use read::{cdrs, ext_states, load_bindings, meta, security_events, voicemails};
+pub use read::{
+    cdrs, ext_states, load_bindings, meta, security_events, voicemail_pins, voicemails,
+};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
 
@@ -140,6 +142,24 @@ pub enum StoreCommand {
     PutExtState(ExtStateRecord),
     /// Write a voicemail message (WAV file, then its row).
     Voicemail(Box<VoicemailRecord>),
+    /// Write (replace) a mailbox's recorded greeting.
+    Greeting {
+        /// Mailbox.
+        mailbox: String,
+        /// Mono audio.
+        pcm: std::sync::Arc<[i16]>,
+        /// Its rate.
+        rate: u32,
+    },
+    /// A PIN changed from the phone.
+    VoicemailPin {
+        /// Mailbox.
+        mailbox: String,
+        /// The new PIN.
+        pin: String,
+        /// When (seconds since the epoch).
+        at: i64,
+    },
     /// Mark a message heard / deleted.
     VoicemailFlag {
         /// Message id.
@@ -209,6 +229,28 @@ pub fn voicemail_path(mailbox: &str, id: &str) -> PathBuf {
     PathBuf::from("voicemail")
         .join(clean(mailbox))
         .join(format!("{}.wav", clean(id)))
+}
+
+/// Where a mailbox's greeting lives, relative to the database directory.
+pub fn greeting_path(mailbox: &str) -> PathBuf {
+    let clean: String = mailbox
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    PathBuf::from("voicemail").join(clean).join("greeting.wav")
+}
+
+/// Mailboxes with a greeting file next to the database at `db`.
+pub fn greetings(db: &Path) -> Vec<String> {
+    let dir = db.parent().unwrap_or(Path::new(".")).join("voicemail");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().join("greeting.wav").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Writes 16-bit mono PCM as a WAV file (creating directories), fsynced.

@@ -226,6 +226,19 @@ pub fn ext_states(path: &Path) -> Result<Vec<ExtStateRecord>, StoreError> {
     })
 }
 
+/// PINs changed from the phone: (mailbox, PIN).
+pub fn voicemail_pins(path: &Path) -> Result<Vec<(String, String)>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT mailbox, pin FROM voicemail_pin")
+        .map_err(sql_err)?;
+    collect_rows(&mut stmt, path, |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
 /// Voicemail messages not deleted, oldest first.
 pub fn voicemails(path: &Path) -> Result<Vec<VoicemailEntry>, StoreError> {
     let conn = open_connection(path)?;

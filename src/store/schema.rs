@@ -119,6 +119,13 @@ pub const MIGRATIONS: &[&str] = &[
         deleted      INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     CREATE INDEX voicemail_mailbox ON voicemail (mailbox, at);",
+    // v7: voicemail PINs changed from the phone (mailbox menu key 3); they override the
+    // `voicemail_pin` of extensions.toml.
+    "CREATE TABLE voicemail_pin (
+        mailbox     TEXT PRIMARY KEY NOT NULL,
+        pin         TEXT NOT NULL,
+        changed_at  INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

@@ -86,6 +86,7 @@ fn empty_database_migrates_to_the_latest_version() {
             "meta",
             "security_events",
             "voicemail",
+            "voicemail_pin",
         ]
     );
 }
@@ -679,4 +680,38 @@ fn voicemail_audio_is_written_before_its_row_and_listed() {
     let wav = std::fs::read(&list[0].path).unwrap();
     assert_eq!(wav.len(), 44 + 16_000);
     assert_eq!(&wav[..4], b"RIFF");
+}
+
+#[test]
+fn greetings_and_changed_pins_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    store
+        .sender()
+        .send(StoreCommand::Greeting {
+            mailbox: "1002".into(),
+            pcm: std::sync::Arc::from(vec![5i16; 4000]),
+            rate: 8000,
+        })
+        .unwrap();
+    for pin in ["2468", "13579"] {
+        store
+            .sender()
+            .send(StoreCommand::VoicemailPin {
+                mailbox: "1002".into(),
+                pin: pin.into(),
+                at: 100,
+            })
+            .unwrap();
+    }
+    store.close().unwrap();
+    assert_eq!(crate::store::greetings(&path), vec!["1002".to_owned()]);
+    let wav = std::fs::read(dir.path().join("voicemail/1002/greeting.wav")).unwrap();
+    assert_eq!(wav.len(), 44 + 8000);
+    assert_eq!(
+        crate::store::voicemail_pins(&path).unwrap(),
+        vec![("1002".to_owned(), "13579".to_owned())],
+        "the last change wins"
+    );
 }

@@ -205,6 +205,8 @@ fn describe(cmd: &StoreCommand) -> String {
         StoreCommand::PutExtState(e) => format!("PutExtState ext={}", e.ext),
         StoreCommand::Voicemail(v) => format!("Voicemail mailbox={}", v.mailbox),
         StoreCommand::VoicemailFlag { id, .. } => format!("VoicemailFlag id={id}"),
+        StoreCommand::Greeting { mailbox, .. } => format!("Greeting mailbox={mailbox}"),
+        StoreCommand::VoicemailPin { mailbox, .. } => format!("VoicemailPin mailbox={mailbox}"),
         StoreCommand::Flush(_) => "Flush".to_string(),
     }
 }
@@ -344,6 +346,22 @@ fn apply(conn: &Connection, cmd: &StoreCommand, db: &Path) -> rusqlite::Result<(
                 to_sql_secs(v.duration_ms),
                 rel.to_string_lossy(),
             ])?;
+        }
+        StoreCommand::Greeting { mailbox, pcm, rate } => {
+            let file = db
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(super::greeting_path(mailbox));
+            if let Err(e) = super::write_wav(&file, pcm, *rate) {
+                tracing::error!(path = %file.display(), error = %e, "cannot write greeting");
+                return Err(rusqlite::Error::InvalidPath(file));
+            }
+        }
+        StoreCommand::VoicemailPin { mailbox, pin, at } => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO voicemail_pin (mailbox, pin, changed_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![mailbox, pin, at])?;
         }
         StoreCommand::VoicemailFlag { id, heard, deleted } => {
             conn.prepare_cached("UPDATE voicemail SET heard = ?2, deleted = ?3 WHERE id = ?1")?

@@ -64,6 +64,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             call_waiting: true,
             pickup_group: Some("office".into()),
             voicemail_pin: (n == 1004).then(|| "4711".to_owned()),
+            mwi_unsolicited: false,
         })
         .collect();
     c
