@@ -203,6 +203,8 @@ pub struct Call {
     pub(crate) group: Option<crate::call::route::GroupState>,
     /// Who answered (first).
     pub(crate) answered_by: Option<String>,
+    /// The language of prompts Zvon plays on this call (the dial plan's `lang`).
+    pub(crate) lang: crate::ivr::flow::Language,
 }
 
 impl Call {
@@ -560,7 +562,8 @@ impl Pbx {
         }
         // Routing: extension to extension, with forwarding, DND and call waiting.
         let mut history = Vec::new();
-        let (callee, targets, after) = match self.decide(now, &caller, &dialed, &mut history) {
+        let (callee, targets, after, lang) = match self.decide(now, &caller, &dialed, &mut history)
+        {
             Ok(r) => r,
             Err((code, reason, disp, cause)) => {
                 tracing::info!(caller = %caller, dialed = %dialed, code, "{cause}");
@@ -702,6 +705,7 @@ impl Pbx {
             local: None,
             group: None,
             answered_by: None,
+            lang,
         };
         tracing::info!(
             call = %uniqueid,

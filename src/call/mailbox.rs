@@ -61,11 +61,16 @@ impl Pbx {
                 session,
                 side: Side::A,
                 id: play,
-                language: "en".into(),
+                language: call.lang.as_str().into(),
                 prompts,
             }));
         }
         play
+    }
+
+    /// The language of the call's prompts (`"en"` when the call is gone).
+    pub(crate) fn call_lang(&self, id: u64) -> &'static str {
+        self.calls.calls.get(&id).map_or("en", |c| c.lang.as_str())
     }
 
     fn menu_state(&mut self, id: u64) -> Option<&mut MailboxMenu> {
@@ -95,10 +100,11 @@ impl Pbx {
         let Some(m) = self.menu_state(id) else { return };
         let mb = m.mailbox.clone();
         let (new, old) = self.mailbox(&mb);
-        let mut prompts: Vec<String> = crate::ivr::say::say_message_count("en", new, old)
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let mut prompts: Vec<String> =
+            crate::ivr::say::say_message_count(self.call_lang(id), new, old)
+                .into_iter()
+                .map(String::from)
+                .collect();
         prompts.push("vm-main-menu".into());
         let play = self.menu_play(id, prompts);
         if let Some(m) = self.menu_state(id) {
@@ -123,9 +129,13 @@ impl Pbx {
         let mb = m.mailbox.clone();
         let mut prompts = vec!["vm-message-number".to_owned()];
         prompts.extend(
-            crate::ivr::say::say_number("en", i as u32 + 1, crate::ivr::say::Gender::Neuter)
-                .into_iter()
-                .map(String::from),
+            crate::ivr::say::say_number(
+                self.call_lang(id),
+                i as u32 + 1,
+                crate::ivr::say::Gender::Neuter,
+            )
+            .into_iter()
+            .map(String::from),
         );
         prompts.push(format!(
             "file:{}",

@@ -12,6 +12,7 @@ use crate::call::features::Refusal;
 use crate::call::voicemail::LocalApp;
 use crate::core::{Output, Pbx};
 use crate::dialplan::{GroupCall, Route, Strategy};
+use crate::ivr::flow::Language;
 use crate::ivr::interp::{Exit, IvrOutput, IvrSession};
 use crate::media::{MediaCommand, Side};
 use crate::sip::registrar::Flow;
@@ -72,7 +73,7 @@ impl Pbx {
         caller: &str,
         dialed: &str,
         history: &mut Vec<String>,
-    ) -> Result<(String, Vec<Target>, After), Refusal> {
+    ) -> Result<(String, Vec<Target>, After, Language), Refusal> {
         let vars = crate::dialplan::Vars::new();
         let d = self.dialplan.route(
             &self.dialplan.default_context,
@@ -81,7 +82,14 @@ impl Pbx {
             &vars,
             now.wall,
         );
-        match d.route {
+        // Prompts Zvon itself plays on this call (voicemail, mailbox, messages) follow the dial
+        // plan's `lang` variable when it names a shipped language.
+        let lang = d
+            .vars
+            .get("lang")
+            .and_then(|l| Language::parse(l))
+            .unwrap_or(Language::En);
+        let routed = match d.route {
             Route::Extension(n) => {
                 let (callee, contacts) = self.route(&n, history)?;
                 let t = contacts
@@ -154,7 +162,8 @@ impl Pbx {
                 "feature not available",
             )),
             Route::NoMatch => Err((404, "Not Found", Disposition::Failed, "no such number")),
-        }
+        };
+        routed.map(|(callee, targets, after)| (callee, targets, after, lang))
     }
 
     /// A group member's contacts, skipping members in DND or busy without call waiting.
@@ -257,7 +266,7 @@ impl Pbx {
             session,
             side: Side::A,
             id: play,
-            language: "en".into(),
+            language: call.lang.as_str().into(),
             prompts,
         }));
     }

@@ -2073,6 +2073,36 @@ fn unsolicited_mwi_notifies_the_registered_phone_without_a_subscription() {
 }
 
 #[test]
+fn voicemail_prompts_follow_the_dial_plans_lang_variable() {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"1004\"\nset = { lang = \"ru\" }\n\
+         [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\ntarget = \"${number}\"\n",
+    )
+    .unwrap();
+    let mut w = World::new(&cfg);
+    // 1004 has no phone registered: straight to the mailbox.
+    let (_c, out) = call(&mut w, "1004", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    assert!(to_alice(&out).iter().any(|m| m.status() == Some(200)));
+    let langs: Vec<String> = w
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            MediaCommand::Play { language, .. } => Some(language.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(langs, vec!["ru".to_owned()]);
+    let session = session_of(&w);
+    let id = plays(&w)[0].0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    assert!(w.media.iter().any(|m| matches!(
+        m,
+        MediaCommand::Play { language, prompts, .. } if language == "ru" && prompts == &vec!["beep".to_owned()]
+    )));
+}
+
+#[test]
 fn the_dial_plans_lang_variable_switches_the_ivr_language() {
     let mut w = ivr_world();
     let mut cfg_plan = crate::dialplan::Plan::parse(

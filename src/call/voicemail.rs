@@ -201,7 +201,7 @@ impl Pbx {
             session,
             side: Side::A,
             id: play,
-            language: "en".into(),
+            language: call.lang.as_str().into(),
             prompts: if self.mwi.greetings.contains(mailbox) {
                 vec![format!(
                     "file:{}",
@@ -323,7 +323,7 @@ impl Pbx {
                     session,
                     side: Side::A,
                     id: play,
-                    language: "en".into(),
+                    language: self.call_lang(id).into(),
                     prompts: vec![BEEP.into()],
                 }));
             }
@@ -376,7 +376,7 @@ impl Pbx {
                         session,
                         side: Side::A,
                         id: play,
-                        language: "en".into(),
+                        language: self.call_lang(id).into(),
                         prompts: vec![GOODBYE.into()],
                     }));
                 }
