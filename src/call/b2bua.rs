@@ -1244,6 +1244,18 @@ impl Pbx {
             return;
         };
         let flow = b.leg.dialog.flow;
+        // The INVITE transaction gives up 64*T1 from now if the 487 never comes.
+        let key = TxnKey::client(&branch, "INVITE");
+        if let Some(&tid) = self.client_keys.get(&key) {
+            if let Some(crate::core::Txn {
+                kind: crate::core::TxnKind::Invite { txn, .. },
+                ..
+            }) = self.txns.get_mut(&tid)
+            {
+                txn.cancel_sent(now.mono);
+            }
+            self.pump(now, tid);
+        }
         self.send_request(now, id, ReqKind::Cancel, &branch, c, flow);
     }
 

@@ -2118,3 +2118,84 @@ fn the_dial_plans_lang_variable_switches_the_ivr_language() {
     });
     assert_eq!(lang.as_deref(), Some("ru"));
 }
+
+/// Calls where the phones answer everything (loop of 20) leave no transaction or call state
+/// behind, and neither does a phone that never answers our CANCEL with a 487 (RFC 3261 §9.1:
+/// the INVITE transaction is given up 64*T1 after the CANCEL).
+#[test]
+fn finished_calls_leave_no_state_even_when_a_phone_never_sends_the_487() {
+    let mut cfg = config(0, &[]);
+    cfg.registrar.qualify = None;
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    register(&mut w, "1002", BOB2, "r2");
+    for i in 0..20 {
+        let (mut c, out) = call(
+            &mut w,
+            "1002",
+            offer_sdp("192.0.2.10", 40000, "0 8 101", ""),
+            "",
+        );
+        let b1 = invites_to(&out, BOB1).remove(0);
+        let b2 = invites_to(&out, BOB2).remove(0);
+        respond(&mut w, BOB1, &b1, 180, "bob1", None);
+        respond(&mut w, BOB2, &b2, 180, "bob2", None);
+        let out = respond(
+            &mut w,
+            BOB1,
+            &b1,
+            200,
+            "bob1",
+            Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+        );
+        let ok = to_alice(&out)
+            .into_iter()
+            .find(|m| m.status() == Some(200))
+            .unwrap()
+            .clone();
+        let tag = ok.to().unwrap().tag().unwrap().to_owned();
+        c.to_tag = tag.clone();
+        let cancel = out
+            .iter()
+            .find(|(a, m)| *a == addr(BOB2) && m.method() == Some(&Method::Cancel))
+            .expect("the other phone is cancelled")
+            .1
+            .clone();
+        let _ = w.recv_any(addr(ALICE), Transport::Udp, &ack_2xx(&c, &tag, 2));
+        respond(&mut w, BOB2, &cancel, 200, "bob2", None);
+        // Odd calls: Bob2's phone never sends the 487.
+        if i % 2 == 0 {
+            respond(&mut w, BOB2, &b2, 487, "bob2", None);
+        }
+        w.run_for(Duration::from_secs(5));
+        let bye = in_dialog(&mut c, "BYE", &tag, None);
+        let out = w.recv_any(addr(ALICE), Transport::Udp, &bye);
+        let bye_b = out
+            .iter()
+            .find(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Bye))
+            .unwrap()
+            .1
+            .clone();
+        respond(&mut w, BOB1, &bye_b, 200, "bob1", None);
+        let session = session_of(&w);
+        w.media_event(MediaEvent::Closed {
+            session,
+            stats: Default::default(),
+        });
+        w.run_for(Duration::from_secs(40));
+        let cdr = cdrs(&w);
+        assert_eq!(cdr.len(), 1, "call {i}");
+        assert_eq!(cdr[0].disposition, Disposition::Answered);
+        w.sent.clear();
+        w.media.clear();
+        w.store.clear();
+        let p = &w.pbx;
+        assert_eq!(
+            (p.txns.len(), p.client_keys.len(), p.server_keys.len()),
+            (0, 0, 0),
+            "call {i}: transactions left"
+        );
+        assert!(p.calls.calls.is_empty() && p.calls.dialogs.is_empty());
+        assert!(p.calls.invites.is_empty() && p.calls.sessions.is_empty());
+    }
+}

@@ -5,6 +5,9 @@
 //! * A provisional stops Timers A **and** B: Figure 5 only has Timer B in Calling, and in
 //!   Proceeding the no-answer timeout belongs to the TU (a UAC's own ring timer, §13.3.1.1;
 //!   Timer C for proxies, §16.6). The TU then ends the call with CANCEL or gives up.
+//! * After the TU sends a CANCEL, Timer B is armed again at 64*T1: a peer that never sends
+//!   the 487 no longer keeps the transaction forever (§9.1: "consider the original
+//!   transaction cancelled and destroy" it). The TU gets a timeout.
 //! * A 2xx moves to Accepted (RFC 6026 §8.4) for Timer M = 64*T1 on every transport. Each 2xx
 //!   received there (retransmission or another fork) is delivered again, because the TU, not
 //!   the transaction, acknowledges 2xx responses (§13.2.2.4). Nothing is transmitted there.
@@ -140,6 +143,15 @@ impl ClientInvite {
         }
     }
 
+    /// The TU sent a CANCEL for this INVITE: if no final arrives within 64*T1, give up
+    /// (§9.1). Only meaningful in Proceeding.
+    pub fn cancel_sent(&mut self, now: Instant) {
+        if self.core.state == State::Proceeding {
+            let b = self.core.tv.t1_x64();
+            self.core.arm(Timer::B as usize, now, b);
+        }
+    }
+
     /// §9.1: a CANCEL may be sent only once a provisional arrived, and is pointless after a
     /// final, so this is true exactly in Proceeding.
     #[must_use]
@@ -208,6 +220,48 @@ mod tests {
         assert_eq!(transmit_ms(&log), [0]);
         assert_eq!(log[1].0.as_millis(), 32_000);
         assert_eq!(outputs(&log)[1..], [Timeout, Terminated]);
+    }
+
+    #[test]
+    fn a_cancelled_invite_without_a_final_gives_up_64_t1_after_the_cancel() {
+        let mut sim = Sim::new();
+        let mut tx = start(&sim, Reliability::Unreliable);
+        let now = sim.set(0.2);
+        tx.handle_response(now, 180, || unreachable!());
+        sim.run_until(&mut tx, 60.0);
+        assert_eq!(tx.poll_timeout(), None, "ringing has no timeout");
+        let now = sim.set(60.0);
+        tx.cancel_sent(now);
+        sim.take();
+        sim.run(&mut tx);
+        let log = sim.take();
+        assert_eq!(
+            log,
+            [
+                (sim.at(92.0) - sim.t0, Timeout),
+                (sim.at(92.0) - sim.t0, Terminated)
+            ]
+        );
+        assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn the_487_after_a_cancel_completes_the_transaction_normally() {
+        let mut sim = Sim::new();
+        let mut tx = start(&sim, Reliability::Reliable);
+        let now = sim.set(0.2);
+        tx.handle_response(now, 180, || unreachable!());
+        let now = sim.set(1.0);
+        tx.cancel_sent(now);
+        let now = sim.set(1.1);
+        tx.handle_response(now, 487, ack);
+        assert_eq!(tx.state(), State::Terminated);
+        sim.take();
+        sim.run(&mut tx);
+        assert!(
+            !sim.take().iter().any(|(_, o)| *o == Timeout),
+            "no timeout after the final"
+        );
     }
 
     #[test]
