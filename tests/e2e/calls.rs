@@ -867,10 +867,17 @@ fn mailbox_menu_plays_the_message_back_to_the_phone() {
     assert!(vms[0].heard, "listening marks the message heard");
     let msg = zvon::runtime::wav::read(&vms[0].path).unwrap();
     assert_eq!(msg.rate, 8000);
-    let probe: Vec<f64> = msg.samples[8000..16_000]
-        .iter()
-        .map(|v| f64::from(*v))
-        .collect();
+    let best = best_correlation(&heard, &msg.samples[8000..16_000]);
+    assert!(
+        best > 0.8,
+        "message not found in the played audio (best correlation {best:.2}, {} samples heard)",
+        heard.len()
+    );
+}
+
+/// The best normalised cross-correlation of `probe` against any stretch of `heard` (step 4).
+fn best_correlation(heard: &[i16], probe: &[i16]) -> f64 {
+    let probe: Vec<f64> = probe.iter().map(|v| f64::from(*v)).collect();
     let pe: f64 = probe.iter().map(|v| v * v).sum::<f64>().sqrt();
     let mut best = 0.0f64;
     let mut k = 0;
@@ -881,15 +888,174 @@ fn mailbox_menu_plays_the_message_back_to_the_phone() {
             .map(|v| f64::from(*v) * f64::from(*v))
             .sum::<f64>()
             .sqrt();
-        if we > 0.0 {
+        if we > 0.0 && pe > 0.0 {
             let dot: f64 = w.iter().zip(&probe).map(|(a, b)| f64::from(*a) * b).sum();
             best = best.max(dot / (we * pe));
         }
         k += 4;
     }
+    best
+}
+
+/// A SIPp phone on `*97` whose media is our socket: `keys` as SIP INFO, then BYE after `pause`.
+fn mailbox_keys_call(
+    d: &Daemon,
+    user: &str,
+    to: &str,
+    rtp_port: u16,
+    keys: &[(char, u32)],
+    pause_ms: u32,
+) -> Child {
+    let dir = d.dir.path();
+    let text = std::fs::read_to_string(sipp_dir().join("uac_keys.xml.in"))
+        .unwrap()
+        .replace("@KEYS@", &info_keys(keys))
+        .replace("@RTP@", &rtp_port.to_string())
+        .replace("@USER@", user)
+        .replace("@PASS@", &format!("demo{user}"))
+        .replace("@TO@", to)
+        .replace("@PAUSE@", &pause_ms.to_string());
+    let sf = dir.join(format!("uac_keys_{user}_{rtp_port}.xml"));
+    std::fs::write(&sf, text).unwrap();
+    sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            sf.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+        ],
+        dir,
+    )
+}
+
+/// A 440 Hz tone whose loudness rises and falls every 100 ms (so it correlates in one place
+/// only), as PCMA payloads of 20 ms.
+fn tone_payloads(secs: u32) -> (Vec<i16>, Vec<Vec<u8>>) {
+    let n = 8000 * secs as usize;
+    let pcm: Vec<i16> = (0..n)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let env = 0.55 + 0.45 * (2.0 * std::f64::consts::PI * 1.7 * t).sin();
+            (9000.0 * env * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+        })
+        .collect();
+    let payloads = pcm
+        .chunks(160)
+        .map(|c| {
+            c.iter()
+                .map(|s| zvon::media::codec::g711::encode_alaw(*s))
+                .collect()
+        })
+        .collect();
+    (pcm, payloads)
+}
+
+#[test]
+fn a_greeting_recorded_from_the_phone_is_what_the_next_caller_hears() {
+    let mut d = Daemon::start(&TestConfig {
+        voicemail_1004: true,
+        ivr: true,
+        ..TestConfig::default()
+    });
+    // 1. 1004 dials *97: PIN, then 2 (record greeting) during the menu; after the
+    //    instructions and the beep (~4.2 s) our socket sends 3 s of tone, then #.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let started = Instant::now();
+    let (_tone, payloads) = tone_payloads(3);
+    let sender = std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        // Zvon's media address: where its prompts come from (symmetric RTP).
+        let (_, zvon) = sock.recv_from(&mut buf).expect("prompt audio from Zvon");
+        let start = started + Duration::from_millis(8000);
+        let mut sent = 0;
+        for (i, p) in payloads.iter().enumerate() {
+            let at = start + Duration::from_millis(20 * i as u64);
+            if let Some(w) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(w);
+            }
+            let mut pkt = vec![0x80, 8];
+            pkt.extend_from_slice(&(i as u16).to_be_bytes());
+            pkt.extend_from_slice(&((i as u32) * 160).to_be_bytes());
+            pkt.extend_from_slice(&0x5eed_0001u32.to_be_bytes());
+            pkt.extend_from_slice(p);
+            sock.send_to(&pkt, zvon).unwrap();
+            sent += 1;
+        }
+        sent
+    });
+    let c = mailbox_keys_call(
+        &d,
+        "1004",
+        "*97",
+        port,
+        &[
+            ('4', 1500),
+            ('7', 200),
+            ('1', 200),
+            ('1', 200),
+            ('#', 200),
+            ('2', 600),
+            ('#', 8700),
+        ],
+        3000,
+    );
+    wait_ok(c, "SIPp recording a greeting");
+    assert_eq!(sender.join().unwrap(), 150);
+    assert!(
+        d.wait_log("greeting recorded", Duration::from_secs(5)),
+        "{}",
+        d.log()
+    );
+    let file = d.db().parent().unwrap().join("voicemail/1004/greeting.wav");
+    let greeting = zvon::runtime::wav::read(&file).expect("greeting.wav written");
+    let secs = greeting.samples.len() as f64 / f64::from(greeting.rate);
+    assert!((2.0..8.0).contains(&secs), "greeting is {secs:.1} s");
+    let rate = greeting.rate;
+    let loud: Vec<i16> = greeting
+        .samples
+        .iter()
+        .copied()
+        .skip_while(|s| s.unsigned_abs() < 2000)
+        .collect();
+    assert!(
+        loud.len() >= rate as usize * 2,
+        "the phone's tone is in the greeting ({} loud samples)",
+        loud.len()
+    );
+    assert!(
+        goertzel(&loud[..rate as usize], rate, 440.0) > 1000.0,
+        "440 Hz in the greeting"
+    );
+    // 2. 1001 calls 1004 (no phone registered): the mailbox answers with that greeting.
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rtp.local_addr().unwrap().port();
+    let collected = collect_rtp(rtp, 14);
+    let c = mailbox_keys_call(&d, "1001", "1004", port, &[], 8000);
+    wait_ok(c, "SIPp calling the mailbox");
+    assert_eq!(d.stop(), Some(0));
+    let heard: Vec<i16> = collected
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap()
+        .iter()
+        .filter(|p| p.0 == 8)
+        .flat_map(|p| {
+            p.2.iter()
+                .map(|b| zvon::media::codec::g711::decode_alaw(*b))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // One second of the recorded greeting (resampled to 8 kHz if stored wider).
+    assert_eq!(rate, 8000, "greetings are stored at the call's rate");
+    let best = best_correlation(&heard, &loud[2000..10_000]);
     assert!(
         best > 0.8,
-        "message not found in the played audio (best correlation {best:.2}, {} samples heard)",
+        "the greeting is not what the caller heard (best correlation {best:.2}, {} samples)",
         heard.len()
     );
 }
