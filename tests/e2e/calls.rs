@@ -1059,3 +1059,68 @@ fn a_greeting_recorded_from_the_phone_is_what_the_next_caller_hears() {
         heard.len()
     );
 }
+
+#[test]
+fn a_phone_set_up_for_unsolicited_mwi_gets_a_notify_without_subscribing() {
+    let mut d = Daemon::start(&TestConfig {
+        voicemail_1004: true,
+        mwi_unsolicited_1004: true,
+        ..TestConfig::default()
+    });
+    let dir = d.dir.path().to_owned();
+    let phone_port = free_udp_port();
+    register_sipp(&d, "1004", phone_port);
+    let uas = |file: &str| {
+        sipp(
+            &[
+                "-sf".into(),
+                sipp_dir().join(file).display().to_string(),
+                "-p".into(),
+                phone_port.to_string(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-m".into(),
+                "1".into(),
+            ],
+            &dir,
+        )
+    };
+    let busy = uas("uas_busy.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    // The phone says busy: the caller leaves a message (pcap from 7.5 s, BYE at 14 s).
+    let uac = scenario(
+        &dir,
+        "uac_call",
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "1004"),
+            ("@PCAP@", "/usr/share/sip-tester/g711a.pcap"),
+            ("@PAUSE@", "5000"),
+            ("@PREPAUSE@", "7500"),
+        ],
+        false,
+    );
+    let caller = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        &dir,
+    );
+    // The phone refused the call; now it only listens for the NOTIFY (a new SIPp on the
+    // same port: SIPp cannot match an out-of-dialog request to the call it ended).
+    wait_ok(busy, "SIPp phone answering busy");
+    let phone = uas("mwi_unsolicited.xml");
+    wait_ok(caller, "SIPp caller");
+    wait_ok(phone, "SIPp phone waiting for the unsolicited NOTIFY");
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(zvon::store::voicemails(&d.db()).unwrap().len(), 1);
+}

@@ -17,6 +17,8 @@ pub struct TestConfig {
     pub extra_extensions: String,
     pub max_message_size: usize,
     pub voicemail_1004: bool,
+    /// 1004 gets unsolicited MWI NOTIFYs.
+    pub mwi_unsolicited_1004: bool,
     /// Adds a dial plan sending 500 to an IVR whose keys 1, 5 and 7 ring 1002.
     pub ivr: bool,
 }
@@ -31,6 +33,7 @@ impl Default for TestConfig {
             extra_extensions: String::new(),
             max_message_size: 65_535,
             voicemail_1004: false,
+            mwi_unsolicited_1004: false,
             ivr: false,
         }
     }
@@ -113,6 +116,12 @@ trusted = {trusted}
         ext = ext.replace(
             "password = \"demo1004\"",
             "password = \"demo1004\"\nvoicemail_pin = \"4711\"",
+        );
+    }
+    if tc.mwi_unsolicited_1004 {
+        ext = ext.replace(
+            "password = \"demo1004\"",
+            "password = \"demo1004\"\nmwi_unsolicited = true",
         );
     }
     ext.push_str(&tc.extra_extensions);
