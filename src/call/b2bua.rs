@@ -557,13 +557,26 @@ impl Pbx {
             return self.reply(now, txn, rsp);
         }
         // Feature codes (DND, forwarding, pickup) come before routing.
-        if self.feature_code(now, txn, d, req, &caller, &dialed) {
-            return;
-        }
+        let confirm = match self.feature_code(now, txn, d, req, &caller, &dialed) {
+            crate::call::features::FeatureResult::No => None,
+            crate::call::features::FeatureResult::Done => return,
+            crate::call::features::FeatureResult::Confirm(p) => Some(p),
+        };
         // Routing: extension to extension, with forwarding, DND and call waiting.
         let mut history = Vec::new();
-        let (callee, targets, after, lang) = match self.decide(now, &caller, &dialed, &mut history)
-        {
+        let decided = match confirm {
+            Some(prompts) => {
+                history.push(format!("feature:{dialed}"));
+                Ok((
+                    dialed.clone(),
+                    Vec::new(),
+                    crate::call::route::After::Prompts(prompts),
+                    crate::ivr::flow::Language::En,
+                ))
+            }
+            None => self.decide(now, &caller, &dialed, &mut history),
+        };
+        let (callee, targets, after, lang) = match decided {
             Ok(r) => r,
             Err((code, reason, disp, cause)) => {
                 tracing::info!(caller = %caller, dialed = %dialed, code, "{cause}");

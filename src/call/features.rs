@@ -97,6 +97,17 @@ pub(crate) type Refusal = (u16, &'static str, Disposition, &'static str);
 /// Forwards are followed this many times at most (a loop of forwards ends in busy).
 const MAX_FORWARDS: usize = 5;
 
+/// What a dialled feature code did.
+#[derive(Debug)]
+pub(crate) enum FeatureResult {
+    /// Not a feature code: route the call.
+    No,
+    /// Handled and answered (pickup).
+    Done,
+    /// Applied: answer and say these prompts, then hang up.
+    Confirm(Vec<String>),
+}
+
 impl Pbx {
     /// Restores feature state saved by an earlier run (it wins over the config's start values).
     pub fn restore_ext_state(&mut self, records: Vec<crate::store::ExtStateRecord>) {
@@ -332,56 +343,73 @@ impl Pbx {
         req: &Message,
         caller: &str,
         dialed: &str,
-    ) -> bool {
+    ) -> FeatureResult {
         let f = self.features.clone();
         let pickup_directed = dialed
             .strip_prefix(f.pickup_directed.as_str())
             .filter(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()));
+        let picked = |done: bool| {
+            if done {
+                FeatureResult::Done
+            } else {
+                FeatureResult::No
+            }
+        };
         if dialed == f.pickup {
-            return self.pickup(now, txn, d, req, caller, None);
+            return picked(self.pickup(now, txn, d, req, caller, None));
         }
         if let Some(target) = pickup_directed {
             let target = target.to_owned();
-            return self.pickup(now, txn, d, req, caller, Some(&target));
+            return picked(self.pickup(now, txn, d, req, caller, Some(&target)));
         }
         let with_number = |code: &str| dialed.strip_prefix(code).map(str::to_owned);
         let st = self.ext_state.entry(caller.to_owned()).or_default();
-        let reason: String = if dialed == f.dnd_on {
+        let set = |n: &str| {
+            let mut p = vec!["forward-set".to_owned()];
+            p.extend(
+                crate::ivr::say::say_digits("en", n)
+                    .into_iter()
+                    .map(String::from),
+            );
+            p
+        };
+        let (reason, prompts): (String, Vec<String>) = if dialed == f.dnd_on {
             st.dnd = true;
-            "Do Not Disturb On".into()
+            ("Do Not Disturb On".into(), vec!["dnd-on".into()])
         } else if dialed == f.dnd_off {
             st.dnd = false;
-            "Do Not Disturb Off".into()
+            ("Do Not Disturb Off".into(), vec!["dnd-off".into()])
         } else if dialed == f.forward_always_off {
             st.forward_always = None;
-            "Forward Cleared".into()
+            ("Forward Cleared".into(), vec!["forward-cleared".into()])
         } else if dialed == f.forward_busy_off {
             st.forward_busy = None;
-            "Busy Forward Cleared".into()
+            (
+                "Busy Forward Cleared".into(),
+                vec!["forward-cleared".into()],
+            )
         } else if dialed == f.forward_noanswer_off {
             st.forward_noanswer = None;
-            "No-Answer Forward Cleared".into()
+            (
+                "No-Answer Forward Cleared".into(),
+                vec!["forward-cleared".into()],
+            )
         } else if let Some(n) = with_number(&f.forward_always_on).filter(|n| !n.is_empty()) {
             st.forward_always = Some(n.clone());
-            format!("Forward Set {n}")
+            (format!("Forward Set {n}"), set(&n))
         } else if let Some(n) = with_number(&f.forward_busy_on).filter(|n| !n.is_empty()) {
             st.forward_busy = Some(n.clone());
-            format!("Busy Forward Set {n}")
+            (format!("Busy Forward Set {n}"), set(&n))
         } else if let Some(n) = with_number(&f.forward_noanswer_on).filter(|n| !n.is_empty()) {
             st.forward_noanswer = Some(n.clone());
-            format!("No-Answer Forward Set {n}")
+            (format!("No-Answer Forward Set {n}"), set(&n))
         } else {
-            return false;
+            return FeatureResult::No;
         };
         tracing::info!(ext = %caller, code = %dialed, "feature: {reason}");
         self.save_ext_state(caller);
-        let mut rsp = self.response(req, 480, &reason);
-        rsp.headers.push(
-            HeaderName::Other("Reason".into()),
-            format!("SIP;cause=480;text=\"{reason}\""),
-        );
-        self.reply(now, txn, rsp);
-        true
+        // The phone hears the confirmation: Zvon answers, says it, and hangs up.
+        FeatureResult::Confirm(prompts)
     }
 
     /// Call pickup (`*8` group, `**1002` directed): the ringing call is answered by the

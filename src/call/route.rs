@@ -40,6 +40,8 @@ pub(crate) enum After {
     },
     /// Play a prompt, then hang up.
     Prompt(String),
+    /// Play these prompts, then hang up (feature-code confirmations).
+    Prompts(Vec<String>),
     /// The caller's mailbox menu.
     Mailbox(String),
 }
@@ -235,22 +237,26 @@ impl Pbx {
                 self.start_mailbox(now, id, &mb);
                 true
             }
-            After::Prompt(name) => {
-                if !self.answer_locally(now, id) {
-                    self.fail_call(
-                        now,
-                        id,
-                        480,
-                        "Temporarily Unavailable",
-                        Disposition::Failed,
-                        "cannot play",
-                    );
-                    return true;
-                }
-                self.play_then_hangup(now, id, vec![name]);
-                true
-            }
+            After::Prompt(name) => self.answer_and_play(now, id, vec![name]),
+            After::Prompts(prompts) => self.answer_and_play(now, id, prompts),
         }
+    }
+
+    /// Answers the call itself and plays `prompts`, then hangs up.
+    fn answer_and_play(&mut self, now: Now, id: u64, prompts: Vec<String>) -> bool {
+        if self.answer_locally(now, id) {
+            self.play_then_hangup(now, id, prompts);
+        } else {
+            self.fail_call(
+                now,
+                id,
+                480,
+                "Temporarily Unavailable",
+                Disposition::Failed,
+                "cannot play",
+            );
+        }
+        true
     }
 
     /// Plays prompts on a locally answered call and hangs up when they end.

@@ -1018,15 +1018,37 @@ fn transferor_hanging_up_early_does_not_drop_the_kept_party() {
     assert_eq!(w.pbx.calls.len(), 1);
 }
 
-/// Alice dials a code; returns Zvon's final answer to her.
+/// Alice dials a code; returns Zvon's final answer to her. A confirmed code is answered:
+/// Alice ACKs, the confirmation plays to its end, and Zvon's BYE is answered.
 fn dial_code(w: &mut World, code: &str) -> Message {
-    let (_c, out) = call(w, code, offer_sdp("192.0.2.10", 40000, "0", ""), "");
-    to_alice(&out)
+    w.media.clear();
+    let (c, out) = call(w, code, offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let fin = to_alice(&out)
         .into_iter()
         .rev()
         .find(|m| m.status().is_some_and(|s| s >= 200))
         .unwrap()
-        .clone()
+        .clone();
+    if fin.status() == Some(200) {
+        let tag = fin.to().unwrap().tag().unwrap().to_owned();
+        let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", &format!("sip:{code}@"));
+        w.recv_any(addr(ALICE), Transport::Udp, &ack);
+        let session = session_of(w);
+        let id = plays(w).last().expect("a confirmation plays").0;
+        w.media_event(MediaEvent::PlayDone { session, id });
+        let bye = w
+            .sent_messages()
+            .into_iter()
+            .find(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Bye))
+            .expect("Zvon hangs up after the confirmation")
+            .1;
+        respond(w, ALICE, &bye, 200, "alice", None);
+        w.media_event(MediaEvent::Closed {
+            session,
+            stats: Default::default(),
+        });
+    }
+    fin
 }
 
 /// Makes Alice's next `call()` use fresh identifiers (the helper reuses call-1).
@@ -1039,11 +1061,18 @@ fn dnd_feature_code_makes_calls_busy_and_is_persisted() {
     let mut w = world();
     // Bob (1002) turns DND on from his phone: simulate by setting it as 1001 then checking 1001 is busy.
     let r = dial_code(&mut w, "*78");
-    assert_eq!(r.status(), Some(480));
-    let StartLine::Response { reason, .. } = &r.start else {
-        panic!()
-    };
-    assert_eq!(reason, "Do Not Disturb On");
+    assert_eq!(
+        r.status(),
+        Some(200),
+        "the code is answered with a spoken confirmation"
+    );
+    assert_eq!(plays(&w).last().unwrap().1, vec!["dnd-on"]);
+    let cdr = cdrs(&w);
+    assert!(
+        cdr.last()
+            .is_some_and(|c| c.history.contains("feature:*78")),
+        "{cdr:?}"
+    );
     assert!(
         w.store
             .iter()
