@@ -1093,17 +1093,28 @@ impl Pbx {
         }
     }
 
-    fn send_qualify(&mut self, now: Now, aor: String, binding: u64, uri: &str, flow: Flow) {
-        let Ok(ruri) = Uri::parse(uri) else { return };
+    /// A new out-of-dialog request from `from_user` to the contact `uri` over `flow`: Via with a
+    /// fresh branch, Max-Forwards, From with a fresh tag, To, a fresh Call-ID, CSeq 1. Returns
+    /// it with its branch, or `None` when `uri` does not parse.
+    pub(crate) fn out_of_dialog_request(
+        &mut self,
+        method: Method,
+        uri: &str,
+        from_user: &str,
+        flow: Flow,
+        body: Bytes,
+    ) -> Option<(Message, String)> {
+        let ruri = Uri::parse(uri).ok()?;
         let branch = format!("z9hG4bK{:016x}", self.rng.random::<u64>());
+        let cseq = format!("1 {}", method.as_str());
         let mut m = Message {
             start: StartLine::Request {
-                method: Method::Options,
+                method,
                 uri: ruri,
                 raw_uri: uri.to_owned(),
             },
             headers: msg::Headers(Vec::new()),
-            body: Bytes::new(),
+            body,
         };
         m.headers.push(
             HeaderName::Via,
@@ -1117,7 +1128,7 @@ impl Pbx {
         m.headers.push(
             HeaderName::From,
             format!(
-                "<sip:zvon@{}>;tag={:016x}",
+                "<sip:{from_user}@{}>;tag={:016x}",
                 self.s.domain,
                 self.rng.random::<u64>()
             ),
@@ -1125,9 +1136,18 @@ impl Pbx {
         m.headers.push(HeaderName::To, format!("<{uri}>"));
         m.headers.push(
             HeaderName::CallId,
-            format!("{:032x}", self.rng.random::<u128>()),
+            format!("{:032x}@zvon", self.rng.random::<u128>()),
         );
-        m.headers.push(HeaderName::CSeq, "1 OPTIONS");
+        m.headers.push(HeaderName::CSeq, cseq);
+        Some((m, branch))
+    }
+
+    fn send_qualify(&mut self, now: Now, aor: String, binding: u64, uri: &str, flow: Flow) {
+        let Some((mut m, branch)) =
+            self.out_of_dialog_request(Method::Options, uri, "zvon", flow, Bytes::new())
+        else {
+            return;
+        };
         m.headers
             .push(HeaderName::UserAgent, self.s.user_agent.clone());
         let rel = if flow.transport.is_reliable() {

@@ -507,42 +507,15 @@ impl Pbx {
             .map(|b| (b.uri.clone(), b.flow))
             .collect();
         for (uri, flow) in targets {
-            let Ok(ruri) = crate::sip::msg::Uri::parse(&uri) else {
+            let Some((mut m, branch)) = self.out_of_dialog_request(
+                Method::Notify,
+                &uri,
+                mailbox,
+                flow,
+                Bytes::from(body.clone()),
+            ) else {
                 continue;
             };
-            let branch = format!("z9hG4bK{:016x}", rand::Rng::random::<u64>(&mut self.rng));
-            let mut m = Message {
-                start: crate::sip::msg::StartLine::Request {
-                    method: Method::Notify,
-                    uri: ruri,
-                    raw_uri: uri.clone(),
-                },
-                headers: crate::sip::msg::Headers(Vec::new()),
-                body: Bytes::from(body.clone()),
-            };
-            m.headers.push(
-                HeaderName::Via,
-                format!(
-                    "SIP/2.0/{} {};branch={branch};rport",
-                    flow.transport.via_token(),
-                    flow.local
-                ),
-            );
-            m.headers.push(HeaderName::MaxForwards, "70");
-            m.headers.push(
-                HeaderName::From,
-                format!(
-                    "<sip:{mailbox}@{}>;tag={:016x}",
-                    self.s.domain,
-                    rand::Rng::random::<u64>(&mut self.rng)
-                ),
-            );
-            m.headers.push(HeaderName::To, format!("<{uri}>"));
-            m.headers.push(
-                HeaderName::CallId,
-                format!("{:032x}@zvon", rand::Rng::random::<u128>(&mut self.rng)),
-            );
-            m.headers.push(HeaderName::CSeq, "1 NOTIFY");
             m.headers.push(HeaderName::Event, "message-summary");
             m.headers.push(HeaderName::SubscriptionState, "active");
             m.headers.push(

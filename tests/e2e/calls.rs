@@ -512,33 +512,7 @@ fn voicemail_is_left_and_the_subscribed_phone_gets_mwi() {
     );
     // 1004 has no phone registered: the call goes to its mailbox. The greeting and beep take
     // ~6.5 s; the caller starts talking (the pcap) at 7.5 s and hangs up at 14 s.
-    let uac = scenario(
-        &dir,
-        "uac_call",
-        &[
-            ("@USER@", "1001"),
-            ("@PASS@", "demo1001"),
-            ("@TO@", "1004"),
-            ("@PCAP@", "/usr/share/sip-tester/g711a.pcap"),
-            ("@PAUSE@", "5000"),
-            ("@PREPAUSE@", "7500"),
-        ],
-        false,
-    );
-    let caller = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        &dir,
-    );
+    let caller = leave_message_for_1004(&d);
     wait_ok(caller, "SIPp caller");
     wait_ok(subscriber, "SIPp MWI subscriber");
     assert_eq!(d.stop(), Some(0));
@@ -780,33 +754,7 @@ fn mailbox_menu_plays_the_message_back_to_the_phone() {
     });
     let dir = d.dir.path().to_owned();
     // 1. Leave a message for 1004 (the pcap's speech-like audio).
-    let uac = scenario(
-        &dir,
-        "uac_call",
-        &[
-            ("@USER@", "1001"),
-            ("@PASS@", "demo1001"),
-            ("@TO@", "1004"),
-            ("@PCAP@", "/usr/share/sip-tester/g711a.pcap"),
-            ("@PAUSE@", "5000"),
-            ("@PREPAUSE@", "7500"),
-        ],
-        false,
-    );
-    let c = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        &dir,
-    );
+    let c = leave_message_for_1004(&d);
     wait_ok(c, "SIPp caller leaving a message");
     assert!(
         d.wait_log("voicemail left", Duration::from_secs(5)),
@@ -1088,8 +1036,23 @@ fn a_phone_set_up_for_unsolicited_mwi_gets_a_notify_without_subscribing() {
     let busy = uas("uas_busy.xml");
     std::thread::sleep(Duration::from_millis(300));
     // The phone says busy: the caller leaves a message (pcap from 7.5 s, BYE at 14 s).
+    let caller = leave_message_for_1004(&d);
+    // The phone refused the call; now it only listens for the NOTIFY (a new SIPp on the
+    // same port: SIPp cannot match an out-of-dialog request to the call it ended).
+    wait_ok(busy, "SIPp phone answering busy");
+    let phone = uas("mwi_unsolicited.xml");
+    wait_ok(caller, "SIPp caller");
+    wait_ok(phone, "SIPp phone waiting for the unsolicited NOTIFY");
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(zvon::store::voicemails(&d.db()).unwrap().len(), 1);
+}
+
+/// SIPp 1001 calls 1004's mailbox and talks (the pcap's speech-like audio from 7.5 s, after
+/// the greeting and beep), hanging up at 14 s.
+fn leave_message_for_1004(d: &Daemon) -> Child {
+    let dir = d.dir.path();
     let uac = scenario(
-        &dir,
+        dir,
         "uac_call",
         &[
             ("@USER@", "1001"),
@@ -1101,7 +1064,7 @@ fn a_phone_set_up_for_unsolicited_mwi_gets_a_notify_without_subscribing() {
         ],
         false,
     );
-    let caller = sipp(
+    sipp(
         &[
             d.udp.to_string(),
             "-sf".into(),
@@ -1113,14 +1076,6 @@ fn a_phone_set_up_for_unsolicited_mwi_gets_a_notify_without_subscribing() {
             "-mp".into(),
             free_udp_port().to_string(),
         ],
-        &dir,
-    );
-    // The phone refused the call; now it only listens for the NOTIFY (a new SIPp on the
-    // same port: SIPp cannot match an out-of-dialog request to the call it ended).
-    wait_ok(busy, "SIPp phone answering busy");
-    let phone = uas("mwi_unsolicited.xml");
-    wait_ok(caller, "SIPp caller");
-    wait_ok(phone, "SIPp phone waiting for the unsolicited NOTIFY");
-    assert_eq!(d.stop(), Some(0));
-    assert_eq!(zvon::store::voicemails(&d.db()).unwrap().len(), 1);
+        dir,
+    )
 }
