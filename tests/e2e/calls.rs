@@ -752,7 +752,6 @@ fn mailbox_menu_plays_the_message_back_to_the_phone() {
         ivr: true,
         ..TestConfig::default()
     });
-    let dir = d.dir.path().to_owned();
     // 1. Leave a message for 1004 (the pcap's speech-like audio).
     let c = leave_message_for_1004(&d);
     wait_ok(c, "SIPp caller leaving a message");
@@ -763,38 +762,17 @@ fn mailbox_menu_plays_the_message_back_to_the_phone() {
     );
     // 2. 1004 dials *97, enters the PIN and presses 1; its audio goes to our socket.
     let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = rtp.local_addr().unwrap().port().to_string();
+    let port = rtp.local_addr().unwrap().port();
     let collected = collect_rtp(rtp, 27);
-    let keys = info_keys(&[
+    let keys = [
         ('4', 1500),
         ('7', 200),
         ('1', 200),
         ('1', 200),
         ('#', 200),
         ('1', 6000),
-    ]);
-    let text = std::fs::read_to_string(sipp_dir().join("uac_keys.xml.in"))
-        .unwrap()
-        .replace("@KEYS@", &keys)
-        .replace("@RTP@", &port)
-        .replace("@USER@", "1004")
-        .replace("@PASS@", "demo1004")
-        .replace("@TO@", "*97")
-        .replace("@PAUSE@", "14000");
-    let sf = dir.join("uac_keys.xml");
-    std::fs::write(&sf, text).unwrap();
-    let c = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            sf.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-        ],
-        &dir,
-    );
+    ];
+    let c = mailbox_keys_call(&d, "1004", "*97", port, &keys, 14000);
     wait_ok(c, "SIPp checking the mailbox");
     assert_eq!(d.stop(), Some(0));
     let heard: Vec<i16> = collected
