@@ -411,16 +411,7 @@ impl Pbx {
                 return;
             }
             tracing::info!(call = %call.uniqueid, callee = %call.callee, "no answer");
-            if self.forward_on(now, id, Forward::NoAnswer) {
-                return;
-            }
-            let callee = self
-                .calls
-                .calls
-                .get(&id)
-                .map(|c| c.callee.clone())
-                .unwrap_or_default();
-            if self.send_to_voicemail(now, id, &callee) {
+            if self.forward_or_voicemail(now, id, Forward::NoAnswer) {
                 return;
             }
             self.fail_call(
@@ -1076,16 +1067,7 @@ impl Pbx {
                     } else {
                         Forward::NoAnswer
                     };
-                    if self.forward_on(now, id, kind) {
-                        return;
-                    }
-                    let callee = self
-                        .calls
-                        .calls
-                        .get(&id)
-                        .map(|c| c.callee.clone())
-                        .unwrap_or_default();
-                    if self.send_to_voicemail(now, id, &callee) {
+                    if self.forward_or_voicemail(now, id, kind) {
                         return;
                     }
                     self.fail_call(now, id, code, reason, disp, cause);

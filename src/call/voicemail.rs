@@ -163,6 +163,26 @@ impl Pbx {
             .is_some_and(|e| e.voicemail_pin.is_some())
     }
 
+    /// A call the callee did not take (`kind`): follow their forward, else go to their
+    /// mailbox. False when neither applies (the caller then gets the failure).
+    pub(crate) fn forward_or_voicemail(
+        &mut self,
+        now: Now,
+        id: u64,
+        kind: crate::call::features::Forward,
+    ) -> bool {
+        if self.forward_on(now, id, kind) {
+            return true;
+        }
+        let callee = self
+            .calls
+            .calls
+            .get(&id)
+            .map(|c| c.callee.clone())
+            .unwrap_or_default();
+        self.send_to_voicemail(now, id, &callee)
+    }
+
     /// Answers a ringing call with the mailbox of `mailbox`. Returns false if it cannot.
     pub(crate) fn send_to_voicemail(&mut self, now: Now, id: u64, mailbox: &str) -> bool {
         if !self.has_mailbox(mailbox) {
