@@ -4,6 +4,45 @@
 
 pub mod world;
 
+/// Test data under `tests/` (RFC 4475 messages, phone captures): the only file reads the
+/// sans-IO modules' tests need, kept here so those modules stay free of IO.
+pub mod data {
+    use std::path::{Path, PathBuf};
+
+    /// `tests/<sub>` in the source tree.
+    pub fn path(sub: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(sub)
+    }
+
+    /// The bytes of `tests/<sub>`.
+    pub fn read(sub: &str) -> Vec<u8> {
+        read_path(&path(sub))
+    }
+
+    fn read_path(p: &Path) -> Vec<u8> {
+        std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// Every data file of `tests/<sub>` (not dotfiles, not `.md`) as (stem, bytes), by name.
+    pub fn read_dir_sorted(sub: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = path(sub);
+        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .filter(|p| p.extension().is_none_or(|x| x != "md"))
+            .filter_map(|p| {
+                let stem = p.file_stem()?.to_string_lossy().into_owned();
+                (!stem.starts_with('.') && !stem.is_empty()).then(|| (stem, read_path(&p)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 

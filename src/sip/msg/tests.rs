@@ -2,32 +2,9 @@
 //! REGISTERs (`tests/data/phones`), the fuzz corpus replay, and behaviour of parse / frame /
 //! print / validate / response_for.
 
-use std::path::{Path, PathBuf};
-
 use super::*;
 
-fn data_dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(sub)
-}
-
-fn read_dir_sorted(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .filter(|p| p.extension().is_none_or(|x| x != "md"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
+use crate::testkit::data::{read as read_data, read_dir_sorted};
 
 fn lim() -> Limits {
     Limits::default()
@@ -215,7 +192,7 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
 
 #[test]
 fn rfc4475_valid_messages_parse_validate_and_round_trip() {
-    let files = read_dir_sorted(&data_dir("data/rfc4475/valid"));
+    let files = read_dir_sorted("data/rfc4475/valid");
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, VALID, "the valid set on disk matches the table");
     for (name, bytes) in &files {
@@ -236,7 +213,7 @@ fn rfc4475_valid_messages_parse_validate_and_round_trip() {
 
 #[test]
 fn rfc4475_invalid_messages_fail_where_the_table_says() {
-    let files = read_dir_sorted(&data_dir("data/rfc4475/invalid"));
+    let files = read_dir_sorted("data/rfc4475/invalid");
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     let table: Vec<&str> = INVALID.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, table, "the invalid set on disk matches the table");
@@ -258,7 +235,7 @@ fn rfc4475_invalid_messages_fail_where_the_table_says() {
 #[test]
 fn rfc4475_baddn_with_its_final_crlf_fails_on_the_display_name() {
     // The RFC's archived baddn.dat lacks the empty line (sipping list, msg06711).
-    let mut bytes = std::fs::read(data_dir("data/rfc4475/invalid/baddn.dat")).unwrap();
+    let mut bytes = read_data("data/rfc4475/invalid/baddn.dat");
     bytes.extend_from_slice(b"\r\n");
     let msg = parse(&bytes, &lim()).unwrap();
     assert_eq!(validate_request(&msg), Err(ParseError::BadHeader("From")));
@@ -269,7 +246,7 @@ fn rfc4475_baddn_with_its_final_crlf_fails_on_the_display_name() {
 }
 
 fn rfc(name: &str) -> Message {
-    let bytes = std::fs::read(data_dir(&format!("data/rfc4475/valid/{name}.dat"))).unwrap();
+    let bytes = read_data(&format!("data/rfc4475/valid/{name}.dat"));
     parse(&bytes, &lim()).unwrap()
 }
 
@@ -487,7 +464,7 @@ fn rfc4475_other_valid_details() {
 
 #[test]
 fn phone_registers_parse_and_validate() {
-    let files = read_dir_sorted(&data_dir("data/phones"));
+    let files = read_dir_sorted("data/phones");
     assert!(files.len() >= 4);
     for (name, bytes) in &files {
         let m = parse(bytes, &lim()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -514,11 +491,7 @@ fn phone_registers_parse_and_validate() {
 }
 
 fn phone(name: &str) -> Message {
-    parse(
-        &std::fs::read(data_dir(&format!("data/phones/{name}.sip"))).unwrap(),
-        &lim(),
-    )
-    .unwrap()
+    parse(&read_data(&format!("data/phones/{name}.sip")), &lim()).unwrap()
 }
 
 fn contact0(m: &Message) -> ContactAddr {
@@ -615,8 +588,7 @@ fn phone_register_details() {
 
 #[test]
 fn fuzz_corpus_replays_clean() {
-    let dir = data_dir("fuzz/corpus/sip_parse");
-    let files = read_dir_sorted(&dir);
+    let files = read_dir_sorted("fuzz/corpus/sip_parse");
     assert!(files.len() >= 30, "seed corpus present");
     for (_, bytes) in &files {
         fuzz_check(bytes);
@@ -626,8 +598,8 @@ fn fuzz_corpus_replays_clean() {
 #[test]
 fn fuzz_check_survives_mutations_of_the_torture_set() {
     // A tiny deterministic mutator standing in for libFuzzer in `cargo test`.
-    let mut seeds = read_dir_sorted(&data_dir("data/rfc4475/valid"));
-    seeds.extend(read_dir_sorted(&data_dir("data/rfc4475/invalid")));
+    let mut seeds = read_dir_sorted("data/rfc4475/valid");
+    seeds.extend(read_dir_sorted("data/rfc4475/invalid"));
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         x ^= x << 13;
@@ -1164,7 +1136,7 @@ fn stream_framing_errors() {
 #[test]
 #[ignore = "timing; run in release"]
 fn register_parse_throughput() {
-    let bytes = std::fs::read(data_dir("data/phones/yealink_t46s_register.sip")).unwrap();
+    let bytes = read_data("data/phones/yealink_t46s_register.sip");
     let n = 200_000u32;
     #[allow(clippy::disallowed_methods)] // a benchmark measures wall time
     let t0 = std::time::Instant::now();
