@@ -8,9 +8,8 @@ use super::flow::{ExitKind, Flows, Language, Pattern, Template, Vars};
 use super::interp::{Exit, IvrError, IvrOutput, IvrSession, MAX_HOPS, PathStep};
 use crate::config::{ConfigError, ConfigErrors};
 
-#[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
 fn origin() -> Instant {
-    Instant::now()
+    crate::testkit::origin()
 }
 
 fn ms(n: u64) -> Duration {
@@ -26,7 +25,7 @@ fn shipped() -> PathBuf {
 }
 
 fn demo() -> Flows {
-    let text = std::fs::read_to_string(shipped()).unwrap();
+    let text = crate::testkit::data::read_text(&shipped());
     Flows::parse(&shipped(), &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -227,7 +226,7 @@ fn demo_prompt_names_and_exits_for_cross_checks() {
         .iter()
         .find(|p| p.name == "main-menu")
         .unwrap();
-    let text = std::fs::read_to_string(shipped()).unwrap();
+    let text = crate::testkit::data::read_text(&shipped());
     let line = text.lines().nth(r.place.line - 1).unwrap();
     assert!(line.contains("main-menu"), "{line}");
     assert_eq!(r.place.key, "ivr.main.node.menu.menu[1]");

@@ -2,7 +2,6 @@
 //! and answer building, hold mapping, malformed input, and a seeded mutation loop.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -11,13 +10,8 @@ use rand::{Rng, SeedableRng};
 use super::*;
 use crate::media::{Codec, Direction, Format, OpusParams};
 
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sdp")
-}
-
 fn read(rel: &str) -> Vec<u8> {
-    let p = data_dir().join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    crate::testkit::data::read(&format!("data/sdp/{rel}"))
 }
 
 fn p(s: &str) -> Sdp {
@@ -29,18 +23,7 @@ fn load(rel: &str) -> Sdp {
 }
 
 fn sdp_files(sub: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = data_dir().join(sub);
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sdp"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    out
+    crate::testkit::data::files_with_ext(&format!("data/sdp/{sub}"), "sdp")
 }
 
 fn sa(s: &str) -> Option<SocketAddr> {

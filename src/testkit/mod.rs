@@ -21,6 +21,41 @@ pub mod data {
         read_path(&path(sub))
     }
 
+    /// Every `*.<ext>` file of `tests/<sub>` as (file name, bytes), by name.
+    pub fn files_with_ext(sub: &str, ext: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = path(sub);
+        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .filter_map(|p| {
+                let name = p.file_name()?.to_string_lossy().into_owned();
+                Some((name, read_path(&p)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Reads any repository file (shipped config, sounds) for a test; errors are returned.
+    pub fn read_file(p: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(p)
+    }
+
+    /// A repository text file, panicking with its path when it cannot be read.
+    pub fn read_text(p: &Path) -> String {
+        std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// The names of the entries of a repository directory.
+    pub fn file_names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn read_path(p: &Path) -> Vec<u8> {
         std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
@@ -47,6 +82,14 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::time::{Now, UnixTime};
+
+/// Wall-clock time since the call, for `#[ignore]`d throughput checks only (never for
+/// protocol timers, which run on [`SimClock`]).
+#[allow(clippy::disallowed_methods)] // a benchmark measures real time
+pub fn stopwatch() -> impl Fn() -> Duration {
+    let t0 = Instant::now();
+    move || t0.elapsed()
+}
 
 /// 2026-01-05T09:00:00Z, a Monday: the wall time every simulation starts at.
 pub const T0_WALL: u64 = 1_767_603_600;

@@ -118,7 +118,7 @@ fn wav_format(data: &[u8]) -> Option<(u16, u16, u32, u16)> {
 }
 
 fn check_wav(path: &Path) -> Result<(), String> {
-    let data = std::fs::read(path).map_err(|e| format!("missing: {e}"))?;
+    let data = crate::testkit::data::read_file(path).map_err(|e| format!("missing: {e}"))?;
     match wav_format(&data) {
         Some((1, 1, 16_000, 16)) => {}
         other => return Err(format!("not 16 kHz mono 16-bit PCM: {other:?}")),
@@ -164,10 +164,7 @@ fn prompt_coverage() {
             }
         }
         // Nothing shipped that the catalogue does not know (stale files after a rename).
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        for entry in entries {
-            let file = entry.unwrap().file_name();
-            let file = file.to_string_lossy();
+        for file in crate::testkit::data::file_names(&dir) {
             let known = file
                 .strip_suffix(".wav")
                 .is_some_and(|n| catalogue.contains(n));
@@ -181,7 +178,7 @@ fn prompt_coverage() {
 
 #[test]
 fn readme_lists_every_prompt() {
-    let readme = std::fs::read_to_string(sounds().join("README.md")).unwrap();
+    let readme = crate::testkit::data::read_text(&sounds().join("README.md"));
     let missing: Vec<_> = names()
         .filter(|n| !readme.contains(&format!("| `{n}` |")))
         .collect();

@@ -10,9 +10,8 @@ use crate::media::{Codec, Direction, Format, LegMedia, MediaEvent, OpusParams, S
 
 type Sent = Vec<(Side, SocketAddr, Vec<u8>)>;
 
-#[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
 fn origin() -> Instant {
-    Instant::now()
+    crate::testkit::origin()
 }
 
 fn ms(n: u64) -> Duration {
