@@ -55,7 +55,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use read::{
-    cdrs, ext_states, load_bindings, meta, security_events, voicemail_pins, voicemails,
+    cdrs, ext_states, load_bindings, meta, queue_events, security_events, voicemail_pins,
+    voicemails,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
@@ -120,6 +121,23 @@ pub struct SecurityEvent {
     pub detail: String,
 }
 
+/// One row of the queue event log (Asterisk queue_log in spirit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEventRecord {
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    /// The call's CDR `uniqueid`, or "NONE" for agent events.
+    pub call_id: String,
+    /// Queue name, or "NONE".
+    pub queue: String,
+    /// Agent id, or "NONE".
+    pub agent: String,
+    /// ENTERQUEUE, CONNECT, COMPLETECALLER, ABANDON, ... (upper case)
+    pub event: String,
+    /// data1..data5 in queue_log order (fewer is fine; more than 5 is joined into data5 with '|').
+    pub data: Vec<String>,
+}
+
 /// What the engine (through the runtime) asks the store to do. One variant per record kind and
 /// operation; all are plain data.
 #[derive(Debug)]
@@ -160,6 +178,8 @@ pub enum StoreCommand {
         /// When (seconds since the epoch).
         at: i64,
     },
+    /// Append a row to the queue event log.
+    QueueEvent(QueueEventRecord),
     /// Mark a message heard / deleted.
     VoicemailFlag {
         /// Message id.
@@ -403,6 +423,9 @@ pub struct CdrRecord {
 /// Errors of the store. Open errors carry the path.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A reader that must not create the database found none.
+    #[error("no database at {path}")]
+    Missing { path: PathBuf },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -436,6 +459,36 @@ pub enum StoreError {
     Closed,
     #[error("the store thread panicked")]
     WriterPanicked,
+}
+
+/// The `data1..data5` columns of a queue event: the first four fields as they are, the fifth
+/// and any further ones joined with '|' into `data5` (a '|' inside those fields becomes a space,
+/// so in `data5` it only ever separates fields). Missing fields are empty.
+fn queue_data_to_columns(data: &[String]) -> [String; 5] {
+    let mut cols: [String; 5] = Default::default();
+    for (col, field) in cols.iter_mut().zip(data.iter().take(4)) {
+        col.clone_from(field);
+    }
+    if data.len() > 4 {
+        cols[4] = data[4..]
+            .iter()
+            .map(|f| f.replace('|', " "))
+            .collect::<Vec<_>>()
+            .join("|");
+    }
+    cols
+}
+
+/// The inverse of [`queue_data_to_columns`]: `data5` split back on '|', trailing empty fields
+/// dropped.
+fn queue_data_from_columns(cols: [String; 5]) -> Vec<String> {
+    let [d1, d2, d3, d4, d5] = cols;
+    let mut data = vec![d1, d2, d3, d4];
+    data.extend(d5.split('|').map(str::to_string));
+    while data.last().is_some_and(String::is_empty) {
+        data.pop();
+    }
+    data
 }
 
 /// Unix seconds to an SQLite integer; values past `i64::MAX` (year 292 billion) saturate.

@@ -1,17 +1,18 @@
 //! The read side: short-lived connections of their own (WAL lets them run beside the writer).
 //!
 //! Each function opens `path` like [`super::Store::open`] does (creating and migrating it if
-//! needed), so calling one before the writer starts is fine.
+//! needed), so calling one before the writer starts is fine. The exception is
+//! [`queue_events`], a report reader: it refuses a missing file ([`StoreError::Missing`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{Row, TransactionBehavior};
 
-use super::schema::open_connection;
+use super::schema::{open_connection, open_existing};
 use super::{
-    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, SecurityEvent, StoreError,
-    VoicemailEntry, from_sql_secs, to_sql_secs,
+    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, QueueEventRecord, SecurityEvent,
+    StoreError, VoicemailEntry, from_sql_secs, queue_data_from_columns, to_sql_secs,
 };
 
 /// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
@@ -106,11 +107,21 @@ fn collect_rows<T>(
     path: &Path,
     f: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, StoreError> {
+    collect_rows_with(stmt, [], path, f)
+}
+
+/// [`collect_rows`] with parameters bound.
+fn collect_rows_with<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    path: &Path,
+    f: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
         source,
     };
-    let mut rows = stmt.query([]).map_err(sql_err)?;
+    let mut rows = stmt.query(params).map_err(sql_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err)? {
         match f(row) {
@@ -263,6 +274,51 @@ pub fn voicemails(path: &Path) -> Result<Vec<VoicemailEntry>, StoreError> {
             duration_ms: from_sql_secs(r.get(5)?),
             path: dir.join(r.get::<_, String>(6)?),
             heard: r.get(7)?,
+        })
+    })
+}
+
+/// Queue events with `since_ms <= at_ms < until_ms` (either bound optional), ordered by time,
+/// then by the order they were written.
+///
+/// `data` comes back as written, except that trailing empty fields are dropped and a '|'
+/// inside the 5th or a later field reads back as a space (see `schema::MIGRATIONS` v8).
+/// The database must exist: a missing file is [`StoreError::Missing`], not a new database.
+pub fn queue_events(
+    path: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+) -> Result<Vec<QueueEventRecord>, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    // The bounds go into the SQL only when given, so the planner sees a plain range on
+    // `queue_log_at` (an `?1 IS NULL OR ...` form would hide it).
+    let mut sql = String::from(
+        "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
+         FROM queue_log WHERE 1",
+    );
+    let mut bounds = Vec::with_capacity(2);
+    if let Some(since) = since_ms {
+        bounds.push(since);
+        sql.push_str(&format!(" AND at_ms >= ?{}", bounds.len()));
+    }
+    if let Some(until) = until_ms {
+        bounds.push(until);
+        sql.push_str(&format!(" AND at_ms < ?{}", bounds.len()));
+    }
+    sql.push_str(" ORDER BY at_ms, id");
+    let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
+    collect_rows_with(&mut stmt, rusqlite::params_from_iter(bounds), path, |r| {
+        Ok(QueueEventRecord {
+            at_ms: r.get(0)?,
+            call_id: r.get(1)?,
+            queue: r.get(2)?,
+            agent: r.get(3)?,
+            event: r.get(4)?,
+            data: queue_data_from_columns([r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?]),
         })
     })
 }

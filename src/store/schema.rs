@@ -126,6 +126,26 @@ pub const MIGRATIONS: &[&str] = &[
         pin         TEXT NOT NULL,
         changed_at  INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // v8: the queue event log (Asterisk queue_log in spirit), append-only, written by the ACD
+    // engine and exported by `zvon report queue-log`. `at_ms` is unix milliseconds; `id` keeps
+    // the order of events within one millisecond. data1..data5 as in Asterisk's realtime
+    // queue_log: data5 carries the 5th and any further fields joined with '|'.
+    "CREATE TABLE queue_log (
+        id       INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        call_id  TEXT NOT NULL,
+        queue    TEXT NOT NULL,
+        agent    TEXT NOT NULL,
+        event    TEXT NOT NULL,
+        data1    TEXT NOT NULL DEFAULT '',
+        data2    TEXT NOT NULL DEFAULT '',
+        data3    TEXT NOT NULL DEFAULT '',
+        data4    TEXT NOT NULL DEFAULT '',
+        data5    TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX queue_log_at ON queue_log (at_ms);
+    CREATE INDEX queue_log_queue ON queue_log (queue, at_ms);
+    CREATE INDEX queue_log_call_id ON queue_log (call_id);",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -139,15 +159,32 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Like [`open_connection`], but a missing file is [`StoreError::Missing`] instead of a new
+/// database (for readers such as `zvon report`, which must not create one).
+pub(super) fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = open_with(path, false)?;
+    migrate_to(&mut conn, path, SCHEMA_VERSION)?;
+    Ok(conn)
+}
+
 /// Opens and configures a connection without migrating (tests build old versions with it).
 pub(super) fn open_configured(path: &Path) -> Result<Connection, StoreError> {
+    open_with(path, true)
+}
+
+fn open_with(path: &Path, create: bool) -> Result<Connection, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    } else if !path.is_file() {
+        return Err(StoreError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     // The PRAGMA, not `Connection::busy_timeout`: rusqlite 0.41's method also calls
     // `sqlite3_set_clientdata`, which Debian 12's SQLite 3.40 lacks (link error).

@@ -84,6 +84,7 @@ fn empty_database_migrates_to_the_latest_version() {
             "cdr_legs",
             "ext_state",
             "meta",
+            "queue_log",
             "security_events",
             "voicemail",
             "voicemail_pin",
@@ -153,6 +154,11 @@ fn every_earlier_version_upgrades_to_latest_keeping_its_rows() {
             assert_eq!(events[0].kind, "ban");
             assert_eq!(events[0].at, 1_700_000_000);
         }
+        assert_eq!(
+            queue_events(&path, None, None).unwrap(),
+            vec![],
+            "from version {k}"
+        );
         let meta = meta(&path).unwrap();
         assert!(meta.contains_key(META_INSTANCE_ID), "from version {k}");
         assert_eq!(
@@ -714,4 +720,146 @@ fn greetings_and_changed_pins_survive_a_restart() {
         vec![("1002".to_owned(), "13579".to_owned())],
         "the last change wins"
     );
+}
+
+fn qev(at_ms: i64, call_id: &str, event: &str, data: &[&str]) -> QueueEventRecord {
+    QueueEventRecord {
+        at_ms,
+        call_id: call_id.to_string(),
+        queue: "support".to_string(),
+        agent: if event == "ENTERQUEUE" {
+            "NONE"
+        } else {
+            "1002"
+        }
+        .to_string(),
+        event: event.to_string(),
+        data: data.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+fn send_all(path: &Path, evs: &[QueueEventRecord]) {
+    let store = Store::open(path).unwrap();
+    for e in evs {
+        store
+            .sender()
+            .send(StoreCommand::QueueEvent(e.clone()))
+            .unwrap();
+    }
+    store.close().unwrap();
+}
+
+#[test]
+fn queue_events_round_trip_through_the_writer_ordered_by_time_then_insertion() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let enter = qev(1_700_000_000_250, "u1", "ENTERQUEUE", &["", "1001", "1"]);
+    let connect = qev(1_700_000_012_000, "u1", "CONNECT", &["12", "u1-b", "3"]);
+    let complete = qev(
+        1_700_000_072_900,
+        "u1",
+        "COMPLETECALLER",
+        &["12", "60", "1"],
+    );
+    // Same millisecond as `connect`, written after it; an agent event with no data.
+    let pause = QueueEventRecord {
+        call_id: "NONE".into(),
+        ..qev(1_700_000_012_000, "NONE", "PAUSE", &[])
+    };
+    // Written first but earlier in time than everything else.
+    let late = qev(1_699_999_999_000, "u0", "ABANDON", &["1", "1", "40"]);
+    send_all(
+        &path,
+        &[
+            late.clone(),
+            enter.clone(),
+            connect.clone(),
+            pause.clone(),
+            complete.clone(),
+        ],
+    );
+    assert_eq!(
+        queue_events(&path, None, None).unwrap(),
+        vec![late, enter, connect, pause, complete]
+    );
+}
+
+#[test]
+fn queue_events_filter_on_a_half_open_time_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let evs: Vec<_> = [999, 1000, 1001, 1999, 2000, 2001]
+        .iter()
+        .map(|&t| qev(t, &format!("u{t}"), "ENTERQUEUE", &["", "1001", "1"]))
+        .collect();
+    send_all(&path, &evs);
+    let at = |since, until| -> Vec<i64> {
+        queue_events(&path, since, until)
+            .unwrap()
+            .iter()
+            .map(|e| e.at_ms)
+            .collect()
+    };
+    assert_eq!(at(None, None), vec![999, 1000, 1001, 1999, 2000, 2001]);
+    assert_eq!(at(Some(1000), Some(2000)), vec![1000, 1001, 1999]);
+    assert_eq!(at(Some(1001), None), vec![1001, 1999, 2000, 2001]);
+    assert_eq!(at(None, Some(1000)), vec![999]);
+    assert_eq!(at(Some(2000), Some(2000)), Vec::<i64>::new());
+    assert_eq!(at(Some(i64::MIN), Some(i64::MAX)).len(), 6);
+}
+
+#[test]
+fn queue_event_fields_beyond_the_fifth_are_joined_into_data5() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    // ATTENDEDTRANSFER's LINK form has six fields (here the sixth has a '|' in it); a '|' and
+    // a newline in data1 are kept as written (only the export sanitizes).
+    let six = qev(
+        1000,
+        "u1",
+        "ATTENDEDTRANSFER",
+        &["LINK", "chan-a", "chan-b", "12", "60", "1|x"],
+    );
+    let odd = qev(2000, "u2", "CUSTOM", &["a|b\nc", "", "", "", "", ""]);
+    let five = qev(3000, "u3", "CUSTOM", &["1", "2", "3", "4", "5"]);
+    send_all(&path, &[six, odd, five]);
+
+    let conn = Connection::open(&path).unwrap();
+    let data5: Vec<String> = conn
+        .prepare("SELECT data5 FROM queue_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(data5, vec!["60|1 x", "|", "5"]);
+
+    let back = queue_events(&path, None, None).unwrap();
+    assert_eq!(
+        back[0].data,
+        vec!["LINK", "chan-a", "chan-b", "12", "60", "1 x"]
+    );
+    assert_eq!(
+        back[1].data,
+        vec!["a|b\nc"],
+        "trailing empty fields dropped"
+    );
+    assert_eq!(back[2].data, vec!["1", "2", "3", "4", "5"]);
+}
+
+#[test]
+fn queue_events_refuse_a_missing_database_and_do_not_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let err = queue_events(&path, None, None).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Missing { path: p } if *p == path),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("no database at {}", path.display())
+    );
+    assert!(!path.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -8,7 +8,9 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, params};
 
 use super::schema::open_connection;
-use super::{CHANNEL_CAPACITY, MAX_BATCH, StoreCommand, StoreError, to_sql_secs};
+use super::{
+    CHANNEL_CAPACITY, MAX_BATCH, StoreCommand, StoreError, queue_data_to_columns, to_sql_secs,
+};
 
 /// The SQLite store: the writer thread `zvon-store` and the sending end of its channel.
 ///
@@ -207,6 +209,7 @@ fn describe(cmd: &StoreCommand) -> String {
         StoreCommand::VoicemailFlag { id, .. } => format!("VoicemailFlag id={id}"),
         StoreCommand::Greeting { mailbox, .. } => format!("Greeting mailbox={mailbox}"),
         StoreCommand::VoicemailPin { mailbox, .. } => format!("VoicemailPin mailbox={mailbox}"),
+        StoreCommand::QueueEvent(q) => format!("QueueEvent event={} queue={}", q.event, q.queue),
         StoreCommand::Flush(_) => "Flush".to_string(),
     }
 }
@@ -362,6 +365,16 @@ fn apply(conn: &Connection, cmd: &StoreCommand, db: &Path) -> rusqlite::Result<(
                 "INSERT OR REPLACE INTO voicemail_pin (mailbox, pin, changed_at) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![mailbox, pin, at])?;
+        }
+        StoreCommand::QueueEvent(q) => {
+            let [d1, d2, d3, d4, d5] = queue_data_to_columns(&q.data);
+            conn.prepare_cached(
+                "INSERT INTO queue_log (at_ms, call_id, queue, agent, event, data1, data2, data3,
+                    data4, data5) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                q.at_ms, q.call_id, q.queue, q.agent, q.event, d1, d2, d3, d4, d5
+            ])?;
         }
         StoreCommand::VoicemailFlag { id, heard, deleted } => {
             conn.prepare_cached("UPDATE voicemail SET heard = ?2, deleted = ?3 WHERE id = ?1")?
