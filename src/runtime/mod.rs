@@ -69,13 +69,18 @@ enum Event {
     ConnClosed(SocketAddr),
 }
 
+/// The database file in a state directory (what [`run`] opens; `zvon report` reads it).
+pub fn database_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("zvon.db")
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: Config, state_dir: &Path) -> Result<(), RunError> {
     std::fs::create_dir_all(state_dir).map_err(|source| RunError::StateDir {
         path: state_dir.to_owned(),
         source,
     })?;
-    let db = state_dir.join("zvon.db");
+    let db = database_path(state_dir);
     // One thread for all signalling: the socket readers and the engine task hand messages over
     // without waking another thread (the registrar benchmark showed ~24 % of the CPU going to
     // context switches with a two-thread runtime). Media runs on its own worker threads, the
