@@ -4,7 +4,8 @@
 //!
 //! A **sans-IO engine** ([`core::Pbx`]) owns all signalling state and is driven by a thin tokio
 //! runtime ([`runtime`]) that alone touches sockets, the clock, files and signals. The store
-//! thread ([`store`]) owns SQLite.
+//! thread ([`store`]) owns SQLite; [`report`] formats what it stored, reading it through
+//! [`store`]'s read functions.
 //!
 //! # Layering rules
 //!
@@ -25,6 +26,7 @@ pub mod core;
 pub mod dialplan;
 pub mod ivr;
 pub mod media;
+pub mod report;
 pub mod runtime;
 pub mod sdp;
 pub mod sip;

@@ -1,0 +1,188 @@
+//! Manager reports over the store (the read side).
+//!
+//! Formatting is pure: each report is a function of the records it is given. The only IO here
+//! is reading the database through [`crate::store`]'s read functions; writing the result
+//! (stdout, a file) is the caller's business.
+//!
+//! # `queue-log`
+//!
+//! [`queue_log_text`] writes the queue event log in Asterisk's `queue_log` text format, one
+//! line per event:
+//!
+//! ```text
+//! unixseconds|callid|queue|agent|EVENT|data1|data2|...
+//! 1366720340|1366720340.303267|support|NONE|ENTERQUEUE||1001|1
+//! 1366720340|NONE|NONE|Agent/1001|ADDMEMBER|
+//! ```
+//!
+//! Like Asterisk, the time is whole seconds (the store keeps milliseconds). Trailing empty data
+//! fields are left off, but an event never has fewer data fields than Asterisk's layout for it
+//! ([`min_data_fields`]; at least one, so an event without data ends in a single empty `data1`).
+//! A `|`, a line break or any other control character inside a field is written as a space, so
+//! a field can neither split into two nor start a new line. Nothing else is changed: the fields
+//! are in the order the ACD engine put them.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use crate::store::{self, QueueEventRecord, StoreError};
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// There is no database file (reports never create one).
+    #[error("no database at {} — has zvon run with this state dir?", path.display())]
+    NoDatabase {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// `since` is not before `until`, so nothing could match.
+    #[error(
+        "empty time range: since {} is not before until {} (until is exclusive)",
+        utc(*since_ms),
+        utc(*until_ms)
+    )]
+    EmptyRange {
+        /// Unix milliseconds.
+        since_ms: i64,
+        /// Unix milliseconds.
+        until_ms: i64,
+    },
+    /// Reading the database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ReportError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Missing { path } => ReportError::NoDatabase { path },
+            other => ReportError::Store(other),
+        }
+    }
+}
+
+/// The queue events of the database at `db` with `since_ms <= at_ms < until_ms`, as
+/// [`queue_log_text`]. A missing database is [`ReportError::NoDatabase`].
+pub fn queue_log(
+    db: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+) -> Result<String, ReportError> {
+    if let (Some(since_ms), Some(until_ms)) = (since_ms, until_ms) {
+        if since_ms >= until_ms {
+            return Err(ReportError::EmptyRange { since_ms, until_ms });
+        }
+    }
+    let events = store::queue_events(db, since_ms, until_ms)?;
+    Ok(queue_log_text(&events))
+}
+
+/// The events as Asterisk `queue_log` text: one `\n`-terminated line per event, in the order
+/// given (see the module docs for the rules).
+pub fn queue_log_text(events: &[QueueEventRecord]) -> String {
+    let mut out = String::with_capacity(events.len() * 64);
+    for ev in events {
+        push_queue_log_line(&mut out, ev);
+        out.push('\n');
+    }
+    out
+}
+
+fn push_queue_log_line(out: &mut String, ev: &QueueEventRecord) {
+    // Asterisk writes `time(NULL)`: whole seconds, rounded down (also before 1970).
+    out.push_str(&ev.at_ms.div_euclid(1000).to_string());
+    for field in [&ev.call_id, &ev.queue, &ev.agent, &ev.event] {
+        out.push('|');
+        out.push_str(&sanitize(field));
+    }
+    let data: Vec<Cow<'_, str>> = ev.data.iter().map(|d| sanitize(d)).collect();
+    let used = data
+        .iter()
+        .rposition(|d| !d.is_empty())
+        .map_or(0, |i| i + 1);
+    let n = used.max(min_data_fields(&ev.event));
+    for i in 0..n {
+        out.push('|');
+        if let Some(d) = data.get(i) {
+            out.push_str(d);
+        }
+    }
+}
+
+/// The number of data fields Asterisk's `app_queue.c` always writes for `event`; 1 for events
+/// it writes without data, for custom events and for our own (`FULL`, `JOINEMPTY`, ...).
+pub fn min_data_fields(event: &str) -> usize {
+    match event {
+        // url | callerid | position (Asterisk may add a 4th: the caller's name)
+        "ENTERQUEUE" => 3,
+        // holdtime | bridged channel uniqueid | ringtime
+        "CONNECT" => 3,
+        // holdtime | calltime | origposition
+        "COMPLETECALLER" | "COMPLETEAGENT" => 3,
+        // exten | context | holdtime | calltime | origposition
+        "BLINDTRANSFER" => 5,
+        // BRIDGE|id or APP|app (or LINK|chan1|chan2) | holdtime | calltime | origposition
+        "ATTENDEDTRANSFER" => 5,
+        // position | origposition | waittime
+        "ABANDON" | "EXITWITHTIMEOUT" | "EXITEMPTY" => 3,
+        // position | origposition | waittime [| withdraw info]
+        "WITHDRAW" => 3,
+        // key | position | origposition | waittime
+        "EXITWITHKEY" => 4,
+        // channel | logintime
+        "AGENTLOGOFF" => 2,
+        // status | talktime | params
+        "OUTCALL" => 3,
+        // RINGNOANSWER and RINGCANCELED (ms), PAUSE/UNPAUSE (reason),
+        // ADDMEMBER/REMOVEMEMBER ("PAUSED" or empty), AGENTLOGIN, PENALTY, RINGINUSE, ...
+        _ => 1,
+    }
+}
+
+/// `field` with every `|` and control character (line breaks, tabs, NUL, ...) replaced by a
+/// space.
+fn sanitize(field: &str) -> Cow<'_, str> {
+    let bad = |c: char| c == '|' || c.is_control();
+    if field.contains(bad) {
+        Cow::Owned(field.replace(bad, " "))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
+/// Unix milliseconds as an RFC 3339 UTC time (for messages).
+fn utc(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| format!("{ms} ms"), |t| t.to_string())
+}
+
+/// Parses a `--since`/`--until` value: a date `YYYY-MM-DD`, meaning 00:00 UTC of that day, or
+/// unix seconds. Returns unix milliseconds.
+pub fn parse_time_bound(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| secs.checked_mul(1000))
+            .ok_or_else(|| format!("{s}: unix seconds out of range"));
+    }
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return Err(format!(
+            "{s:?}: expected a date YYYY-MM-DD (UTC) or unix seconds"
+        ));
+    }
+    let date: jiff::civil::Date = s.parse().map_err(|e| format!("{s}: {e}"))?;
+    let day = date
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map_err(|e| format!("{s}: {e}"))?;
+    Ok(day.timestamp().as_millisecond())
+}
+
+#[cfg(test)]
+mod tests;
