@@ -10,5 +10,6 @@ mod cli;
 mod common;
 mod phones;
 mod registrar;
+mod report;
 mod transfer;
 mod transport;
