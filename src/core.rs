@@ -309,6 +309,12 @@ pub struct Pbx {
     pub(crate) dialplan: crate::dialplan::Plan,
     /// IVR flows.
     pub(crate) ivr_flows: crate::ivr::flow::Flows,
+    /// Queues and agents.
+    pub(crate) acd: crate::acd::Acd,
+    /// When the ACD wants to be woken.
+    pub(crate) acd_at: Option<Instant>,
+    /// When the ACD is next compared with the live calls.
+    pub(crate) acd_repair_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -326,6 +332,7 @@ impl Pbx {
     pub fn new(cfg: &Config, now: Now, seed: [u8; 32]) -> Self {
         let mut rng = StdRng::from_seed(seed);
         let secret: [u8; 32] = rng.random();
+        let acd_seed: u64 = rng.random();
         let s = Settings::from_config(cfg);
         let qualify_at = s.qualify.map(|d| now.mono + d);
         Self {
@@ -359,6 +366,10 @@ impl Pbx {
             mwi: Default::default(),
             dialplan: cfg.dialplan.clone(),
             ivr_flows: cfg.ivr.clone(),
+            acd: crate::acd::Acd::new(&cfg.acd, now, acd_seed),
+            acd_at: None,
+            acd_repair_at: (!cfg.acd.queues.is_empty())
+                .then(|| now.mono + crate::call::queue::REPAIR_EVERY),
             ext_state: cfg
                 .extensions
                 .iter()
@@ -449,6 +460,8 @@ impl Pbx {
             self.qualify_at,
             self.calls_poll_timeout(),
             self.mwi.poll_timeout(),
+            self.acd_at,
+            self.acd_repair_at,
         ]
         .into_iter()
         .flatten()
@@ -461,6 +474,7 @@ impl Pbx {
         self.guard.handle_timeout(t);
         self.calls_handle_timeout(now);
         self.mwi_handle_timeout(now);
+        self.acd_handle_timeout(now);
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > t {
                 break;
@@ -856,6 +870,7 @@ impl Pbx {
         }
         let max_contacts = self.s.extensions.get(&user).map_or(1, |e| e.max_contacts);
         let rsp = self.register(now, d, req, &aor, max_contacts);
+        self.queue_presence(now, &aor);
         self.reply(now, id, rsp);
     }
 

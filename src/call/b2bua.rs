@@ -205,6 +205,10 @@ pub struct Call {
     pub(crate) answered_by: Option<String>,
     /// The language of prompts Zvon plays on this call (the dial plan's `lang`).
     pub(crate) lang: crate::ivr::flow::Language,
+    /// The call's part in a queue (waiting, ringing agents, or answered by one).
+    pub(crate) queue: Option<crate::call::queue::QueueLeg>,
+    /// Queue priority (dial plan / IVR variables `priority`, `vip`).
+    pub(crate) priority: u8,
 }
 
 impl Call {
@@ -710,6 +714,8 @@ impl Pbx {
             group: None,
             answered_by: None,
             lang,
+            queue: None,
+            priority: 0,
         };
         tracing::info!(
             call = %uniqueid,
@@ -977,6 +983,14 @@ impl Pbx {
                     self.send_bye(now, id, LegRef::Branch(i));
                     return;
                 }
+                if call.queue.is_some() && !self.queue_branch_answered(now, id, i) {
+                    // The offer was withdrawn (another agent answered, the caller left).
+                    self.send_bye(now, id, LegRef::Branch(i));
+                    return;
+                }
+                let Some(call) = self.calls.calls.get_mut(&id) else {
+                    return;
+                };
                 let answered_locally =
                     call.a_answer.is_some() && call.state != CallState::Proceeding;
                 call.winner = Some(i);
@@ -1033,6 +1047,12 @@ impl Pbx {
                     return;
                 }
                 call.branches[i].state = BranchState::Failed(code);
+                if call.queue.is_some() && self.queue_branch_failed(now, id, i) {
+                    return;
+                }
+                let Some(call) = self.calls.calls.get_mut(&id) else {
+                    return;
+                };
                 if call.winner.is_none()
                     && call.state != CallState::Proceeding
                     && call.state != CallState::Ending
@@ -1384,6 +1404,10 @@ impl Pbx {
         call.end_mono = Some(now.mono);
         call.no_answer_at = None;
         call.a.pending_2xx = None;
+        self.queue_call_ended(now, id);
+        let Some(call) = self.calls.calls.get_mut(&id) else {
+            return;
+        };
         if call.media_open {
             let session = call.session;
             call.close_deadline = Some(now.mono + CLOSE_GRACE);

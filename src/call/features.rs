@@ -403,6 +403,8 @@ impl Pbx {
         } else if let Some(n) = with_number(&f.forward_noanswer_on).filter(|n| !n.is_empty()) {
             st.forward_noanswer = Some(n.clone());
             (format!("No-Answer Forward Set {n}"), set(&n))
+        } else if let Some(prompts) = self.agent_feature(now, caller, dialed) {
+            return FeatureResult::Confirm(prompts);
         } else {
             return FeatureResult::No;
         };

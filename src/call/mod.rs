@@ -16,6 +16,7 @@ pub mod dialog;
 pub mod features;
 pub mod mailbox;
 pub mod ports;
+pub mod queue;
 pub mod route;
 pub mod voicemail;
 

@@ -44,6 +44,13 @@ pub(crate) enum After {
     Prompts(Vec<String>),
     /// The caller's mailbox menu.
     Mailbox(String),
+    /// Wait in a queue with this priority.
+    Queue {
+        /// The queue.
+        queue: String,
+        /// Higher is served first.
+        priority: u8,
+    },
 }
 
 /// A ring group in progress (sequential groups step through members).
@@ -143,12 +150,15 @@ impl Pbx {
                 Disposition::Failed,
                 "dial plan hangup",
             )),
-            Route::Queue(_) => Err((
-                480,
-                "Temporarily Unavailable",
-                Disposition::Failed,
-                "queues are not available yet",
+            Route::Queue(q) if self.acd.has_queue(&q) => Ok((
+                format!("queue:{q}"),
+                Vec::new(),
+                After::Queue {
+                    queue: q,
+                    priority: crate::call::queue::priority_of(&d.vars),
+                },
             )),
+            Route::Queue(_) => Err((404, "Not Found", Disposition::Failed, "no such queue")),
             Route::Feature {
                 feature: crate::dialplan::Feature::Voicemail,
                 ..
@@ -237,6 +247,14 @@ impl Pbx {
                 self.start_mailbox(now, id, &mb);
                 true
             }
+            After::Queue { queue, priority } => {
+                if let Some(c) = self.calls.calls.get_mut(&id) {
+                    c.priority = priority;
+                    c.no_answer_at = None;
+                }
+                self.queue_join(now, id, &queue);
+                true
+            }
             After::Prompt(name) => self.answer_and_play(now, id, vec![name]),
             After::Prompts(prompts) => self.answer_and_play(now, id, prompts),
         }
@@ -260,7 +278,7 @@ impl Pbx {
     }
 
     /// Plays prompts on a locally answered call and hangs up when they end.
-    fn play_then_hangup(&mut self, _now: Now, id: u64, prompts: Vec<String>) {
+    pub(crate) fn play_then_hangup(&mut self, _now: Now, id: u64, prompts: Vec<String>) {
         self.calls.next += 1;
         let play = self.calls.next;
         let Some(call) = self.calls.calls.get_mut(&id) else {
@@ -370,7 +388,7 @@ impl Pbx {
     }
 
     /// Rings more targets in the same call (B side).
-    fn ring_targets(&mut self, now: Now, id: u64, targets: Vec<Target>) {
+    pub(crate) fn ring_targets(&mut self, now: Now, id: u64, targets: Vec<Target>) {
         let Some(mut call) = self.calls.calls.remove(&id) else {
             return;
         };
@@ -536,6 +554,7 @@ impl Pbx {
                     }));
                 }
                 IvrOutput::Done(exit) => {
+                    call.priority = crate::call::queue::priority_of(s.vars());
                     let path = s.path_string();
                     call.history.push(format!("ivr:{path}"));
                     call.local = None;
@@ -547,7 +566,7 @@ impl Pbx {
         self.arm_call(id);
     }
 
-    fn ivr_exit(&mut self, now: Now, id: u64, exit: Exit) {
+    pub(crate) fn ivr_exit(&mut self, now: Now, id: u64, exit: Exit) {
         let ring_ext = |this: &mut Self, n: &str| {
             let mut hist = Vec::new();
             match this.route(n, &mut hist) {
@@ -616,10 +635,7 @@ impl Pbx {
                 self.ring_targets(now, id, first);
                 self.start_after(now, id, After::Group(call));
             }
-            Exit::Queue(q) => {
-                tracing::info!(queue = %q, "queues are not available yet");
-                self.play_then_hangup(now, id, vec!["all-operators-busy".into()]);
-            }
+            Exit::Queue(q) => self.queue_join(now, id, &q),
         }
     }
 

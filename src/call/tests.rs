@@ -2228,3 +2228,253 @@ fn finished_calls_leave_no_state_even_when_a_phone_never_sends_the_487() {
         assert!(p.calls.invites.is_empty() && p.calls.sessions.is_empty());
     }
 }
+
+fn queue_world(strategy: &str) -> World {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"700\"\naction = \"queue\"\ntarget = \"support\"\n\
+         [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\n",
+    )
+    .unwrap();
+    let mut q = crate::acd::QueueConfig {
+        strategy: crate::acd::Strategy::ALL
+            .iter()
+            .find(|(n, _)| *n == strategy)
+            .unwrap()
+            .1,
+        ring_timeout: Duration::from_secs(10),
+        retry: Duration::ZERO,
+        wrapup: Duration::from_secs(5),
+        announce_position: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    q.greeting = vec!["thank-you-for-waiting".into()];
+    let agent = |ext: &str| crate::acd::AgentConfig {
+        name: String::new(),
+        extension: ext.into(),
+        queues: vec![("support".into(), 0)],
+        skills: Default::default(),
+        wrapup: None,
+        logged_in: true,
+    };
+    cfg.acd = crate::acd::AcdConfig {
+        queues: [("support".to_string(), q)].into(),
+        agents: vec![
+            ("bob".into(), agent("1002")),
+            ("carol".into(), agent("1003")),
+            (
+                "alice".into(),
+                crate::acd::AgentConfig {
+                    logged_in: false,
+                    ..agent("1001")
+                },
+            ),
+        ],
+    };
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    register(&mut w, "1003", CAROL, "r3");
+    w
+}
+
+fn queue_events(w: &World) -> Vec<(String, String, Vec<String>)> {
+    w.store
+        .iter()
+        .filter_map(|s| match s {
+            StoreCommand::QueueEvent(e) => Some((e.event.clone(), e.agent.clone(), e.data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_queue_caller_hears_music_rings_agents_in_turn_and_is_connected_to_the_one_who_answers() {
+    let mut w = queue_world("linear");
+    let (c, out) = call(
+        &mut w,
+        "700",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("Zvon answers the queue caller")
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
+    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StartMoh { side: Side::A, .. }))
+    );
+    let p = plays(&w);
+    assert_eq!(
+        p[0].1,
+        [
+            "thank-you-for-waiting",
+            "you-are-caller-number",
+            "num-1",
+            "expected-wait-time",
+            "less-than-a-minute"
+        ]
+    );
+    // Linear: Bob first. He does not answer; after the ring timeout Zvon cancels and rings Carol.
+    let bob = invites_to(&out, BOB1).remove(0);
+    respond(&mut w, BOB1, &bob, 180, "bob1", None);
+    assert!(invites_to(&w.sent_messages(), CAROL).is_empty());
+    w.run_for(Duration::from_secs(10));
+    let sent = w.sent_messages();
+    assert!(
+        sent.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Cancel)),
+        "Bob's phone stops ringing"
+    );
+    let carol = invites_to(&sent, CAROL).remove(0);
+    respond(&mut w, BOB1, &bob, 487, "bob1", None);
+    w.media.clear();
+    respond(
+        &mut w,
+        CAROL,
+        &carol,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 50000, "0 101", "")),
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Update { side: Side::B, .. }))
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::StopMoh { side: Side::A, .. }))
+    );
+    w.run_for(Duration::from_secs(42));
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!(cdr[0].answered_by.as_deref(), Some("1003"));
+    assert_eq!(cdr[0].disposition, Disposition::Answered);
+    assert!(
+        cdr[0].history.contains("queue:support") && cdr[0].history.contains("agent:carol"),
+        "{}",
+        cdr[0].history
+    );
+    let ev = queue_events(&w);
+    let names: Vec<&str> = ev.iter().map(|(e, _, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ENTERQUEUE",
+            "OFFER",
+            "RINGNOANSWER",
+            "OFFER",
+            "CONNECT",
+            "COMPLETECALLER",
+            "WRAPUPSTART"
+        ],
+        "{ev:?}"
+    );
+    assert_eq!(ev[2].1, "bob");
+    assert_eq!(ev[4].1, "carol");
+    // CONNECT: hold time 10 s; COMPLETECALLER: hold 10 s, talk 42 s, original position 1.
+    assert_eq!(ev[4].2[0], "10");
+    assert_eq!(ev[5].2, ["10", "42", "1"]);
+}
+
+#[test]
+fn ring_all_connects_the_first_agent_and_cancels_the_other_phone() {
+    let mut w = queue_world("ring-all");
+    let (_c, out) = call(
+        &mut w,
+        "700",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let bob = invites_to(&out, BOB1).remove(0);
+    let carol = invites_to(&out, CAROL).remove(0);
+    respond(&mut w, BOB1, &bob, 180, "bob1", None);
+    respond(&mut w, CAROL, &carol, 180, "carol", None);
+    let out = respond(
+        &mut w,
+        CAROL,
+        &carol,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 50000, "0 101", "")),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Cancel)),
+        "Bob's offer is withdrawn at once"
+    );
+    // Bob answers anyway, too late: ACKed and BYEd, the call stays with Carol.
+    let out = respond(
+        &mut w,
+        BOB1,
+        &bob,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(BOB1) && m.method() == Some(&Method::Bye))
+    );
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    assert_eq!(cdrs(&w)[0].answered_by.as_deref(), Some("1003"));
+    let connects = queue_events(&w)
+        .into_iter()
+        .filter(|(e, _, _)| e == "CONNECT")
+        .count();
+    assert_eq!(connects, 1);
+}
+
+#[test]
+fn an_agent_logs_in_pauses_and_logs_out_with_feature_codes() {
+    let mut w = queue_world("linear");
+    // Alice (1001) is a dynamic agent: logged out until she dials *51.
+    let r = dial_code(&mut w, "*51");
+    assert_eq!(r.status(), Some(200));
+    assert!(plays(&w).iter().any(|(_, p)| p == &["agent-logged-in"]));
+    assert_eq!(
+        queue_events(&w).last().unwrap(),
+        &(
+            "ADDMEMBER".to_string(),
+            "alice".to_string(),
+            vec!["1001".to_string()]
+        )
+    );
+    next_call(&mut w);
+    dial_code(&mut w, "*532");
+    assert!(plays(&w).iter().any(|(_, p)| p == &["agent-paused"]));
+    assert_eq!(
+        queue_events(&w).last().unwrap(),
+        &(
+            "PAUSEALL".to_string(),
+            "alice".to_string(),
+            vec!["2".to_string()]
+        )
+    );
+    next_call(&mut w);
+    dial_code(&mut w, "*54");
+    assert_eq!(queue_events(&w).last().unwrap().0, "UNPAUSEALL");
+    next_call(&mut w);
+    dial_code(&mut w, "*52");
+    assert!(plays(&w).iter().any(|(_, p)| p == &["agent-logged-out"]));
+    assert_eq!(queue_events(&w).last().unwrap().0, "REMOVEMEMBER");
+    // Logged out already: the prompt says so, nothing is logged.
+    next_call(&mut w);
+    let n = queue_events(&w).len();
+    dial_code(&mut w, "*52");
+    assert!(plays(&w).iter().any(|(_, p)| p == &["agent-logged-out"]));
+    assert_eq!(queue_events(&w).len(), n);
+}

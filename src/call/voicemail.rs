@@ -55,6 +55,8 @@ pub enum LocalApp {
     Mailbox(Box<crate::call::mailbox::MailboxMenu>),
     /// Playing a last prompt (this play id), then hanging up.
     Bye(u64),
+    /// Waiting in a queue (music and announcements; digits go to the ACD).
+    Queue,
 }
 
 /// The deposit flow.
@@ -429,6 +431,12 @@ impl Pbx {
             Some(LocalApp::Mailbox(_))
         ) {
             return self.mailbox_digit(_now, id, digit);
+        }
+        if matches!(
+            self.calls.calls.get(&id).and_then(|c| c.local.as_ref()),
+            Some(LocalApp::Queue)
+        ) {
+            return self.queue_digit(_now, id, digit);
         }
         let recording = self
             .calls

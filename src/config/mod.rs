@@ -62,6 +62,8 @@ pub struct Config {
     pub dialplan: crate::dialplan::Plan,
     /// IVR flows from `ivr.toml` (empty without the file).
     pub ivr: crate::ivr::flow::Flows,
+    /// Queues and agents from `queues.toml` (none without the file).
+    pub acd: crate::acd::AcdConfig,
     /// The directory the configuration was loaded from.
     pub dir: PathBuf,
 }
@@ -174,6 +176,12 @@ pub struct Features {
     pub pickup: String,
     /// Followed by the ringing extension, e.g. `**1002`.
     pub pickup_directed: String,
+    /// Queue agents: log in to / out of the agent's queues.
+    pub agent_login: String,
+    pub agent_logout: String,
+    /// Optionally followed by a numeric reason code, e.g. `*532` (lunch).
+    pub agent_pause: String,
+    pub agent_unpause: String,
 }
 
 impl Default for Features {
@@ -190,6 +198,10 @@ impl Default for Features {
             forward_noanswer_off: s("*93"),
             pickup: s("*8"),
             pickup_directed: s("**"),
+            agent_login: s("*51"),
+            agent_logout: s("*52"),
+            agent_pause: s("*53"),
+            agent_unpause: s("*54"),
         }
     }
 }
@@ -288,6 +300,98 @@ pub struct Source {
     pub text: String,
 }
 
+/// What `queues.toml` refers to must exist: agents' extensions, destinations (extensions,
+/// groups, IVRs, queues, mailboxes, prompts) and announcement prompts.
+fn acd_cross_check(
+    source: &Source,
+    acd: &crate::acd::AcdConfig,
+    refs: &crate::acd::config::Refs,
+    extensions: &[Extension],
+    plan: Option<&crate::dialplan::Plan>,
+    ivr: &crate::ivr::flow::Flows,
+    sounds_dir: Option<&Path>,
+) -> Vec<ConfigError> {
+    use crate::acd::config::Ref;
+    use crate::dialplan::{Action, Target};
+    let mut out = Vec::new();
+    let mut at = |spot: &crate::dialplan::Spot, message: String, hint: Option<String>| {
+        out.push(ConfigError {
+            file: source.path.clone(),
+            line: spot.line,
+            column: spot.column,
+            key: spot.key.clone(),
+            message,
+            hint,
+        })
+    };
+    let prompt_ok = |name: &str| {
+        crate::ivr::prompts::contains(name)
+            || sounds_dir.is_some_and(|d| {
+                ["en", "ru"]
+                    .iter()
+                    .any(|l| d.join(l).join(format!("{name}.wav")).exists())
+            })
+    };
+    let ext = |n: &str| extensions.iter().find(|x| x.number == n);
+    for (r, spot) in refs {
+        match r {
+            Ref::Extension(n) if ext(n).is_none() => at(
+                spot,
+                format!("extension {n} does not exist"),
+                Some("an agent's extension must be defined in extensions.toml".into()),
+            ),
+            Ref::Prompt(p) if !prompt_ok(p) => {
+                let known: Vec<&str> = crate::ivr::prompts::names().collect();
+                let hint = error::closest(p, &known).map(|n| format!("did you mean `{n}`?"));
+                at(spot, format!("prompt `{p}` does not exist"), hint)
+            }
+            Ref::Destination(step) => match &step.action {
+                Action::Extension(Target::Literal(n)) if ext(n).is_none() => at(
+                    spot,
+                    format!("extension {n} does not exist"),
+                    Some("define it in extensions.toml".into()),
+                ),
+                Action::Extension(Target::Dialed { .. })
+                | Action::Voicemail(Target::Dialed { .. }) => at(
+                    spot,
+                    "`${number}` means nothing in a queue".into(),
+                    Some("name the extension or mailbox".into()),
+                ),
+                Action::Voicemail(Target::Literal(n))
+                    if ext(n).is_none_or(|x| x.voicemail_pin.is_none()) =>
+                {
+                    at(
+                        spot,
+                        format!("extension {n} has no voicemail box"),
+                        Some(format!("give extension {n} a `voicemail_pin`")),
+                    )
+                }
+                Action::Group(g) if plan.is_none_or(|p| !p.groups.contains_key(g)) => at(
+                    spot,
+                    format!("ring group `{g}` does not exist"),
+                    Some("define it as [groups.NAME] in dialplan.toml".into()),
+                ),
+                Action::Ivr(f) if ivr.get(f).is_none() => at(
+                    spot,
+                    format!("IVR `{f}` does not exist"),
+                    Some("define it as [ivr.NAME] in ivr.toml".into()),
+                ),
+                Action::Queue(q) if !acd.queues.contains_key(q) => at(
+                    spot,
+                    format!("queue `{q}` does not exist"),
+                    Some("define it as [queues.NAME]".into()),
+                ),
+                Action::Prompt { name, .. } if !prompt_ok(name) => {
+                    at(spot, format!("prompt `{name}` does not exist"), None)
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The kinds of file a config directory may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FileKind {
@@ -299,6 +403,8 @@ enum FileKind {
     Dialplan,
     /// `ivr.toml`
     Ivr,
+    /// `queues.toml`
+    Queues,
 }
 
 impl FileKind {
@@ -308,6 +414,7 @@ impl FileKind {
         ("extensions.toml", FileKind::Extensions, false),
         ("dialplan.toml", FileKind::Dialplan, false),
         ("ivr.toml", FileKind::Ivr, false),
+        ("queues.toml", FileKind::Queues, false),
     ];
     /// Subdirectories whose `*.toml` files are of one kind.
     const SUBDIRS: &'static [(&'static str, FileKind)] = &[("extensions", FileKind::Extensions)];
@@ -458,6 +565,10 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
     let mut extensions = Vec::new();
     let mut dialplan: Option<(&Source, Option<crate::dialplan::Plan>)> = None;
     let mut ivr = crate::ivr::flow::Flows::default();
+    let mut acd: Option<(
+        &Source,
+        Option<(crate::acd::AcdConfig, crate::acd::config::Refs)>,
+    )> = None;
     // number → (file, line, column) of its first definition
     // Where each number was defined: its file's text and span. Line and column are computed
     // only for a duplicate (computing them for every extension is quadratic in file size).
@@ -525,6 +636,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             }
             FileKind::Dialplan => dialplan = Some((source, crate::dialplan::check(&mut ctx, &doc))),
             FileKind::Ivr => ivr = crate::ivr::flow::check(&mut ctx, &doc),
+            FileKind::Queues => acd = Some((source, crate::acd::config::check(&mut ctx, &doc))),
         }
     }
     // The dial plan is checked against the extensions once every extension file is read.
@@ -555,6 +667,24 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
                     None => "define it as [ivr.NAME] in ivr.toml".into(),
                 };
                 errors.push(at(spot, format!("IVR `{name}` does not exist"), Some(hint)));
+            }
+        }
+        for (name, spot) in plan.referenced_queues() {
+            let queues: Vec<&str> = match &acd {
+                Some((_, Some((a, _)))) => a.queues.keys().map(String::as_str).collect(),
+                Some((_, None)) => continue,
+                None => Vec::new(),
+            };
+            if !queues.contains(&name) {
+                let hint = match error::closest(name, &queues) {
+                    Some(n) => format!("did you mean `{n}`? (queues are defined in queues.toml)"),
+                    None => "define it as [queues.NAME] in queues.toml".into(),
+                };
+                errors.push(at(
+                    spot,
+                    format!("queue `{name}` does not exist"),
+                    Some(hint),
+                ));
             }
         }
         for (mb, spot) in plan.referenced_mailboxes() {
@@ -595,6 +725,42 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
                 ));
             }
         }
+    }
+    // IVR exits to queues need the queue.
+    if !matches!(acd, Some((_, None))) {
+        let queues: Vec<&str> = match &acd {
+            Some((_, Some((a, _)))) => a.queues.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for e in ivr.exits() {
+            if e.kind == crate::ivr::flow::ExitKind::Queue
+                && !e.dynamic
+                && !queues.contains(&e.value.as_str())
+            {
+                let hint = match error::closest(&e.value, &queues) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => "define it as [queues.NAME] in queues.toml".into(),
+                };
+                errors.push(ivr.error_at(
+                    &e.place,
+                    format!("queue `{}` does not exist", e.value),
+                    Some(hint),
+                ));
+            }
+        }
+    }
+    if let Some((source, Some((a, refs)))) = &acd {
+        let plan = dialplan.as_ref().and_then(|(_, p)| p.as_ref());
+        let sounds = settings.as_ref().map(|s| s.server.sounds_dir.clone());
+        errors.extend(acd_cross_check(
+            source,
+            a,
+            refs,
+            &extensions,
+            plan,
+            &ivr,
+            sounds.as_deref(),
+        ));
     }
     if server_seen.is_none() {
         errors.insert(
@@ -638,6 +804,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             extensions,
             dialplan: dialplan.and_then(|(_, p)| p).unwrap_or_default(),
             ivr,
+            acd: acd.and_then(|(_, a)| a).map(|(a, _)| a).unwrap_or_default(),
             dir: dir.to_path_buf(),
         }),
         _ => {

@@ -111,6 +111,10 @@ fn features(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Features> {
         )?,
         pickup: get("pickup", &d.pickup, &mut sec, ctx)?,
         pickup_directed: get("pickup_directed", &d.pickup_directed, &mut sec, ctx)?,
+        agent_login: get("agent_login", &d.agent_login, &mut sec, ctx)?,
+        agent_logout: get("agent_logout", &d.agent_logout, &mut sec, ctx)?,
+        agent_pause: get("agent_pause", &d.agent_pause, &mut sec, ctx)?,
+        agent_unpause: get("agent_unpause", &d.agent_unpause, &mut sec, ctx)?,
     };
     let span = sec.span.clone();
     sec.finish(ctx);
@@ -125,6 +129,10 @@ fn features(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<Features> {
         &f.forward_noanswer_off,
         &f.pickup,
         &f.pickup_directed,
+        &f.agent_login,
+        &f.agent_logout,
+        &f.agent_pause,
+        &f.agent_unpause,
     ];
     for (i, a) in all.iter().enumerate() {
         if all[..i].contains(a) {

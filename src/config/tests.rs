@@ -203,9 +203,9 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
             checked += 1;
         }
     }
-    // top level of 4 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes;
-    // dialplan.toml: 1 context, 6 rules, 3 tables
-    assert_eq!(checked, 31);
+    // top level of 5 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes;
+    // dialplan.toml: 1 context, 7 rules, 3 tables; queues.toml: 1 queue, 2 agents
+    assert_eq!(checked, 36);
 }
 
 // ---- hints -------------------------------------------------------------------------------
@@ -652,17 +652,17 @@ fn missing_zvon_toml_names_the_directory() {
 
 #[test]
 fn unknown_top_level_file_lists_the_known_names() {
-    let errs = errors(&[("zvon.toml", MIN_ZVON), ("queues.toml", "")]);
+    let errs = errors(&[("zvon.toml", MIN_ZVON), ("routes.toml", "")]);
     assert_eq!(errs.len(), 1);
-    assert_eq!(errs[0].file, dir().join("queues.toml"));
+    assert_eq!(errs[0].file, dir().join("routes.toml"));
     assert!(
         errs[0]
             .message
-            .contains("unknown config file `queues.toml`")
+            .contains("unknown config file `routes.toml`")
     );
     assert_eq!(
         hint(&errs[0]),
-        "the known files are zvon.toml, extensions.toml, dialplan.toml, ivr.toml, extensions/*.toml"
+        "the known files are zvon.toml, extensions.toml, dialplan.toml, ivr.toml, queues.toml, extensions/*.toml"
     );
     let errs = errors(&[("zvon.toml", MIN_ZVON), ("extension.toml", "")]);
     assert!(

@@ -1179,3 +1179,33 @@ fn callers(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>, found: &mut Found) -> O
         vip: vip.or(Vec::new())?,
     })
 }
+
+/// A destination outside the dial plan (`queues.toml`: `on_timeout = { action = "voicemail",
+/// target = "1000" }`): the same action keys as a rule, without `goto` and `feature`. Names it
+/// refers to are cross-checked by the caller once all files are read.
+pub(crate) fn destination(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<Step> {
+    let t = walk::table(ctx, path, v)?;
+    let mut sec = Section::new(path, t, v.span());
+    let mut found = Found::default();
+    let got = step(ctx, &mut sec, &mut found, None);
+    if let Got::Absent = got {
+        ctx.error(
+            v.span(),
+            &sec.key_path("action"),
+            "a destination needs an `action`",
+            Some("e.g. `{ action = \"voicemail\", target = \"1000\" }`".into()),
+        );
+    }
+    sec.finish(ctx);
+    let s = got.val()?;
+    if matches!(s.action, Action::Goto(_) | Action::Feature(_)) {
+        ctx.error(
+            v.span(),
+            path,
+            "a queue destination cannot be `goto` or `feature`",
+            Some("send the caller to an extension, group, ivr, queue, voicemail or prompt".into()),
+        );
+        return None;
+    }
+    Some(s)
+}

@@ -80,7 +80,7 @@ use std::time::Duration;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-pub(crate) use check::{check, cross_check};
+pub(crate) use check::{check, cross_check, destination};
 pub use pattern::{CallerPattern, Pattern};
 
 use crate::time::UnixTime;

@@ -985,6 +985,10 @@ fn config_dir_loads_ivr_toml_and_reports_its_errors_with_the_file() {
                 path: dir.join("ivr.toml"),
                 text: ivr.into(),
             },
+            Source {
+                path: dir.join("queues.toml"),
+                text: "[queues.support]\n".into(),
+            },
         ]
     };
     let c = parse_sources(&dir, &src(GOOD)).unwrap_or_else(|e| panic!("{e}"));

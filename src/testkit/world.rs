@@ -37,6 +37,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
         extensions: vec![],
         dialplan: Default::default(),
         ivr: Default::default(),
+        acd: Default::default(),
         dir: "/nonexistent".into(),
     };
     c.security.ban_failures = ban;
