@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::{Daemon, TestConfig, free_udp_port, inf, require, sipp_dir};
 
 /// Fills a scenario template into the test's directory.
-fn scenario(dir: &Path, name: &str, subst: &[(&str, &str)], info: bool) -> PathBuf {
+pub(crate) fn scenario(dir: &Path, name: &str, subst: &[(&str, &str)], info: bool) -> PathBuf {
     let mut text = std::fs::read_to_string(sipp_dir().join(format!("{name}.xml.in"))).unwrap();
     let part = if info {
         std::fs::read_to_string(sipp_dir().join("info_dtmf.xml.part")).unwrap()
@@ -26,7 +26,7 @@ fn scenario(dir: &Path, name: &str, subst: &[(&str, &str)], info: bool) -> PathB
     out
 }
 
-fn sipp(args: &[String], cwd: &Path) -> Child {
+pub(crate) fn sipp(args: &[String], cwd: &Path) -> Child {
     require("sipp");
     Command::new("sipp")
         .args(args)
@@ -39,7 +39,7 @@ fn sipp(args: &[String], cwd: &Path) -> Child {
         .unwrap()
 }
 
-fn wait_ok(child: Child, what: &str) {
+pub(crate) fn wait_ok(child: Child, what: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -85,7 +85,7 @@ fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
 }
 
 /// Registers a SIPp instance as `user` on `port`, so a UAS started on that port is reachable.
-fn register_sipp(d: &Daemon, user: &str, port: u16) {
+pub(crate) fn register_sipp(d: &Daemon, user: &str, port: u16) {
     let f = inf(
         d.dir.path(),
         &format!("reg{user}.csv"),

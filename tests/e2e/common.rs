@@ -21,6 +21,8 @@ pub struct TestConfig {
     pub mwi_unsolicited_1004: bool,
     /// Adds a dial plan sending 500 to an IVR whose keys 1, 5 and 7 ring 1002.
     pub ivr: bool,
+    /// queues.toml; the dial plan then sends 700 to the queue `q`.
+    pub queues: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -35,6 +37,7 @@ impl Default for TestConfig {
             voicemail_1004: false,
             mwi_unsolicited_1004: false,
             ivr: false,
+            queues: None,
         }
     }
 }
@@ -142,6 +145,18 @@ trusted = {trusted}
              timeout = \"10s\"\nretries = 1\nafter_retries = \"hangup\"\n",
         )
         .unwrap();
+    }
+    if let Some(q) = &tc.queues {
+        std::fs::write(cfg.join("queues.toml"), q).unwrap();
+        if !tc.ivr {
+            std::fs::write(
+                cfg.join("dialplan.toml"),
+                "[[context]]\nname = \"internal\"\n\
+                 [[context.rule]]\nmatch = \"700\"\naction = \"queue\"\ntarget = \"q\"\n\
+                 [[context.rule]]\nmatch = \"_X.\"\naction = \"extension\"\n",
+            )
+            .unwrap();
+        }
     }
     std::fs::write(cfg.join("extensions.toml"), ext).unwrap();
 }

@@ -9,6 +9,7 @@ mod calls;
 mod cli;
 mod common;
 mod phones;
+mod queues;
 mod registrar;
 mod report;
 mod transfer;

@@ -1,0 +1,168 @@
+//! The ACD through the real binary: SIPp callers wait in a queue, SIPp phones are the agents.
+
+use std::process::Child;
+use std::time::Duration;
+
+use crate::calls::{register_sipp, scenario, sipp};
+use crate::common::{Daemon, TestConfig, free_udp_port};
+
+const AGENTS: [&str; 4] = ["1011", "1012", "1013", "1014"];
+
+fn queue_config() -> TestConfig {
+    let mut q = String::from(
+        "[queues.q]\nstrategy = \"round-robin\"\nring_timeout = \"5s\"\nretry = \"0s\"\nwrapup = \"0s\"\n\
+         max_callers = 16\non_full = { action = \"prompt\", target = \"queue-closed\" }\n\
+         announce_position = \"0s\"\ngreeting = [\"thank-you-for-waiting\"]\n\n",
+    );
+    let mut ext = String::new();
+    for (i, a) in AGENTS.iter().enumerate() {
+        q.push_str(&format!(
+            "[agents.a{}]\nextension = \"{a}\"\nqueues = {{ q = 0 }}\n\n",
+            i + 1
+        ));
+        ext.push_str(&format!(
+            "[[extension]]\nnumber = \"{a}\"\npassword = \"demo{a}\"\n\n"
+        ));
+    }
+    TestConfig {
+        extra_extensions: ext,
+        queues: Some(q),
+        ..TestConfig::default()
+    }
+}
+
+/// Starts an agent phone (SIPp UAS registered on the agent's extension).
+fn agent_phone(d: &Daemon, ext: &str, ring_ms: u32, talk_ms: u32) -> Child {
+    let dir = d.dir.path();
+    let port = free_udp_port();
+    register_sipp(d, ext, port);
+    let rtp = free_udp_port().to_string();
+    let sf = scenario(
+        dir,
+        "uas_agent",
+        &[
+            ("@EXT@", ext),
+            ("@RTP@", &rtp),
+            ("@RING@", &ring_ms.to_string()),
+            ("@TALK@", &talk_ms.to_string()),
+        ],
+        false,
+    );
+    // Each template is written to the same file name: give every agent its own copy.
+    let own = dir.join(format!("uas_agent_{ext}.xml"));
+    std::fs::rename(&sf, &own).unwrap();
+    sipp(
+        &[
+            "-sf".into(),
+            own.display().to_string(),
+            "-p".into(),
+            port.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "20".into(),
+        ],
+        dir,
+    )
+}
+
+#[test]
+fn twenty_callers_four_agents_round_robin_full_queue_overflows_and_log_matches_cdrs() {
+    let mut d = Daemon::start(&queue_config());
+    let mut agents: Vec<Child> = AGENTS
+        .iter()
+        .map(|a| agent_phone(&d, a, 1500, 1200))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = scenario(
+        d.dir.path(),
+        "uac_queue",
+        &[("@USER@", "1001"), ("@PASS@", "demo1001"), ("@TO@", "700")],
+        false,
+    );
+    let callers = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "20".into(),
+            "-l".into(),
+            "20".into(),
+            "-r".into(),
+            "40".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+        ],
+        d.dir.path(),
+    );
+    // Every caller's call ends with a BYE from Zvon (agent hung up, or "queue full").
+    let out = callers.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "SIPp callers failed:\n{}\n{}\nzvon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    for a in &mut agents {
+        let _ = a.kill();
+        let _ = a.wait();
+    }
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    let events = zvon::store::queue_events(&d.db(), None, None).unwrap();
+    let count = |name: &str| events.iter().filter(|e| e.event == name).count();
+    assert_eq!(count("ENTERQUEUE"), 16, "{events:#?}");
+    assert_eq!(count("FULL"), 4);
+    assert_eq!(count("CONNECT"), 16);
+    assert_eq!(count("COMPLETEAGENT"), 16);
+    assert_eq!(count("ABANDON"), 0);
+    // Round robin: the first four callers go to a1, a2, a3, a4 in turn; then the load is even.
+    let offers: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event == "OFFER")
+        .map(|e| e.agent.as_str())
+        .collect();
+    assert_eq!(offers[..4], ["a1", "a2", "a3", "a4"], "{offers:?}");
+    for a in ["a1", "a2", "a3", "a4"] {
+        let n = events
+            .iter()
+            .filter(|e| e.event == "CONNECT" && e.agent == a)
+            .count();
+        assert!((3..=5).contains(&n), "{a} answered {n} of 16: {offers:?}");
+    }
+    // The event log and the CDRs agree: one CONNECT and one COMPLETE per answered queue call,
+    // and its CDR is answered by that agent's extension.
+    let cdrs = zvon::store::cdrs(&d.db()).unwrap();
+    assert_eq!(cdrs.len(), 20);
+    for c in events.iter().filter(|e| e.event == "CONNECT") {
+        let ext = AGENTS[c.agent[1..].parse::<usize>().unwrap() - 1];
+        let cdr = cdrs
+            .iter()
+            .find(|r| r.uniqueid == c.call_id)
+            .unwrap_or_else(|| panic!("no CDR for {}", c.call_id));
+        assert_eq!(cdr.answered_by.as_deref(), Some(ext), "{cdr:?}");
+        assert_eq!(cdr.disposition, zvon::store::Disposition::Answered);
+        assert!(
+            cdr.history.contains(&format!("agent:{}", c.agent)),
+            "{}",
+            cdr.history
+        );
+        let completes: Vec<_> = events
+            .iter()
+            .filter(|e| e.call_id == c.call_id && e.event.starts_with("COMPLETE"))
+            .collect();
+        assert_eq!(completes.len(), 1);
+        assert_eq!(completes[0].agent, c.agent);
+        // Talk time about the agent's 1.2 s (whole seconds).
+        let talk: u64 = completes[0].data[1].parse().unwrap();
+        assert!(talk <= 3, "{completes:?}");
+    }
+    let full: Vec<_> = cdrs.iter().filter(|r| r.answered_by.is_none()).collect();
+    assert_eq!(full.len(), 4);
+    for r in full {
+        assert!(r.history.contains("queue:q"), "{}", r.history);
+    }
+}
