@@ -19,6 +19,7 @@
 //!    `Err` that stops the engine and never a panic.
 //! 5. Parse, don't validate: config and SIP messages become typed values at the edge.
 
+pub mod api;
 pub mod call;
 pub mod config;
 pub mod core;
