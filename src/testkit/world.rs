@@ -27,6 +27,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             sounds_dir: "/nonexistent".into(),
             log_level: crate::config::LogLevel::Info,
             user_agent: "Zvon test".into(),
+            control_socket: None,
         },
         sip: Default::default(),
         rtp: Default::default(),
