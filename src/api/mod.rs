@@ -48,6 +48,8 @@
 //! `error` and `unsupported control protocol version …`, so old daemons fail clearly.
 //! Test by hand with `printf 'zvon-ctl 1 status\n' | socat - UNIX-CONNECT:/var/lib/zvon/zvon.ctl`.
 
+pub(crate) mod engine;
+
 use std::fmt;
 
 /// The magic first token of every request line.

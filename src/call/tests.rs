@@ -2228,3 +2228,40 @@ fn finished_calls_leave_no_state_even_when_a_phone_never_sends_the_487() {
         assert!(p.calls.invites.is_empty() && p.calls.sessions.is_empty());
     }
 }
+
+#[test]
+fn control_status_lists_calls_with_state_and_duration() {
+    let mut w = world();
+    let (_c, out) = call(
+        &mut w,
+        "1002",
+        offer_sdp("192.0.2.10", 40000, "0 8 101", ""),
+        "",
+    );
+    let b1 = invites_to(&out, BOB1).remove(0);
+    respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    w.run_for(Duration::from_secs(5));
+    let st = w.control(crate::api::Request::Status);
+    assert!(st.text.contains("calls: 1 active"), "{}", st.text);
+    assert!(
+        st.text.contains("1001 → 1002  ringing  0:05\n"),
+        "{}",
+        st.text
+    );
+
+    let mut w = world();
+    answered(&mut w);
+    w.run_for(Duration::from_secs(42));
+    let st = w.control(crate::api::Request::Status);
+    assert!(
+        st.text.contains("1001 → 1002  up  0:42 (talking 0:42)\n"),
+        "{}",
+        st.text
+    );
+    assert!(
+        st.text
+            .contains("registrations: 2 contacts on 1 of 4 extensions"),
+        "{}",
+        st.text
+    );
+}

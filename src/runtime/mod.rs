@@ -373,6 +373,8 @@ async fn drain(
                 },
             },
             Output::Media(cmd) => media.send(cmd),
+            // Nothing sends Input::Control yet.
+            Output::ControlReply { id, .. } => tracing::debug!(id, "control reply dropped"),
             Output::Store(cmd) => match store.try_send(cmd) {
                 Ok(()) => {}
                 Err(store::TrySendError::Full(cmd)) => {
