@@ -72,6 +72,14 @@ pub enum Input {
     Timeout,
     /// An event from a media worker.
     Media(crate::media::MediaEvent),
+    /// A command from the control socket; answered by [`Output::ControlReply`] with the same
+    /// `id` (chosen by the runtime) before `poll_output` next returns [`Output::Timeout`].
+    Control {
+        /// The runtime's handle for the waiting connection.
+        id: u64,
+        /// The command.
+        request: crate::api::Request,
+    },
 }
 
 /// Something to send.
@@ -96,6 +104,13 @@ pub enum Output {
     Store(StoreCommand),
     /// A command for the media workers.
     Media(crate::media::MediaCommand),
+    /// The answer to [`Input::Control`] `id`, for the waiting control connection.
+    ControlReply {
+        /// The id of the request.
+        id: u64,
+        /// The answer.
+        response: crate::api::Response,
+    },
     /// Nothing more now; call back with [`Input::Timeout`] at this instant.
     Timeout(Instant),
 }
@@ -423,6 +438,10 @@ impl Pbx {
             Input::Datagram(d) => self.handle_datagram(now, d),
             Input::Timeout => self.handle_timeout(now),
             Input::Media(ev) => self.on_media_event(now, ev),
+            Input::Control { id, request } => {
+                let response = self.control(now, request);
+                self.out.push_back(Output::ControlReply { id, response });
+            }
         }
         self.drain_subsystems();
     }

@@ -21,6 +21,7 @@
 //! 5. Parse, don't validate: config and SIP messages become typed values at the edge.
 
 pub mod acd;
+pub mod api;
 pub mod call;
 pub mod config;
 pub mod core;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use zvon::api::Request;
 
 /// Zvon — an IP-PBX and call center in one daemon.
 ///
@@ -26,6 +27,9 @@ Examples:
                                       run in the foreground on the demo config
   zvon report queue-log --state-dir ./state --since 2024-05-01
                                       export the queue event log (Asterisk queue_log)
+  zvon status --config ./config --state-dir ./state
+                                      ask that daemon what it is doing
+  zvon agent pause alice --reason 2   stop offering queue calls to agent alice
 
 Logging: the level comes from `server.log_level`; RUST_LOG overrides it
 (e.g. RUST_LOG=debug, RUST_LOG=zvon::core=trace).";
@@ -62,6 +66,126 @@ enum Command {
         #[command(subcommand)]
         report: Report,
     },
+    /// Ask the running daemon what it is doing: registrations, calls, counters.
+    #[command(after_help = STATUS_HELP)]
+    Status {
+        /// `queues`: the call-center view (queues, waiting callers, agents) instead of the
+        /// overview
+        #[arg(value_name = "queues", hide_possible_values = true)]
+        what: Option<StatusWhat>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Log call-center agents in and out of their queues, pause them, list them.
+    #[command(after_help = AGENT_HELP)]
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
+}
+
+/// The part of `zvon status --help` and `zvon agent --help` about finding the daemon.
+macro_rules! control_help {
+    () => {
+        "
+Finding the daemon: the control socket is `server.control_socket` from the configuration, or
+zvon.ctl in the state directory (--state-dir, else `server.state_dir`): the same rule as
+`zvon run`, so give the same --config and --state-dir as the daemon got, or name the socket
+with --socket. The socket has mode 0600: run as the daemon's user, or as root.
+
+Exit status: 0 done; 1 the daemon refused (the reason is printed); 2 the daemon could not be
+asked (not running, permission denied, bad arguments)."
+    };
+}
+
+const STATUS_HELP: &str = concat!(
+    "\
+Examples:
+  zvon status                                   the daemon of ./config (or /etc/zvon)
+  zvon status --config ./config --state-dir ./state
+  zvon status queues --socket /run/zvon/zvon.ctl
+",
+    control_help!()
+);
+
+const AGENT_HELP: &str = concat!(
+    "\
+Examples:
+  zvon agent login alice                        to alice's configured queues
+  zvon agent login alice --queue sales --queue support
+  zvon agent pause alice --reason 2             reason codes are site-defined (2 = lunch, ...)
+  zvon agent unpause alice
+  zvon agent logout alice
+  zvon agent list --state-dir ./state
+",
+    control_help!()
+);
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum StatusWhat {
+    /// ACD queues, waiting callers and agents
+    Queues,
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentAction {
+    /// Log an agent in: to its configured queues, or only to the --queue ones.
+    Login {
+        /// The agent
+        #[arg(value_parser = name)]
+        agent: String,
+        /// A queue to log in to (repeat for several) [default: the agent's configured queues]
+        #[arg(long = "queue", short, value_name = "QUEUE", value_parser = name)]
+        queues: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Log an agent out of every queue.
+    Logout {
+        /// The agent
+        #[arg(value_parser = name)]
+        agent: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop offering calls to an agent (it stays logged in).
+    Pause {
+        /// The agent
+        #[arg(value_parser = name)]
+        agent: String,
+        /// Pause reason code, 0-65535, passed to the ACD (its meaning is site-defined)
+        #[arg(long, value_name = "N")]
+        reason: Option<u16>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Offer calls to a paused agent again.
+    Unpause {
+        /// The agent
+        #[arg(value_parser = name)]
+        agent: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the agents, their queues and state.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which daemon to ask.
+#[derive(Args, Debug)]
+struct Target {
+    /// The daemon's control socket (wins over --state-dir and --config)
+    #[arg(long, value_name = "PATH", env = "ZVON_SOCKET")]
+    socket: Option<PathBuf>,
+    /// The daemon's state directory, as given to `zvon run --state-dir`
+    #[arg(long, value_name = "DIR", env = "ZVON_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// The daemon's configuration directory [default: ./config if it exists, else /etc/zvon]
+    #[arg(long, short, value_name = "DIR", env = "ZVON_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 const REPORT_AFTER_HELP: &str = "\
@@ -141,6 +265,13 @@ impl DbArgs {
     }
 }
 
+/// An agent or queue name as the control protocol accepts it.
+fn name(s: &str) -> Result<String, String> {
+    zvon::api::check_name(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn config_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.unwrap_or_else(|| {
         let local = PathBuf::from("config");
@@ -155,6 +286,31 @@ fn config_dir(arg: Option<PathBuf>) -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status { what, target } => {
+            let req = match what {
+                None => Request::Status,
+                Some(StatusWhat::Queues) => Request::StatusQueues,
+            };
+            control(&target, &req)
+        }
+        Command::Agent { action } => {
+            let (target, req) = match action {
+                AgentAction::Login {
+                    agent,
+                    queues,
+                    target,
+                } => (target, Request::AgentLogin { agent, queues }),
+                AgentAction::Logout { agent, target } => (target, Request::AgentLogout { agent }),
+                AgentAction::Pause {
+                    agent,
+                    reason,
+                    target,
+                } => (target, Request::AgentPause { agent, reason }),
+                AgentAction::Unpause { agent, target } => (target, Request::AgentUnpause { agent }),
+                AgentAction::List { target } => (target, Request::AgentList),
+            };
+            control(&target, &req)
+        }
         Command::Check { config } => {
             let dir = config_dir(config);
             match zvon::config::load_dir(&dir) {
@@ -253,6 +409,68 @@ fn write_output(path: Option<&std::path::Path>, text: &str) -> ExitCode {
             eprintln!("zvon: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Exit status when the daemon could not be asked at all.
+const UNREACHABLE: u8 = 2;
+
+/// Sends `req` to the daemon `target` names and prints the answer.
+fn control(target: &Target, req: &Request) -> ExitCode {
+    let path = match control_socket(target) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("zvon: {msg}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    match zvon::runtime::control::request(&path, req) {
+        Ok(rsp) => {
+            let text = rsp.text.trim_end_matches('\n');
+            if rsp.ok {
+                if !text.is_empty() {
+                    println!("{text}");
+                }
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("zvon: {text}");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("zvon: {e}");
+            ExitCode::from(UNREACHABLE)
+        }
+    }
+}
+
+/// The daemon's control socket, found as `zvon run` places it: `--socket`; else
+/// `server.control_socket`; else `zvon.ctl` in `--state-dir` or `server.state_dir`.
+fn control_socket(t: &Target) -> Result<PathBuf, String> {
+    if let Some(s) = &t.socket {
+        return Ok(s.clone());
+    }
+    let dir = config_dir(t.config.clone());
+    match zvon::config::load_dir(&dir) {
+        Ok(cfg) => {
+            let state = t
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| cfg.server.state_dir.clone());
+            Ok(cfg.server.control_socket_path(&state))
+        }
+        Err(errs) => match &t.state_dir {
+            // Without a readable config, --state-dir alone still says where the default is.
+            Some(d) => Ok(d.join(zvon::config::CONTROL_SOCKET_NAME)),
+            None => Err(format!(
+                "cannot tell where the control socket is: the configuration in {} does not \
+                 load ({}; `zvon check` lists every problem); give --socket PATH or --state-dir DIR",
+                dir.display(),
+                errs.0
+                    .first()
+                    .map_or_else(|| "no details".to_owned(), ToString::to_string)
+            )),
+        },
     }
 }
 

@@ -2478,3 +2478,88 @@ fn an_agent_logs_in_pauses_and_logs_out_with_feature_codes() {
     assert!(plays(&w).iter().any(|(_, p)| p == &["agent-logged-out"]));
     assert_eq!(queue_events(&w).len(), n);
 }
+
+#[test]
+fn control_status_lists_calls_with_state_and_duration() {
+    let mut w = world();
+    let (_c, out) = call(
+        &mut w,
+        "1002",
+        offer_sdp("192.0.2.10", 40000, "0 8 101", ""),
+        "",
+    );
+    let b1 = invites_to(&out, BOB1).remove(0);
+    respond(&mut w, BOB1, &b1, 180, "bob1", None);
+    w.run_for(Duration::from_secs(5));
+    let st = w.control(crate::api::Request::Status);
+    assert!(st.text.contains("calls: 1 active"), "{}", st.text);
+    assert!(
+        st.text.contains("1001 → 1002  ringing  0:05\n"),
+        "{}",
+        st.text
+    );
+
+    let mut w = world();
+    answered(&mut w);
+    w.run_for(Duration::from_secs(42));
+    let st = w.control(crate::api::Request::Status);
+    assert!(
+        st.text.contains("1001 → 1002  up  0:42 (talking 0:42)\n"),
+        "{}",
+        st.text
+    );
+    assert!(
+        st.text
+            .contains("registrations: 2 contacts on 1 of 4 extensions"),
+        "{}",
+        st.text
+    );
+}
+
+#[test]
+fn control_socket_shows_queues_and_agents_and_pauses_an_agent() {
+    let mut w = queue_world("linear");
+    let r = w.control(crate::api::Request::AgentPause {
+        agent: "bob".into(),
+        reason: Some(4),
+    });
+    assert!(r.ok, "{}", r.text);
+    assert_eq!(
+        queue_events(&w).last().unwrap(),
+        &(
+            "PAUSEALL".to_string(),
+            "bob".to_string(),
+            vec!["4".to_string()]
+        )
+    );
+    let (_c, out) = call(
+        &mut w,
+        "700",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    assert!(invites_to(&out, BOB1).is_empty(), "paused from the CLI");
+    w.run_for(Duration::from_secs(3));
+    let q = w.control(crate::api::Request::StatusQueues);
+    assert!(q.ok);
+    assert!(
+        q.text.contains("queue support (linear): 1 waiting"),
+        "{}",
+        q.text
+    );
+    assert!(
+        q.text.contains("1001 waiting 3s, ringing carol"),
+        "{}",
+        q.text
+    );
+    let a = w.control(crate::api::Request::AgentList);
+    assert!(a.text.contains("paused (reason 4)"), "{}", a.text);
+    assert!(a.text.contains("ringing"), "{}", a.text);
+    assert!(a.text.contains("logged out"), "{}", a.text);
+    let r = w.control(crate::api::Request::AgentLogin {
+        agent: "alice".into(),
+        queues: vec!["nope".into()],
+    });
+    assert!(!r.ok);
+    assert_eq!(r.text, "no queue `nope`");
+}

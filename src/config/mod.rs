@@ -91,6 +91,24 @@ pub struct Server {
     pub log_level: LogLevel,
     /// Server / User-Agent header value; default `Zvon <version>`.
     pub user_agent: String,
+    /// `control_socket`: the local socket `zvon status` and `zvon agent` talk to; `None` =
+    /// `zvon.ctl` in the state directory. Relative paths are resolved against the config
+    /// directory.
+    pub control_socket: Option<PathBuf>,
+}
+
+/// The control socket's file name in the state directory when `control_socket` is not set.
+pub const CONTROL_SOCKET_NAME: &str = "zvon.ctl";
+
+impl Server {
+    /// Where the control socket is for a daemon using `state_dir` (which `zvon run
+    /// --state-dir` may have overridden): `control_socket` if set, else
+    /// `<state_dir>/zvon.ctl`.
+    pub fn control_socket_path(&self, state_dir: &Path) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| state_dir.join(CONTROL_SOCKET_NAME))
+    }
 }
 
 /// `[sip]`: message limits and timers.

@@ -308,6 +308,7 @@ fn server(
     let sounds_dir = sec
         .get(ctx, "sounds_dir", walk::nonempty)
         .or("/usr/share/zvon/sounds");
+    let control_socket = sec.get(ctx, "control_socket", control_socket).or(None);
     let log_level = sec
         .get(ctx, "log_level", |ctx, path, v| {
             let s = walk::string(ctx, path, v)?;
@@ -373,7 +374,37 @@ fn server(
         state_dir,
         log_level: log_level?,
         user_agent: user_agent?,
+        control_socket: control_socket?.map(|p| if p.is_relative() { dir.join(p) } else { p }),
     })
+}
+
+/// Longest socket path Linux accepts (`sun_path` is 108 bytes with the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+fn control_socket(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<Option<PathBuf>> {
+    let s = walk::nonempty(ctx, path, v)?;
+    if s.ends_with('/') {
+        ctx.error(
+            v.span(),
+            path,
+            "the control socket is a file, not a directory",
+            Some("e.g. \"/run/zvon/zvon.ctl\"".into()),
+        );
+        return None;
+    }
+    if s.len() > MAX_SOCKET_PATH {
+        ctx.error(
+            v.span(),
+            path,
+            format!(
+                "{} bytes is too long for a unix socket path (at most {MAX_SOCKET_PATH})",
+                s.len()
+            ),
+            Some("use a shorter path, e.g. \"/run/zvon/zvon.ctl\"".into()),
+        );
+        return None;
+    }
+    Some(Some(PathBuf::from(s)))
 }
 
 impl<T> Got<Vec<T>> {

@@ -704,6 +704,48 @@ fn relative_state_dir_is_relative_to_the_config_dir() {
 }
 
 #[test]
+fn control_socket_defaults_to_the_state_dir_and_may_be_set() {
+    let c = parse(&[("zvon.toml", MIN_ZVON)]).unwrap();
+    assert_eq!(c.server.control_socket, None);
+    assert_eq!(
+        c.server.control_socket_path(Path::new("/srv/state")),
+        PathBuf::from("/srv/state/zvon.ctl")
+    );
+    let zvon = format!("{MIN_ZVON}control_socket = \"/run/zvon/ctl.sock\"\n");
+    let c = parse(&[("zvon.toml", &zvon)]).unwrap();
+    assert_eq!(
+        c.server.control_socket_path(Path::new("/srv/state")),
+        PathBuf::from("/run/zvon/ctl.sock"),
+        "the key wins over the state dir"
+    );
+    let zvon = format!("{MIN_ZVON}control_socket = \"run/ctl\"\n");
+    assert_eq!(
+        parse(&[("zvon.toml", &zvon)])
+            .unwrap()
+            .server
+            .control_socket,
+        Some(dir().join("run/ctl")),
+        "relative to the config dir"
+    );
+}
+
+#[test]
+fn control_socket_errors_have_a_position_and_a_hint() {
+    for (value, message) in [
+        ("\"\"", "empty"),
+        ("\"/run/zvon/\"", "not a directory"),
+        (&format!("\"/{}\"", "x".repeat(120)), "too long"),
+        ("5", "string"),
+    ] {
+        let zvon = format!("{MIN_ZVON}control_socket = {value}\n");
+        let errs = errors(&[("zvon.toml", &zvon)]);
+        let e = error_at(&errs, "server.control_socket");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.to_string().contains(message), "{value}: {e}");
+    }
+}
+
+#[test]
 fn optional_tables_default_when_absent() {
     let c = parse(&[("zvon.toml", MIN_ZVON)]).unwrap();
     assert_eq!(c.sip, Sip::default());

@@ -607,3 +607,82 @@ fn real_phone_registers_get_a_challenge() {
         assert_eq!(m.status(), Some(401), "{name}");
     }
 }
+
+/// `Input::Control` is answered by `Output::ControlReply` with the same id; `status` shows
+/// the registration, its contact and the counters; the ACD commands say they are missing.
+#[test]
+fn control_status_reports_registrations_and_counters() {
+    let mut w = World::new(&config(5, &[]));
+    let empty = w.control(crate::api::Request::Status);
+    assert!(empty.ok, "{}", empty.text);
+    assert!(
+        empty
+            .text
+            .contains("registrations: 0 contacts on 0 of 4 extensions"),
+        "{}",
+        empty.text
+    );
+    let ok = login(
+        &mut w,
+        "1001",
+        "pw1001",
+        "198.51.100.9:40000",
+        "c1",
+        "User-Agent: Test\u{1b}[2JPhone\nExpires: 300\n",
+    );
+    assert_eq!(ok.status(), Some(200));
+    w.run_for(Duration::from_secs(13));
+    let st = w.control(crate::api::Request::Status);
+    assert!(st.ok);
+    let text = &st.text;
+    assert!(text.starts_with("zvon "), "{text}");
+    assert!(text.contains("up 13s"), "{text}");
+    assert!(
+        text.contains("registrations: 1 contact on 1 of 4 extensions"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1001"))
+        .unwrap_or_else(|| panic!("no contact line for 1001:\n{text}"));
+    for want in [
+        "sip:1001@192.168.1.50:5060;ob",
+        "udp 198.51.100.9:40000",
+        "expires in 4m 47s",
+        "Test\\u{1b}[2JPhone",
+    ] {
+        assert!(line.contains(want), "{want:?} not in {line:?}");
+    }
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape reached the admin's terminal"
+    );
+    assert!(text.contains("calls: 0 active"), "{text}");
+    let counter = |name: &str| -> u64 {
+        let l = text.lines().find(|l| l.contains(name)).unwrap();
+        l.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    assert_eq!(counter("REGISTERs accepted"), 1);
+    assert_eq!(counter("messages received"), 2);
+    assert_eq!(counter("auth failures"), 0);
+
+    // The reply carries the request's id, even with several in flight.
+    for id in [7, 3] {
+        w.pbx.handle_input(
+            w.clock.now(),
+            Input::Control {
+                id,
+                request: crate::api::Request::AgentList,
+            },
+        );
+    }
+    w.drain();
+    let ids: Vec<u64> = w.control.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [7, 3]);
+    for (_, r) in w.control.drain(..) {
+        assert_eq!(
+            r,
+            crate::api::Response::ok("no agents are configured (queues.toml)")
+        );
+    }
+}

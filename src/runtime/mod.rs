@@ -5,10 +5,15 @@
 //! The engine task feeds each input, drains every output (rule 3 of ARCHITECTURE.md), and
 //! sleeps until the engine's next deadline or the next input.
 //!
+//! The control socket (`zvon status`, `zvon agent`) is one more source of input: each
+//! connection's request reaches the engine task as an [`Input::Control`] with an id, and the
+//! engine task routes the [`Output::ControlReply`] with that id back to the connection.
+//!
 //! Shutdown (SIGTERM/SIGINT): stop taking input, drain the engine, flush and close the store
-//! (every queued record is committed before the process exits).
+//! (every queued record is committed before the process exits), remove the control socket.
 
 pub mod clock;
+pub mod control;
 pub mod media;
 pub mod wav;
 
@@ -21,8 +26,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::api;
 use crate::config::Config;
 use crate::core::{Datagram, Input, Output, Pbx};
 use crate::sip::Transport;
@@ -58,6 +64,22 @@ pub enum RunError {
         /// Why.
         source: io::Error,
     },
+    /// The control socket could not be created.
+    #[error("cannot create the control socket {path}: {source}")]
+    Control {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Another daemon answers on the control socket.
+    #[error(
+        "another zvon is running: it answers on the control socket {path} (stop it first, or give this one another state directory or server.control_socket)"
+    )]
+    ControlInUse {
+        /// The socket path.
+        path: PathBuf,
+    },
     /// Other IO (runtime start, signals).
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -67,6 +89,34 @@ enum Event {
     Input(Input),
     ConnOpened(SocketAddr, mpsc::Sender<Bytes>),
     ConnClosed(SocketAddr),
+    /// A control request and where its answer goes.
+    Control(api::Request, oneshot::Sender<api::Response>),
+}
+
+/// Control connections waiting for the engine's answer, by request id (owned by the engine
+/// task).
+#[derive(Default)]
+struct Waiting {
+    next: u64,
+    by_id: HashMap<u64, oneshot::Sender<api::Response>>,
+}
+
+impl Waiting {
+    fn add(&mut self, reply: oneshot::Sender<api::Response>) -> u64 {
+        self.next += 1;
+        self.by_id.insert(self.next, reply);
+        self.next
+    }
+
+    fn answer(&mut self, id: u64, response: api::Response) {
+        match self.by_id.remove(&id) {
+            // The client may have given up (timeout); nothing to do then.
+            Some(tx) => {
+                let _ = tx.send(response);
+            }
+            None => tracing::debug!(id, "control reply for no waiting connection"),
+        }
+    }
 }
 
 /// The database file in a state directory (what [`run`] opens; `zvon report` reads it).
@@ -81,6 +131,9 @@ pub fn run(cfg: Config, state_dir: &Path) -> Result<(), RunError> {
         source,
     })?;
     let db = database_path(state_dir);
+    // First, while the process is single-threaded (the socket's umask is process-wide), and
+    // before touching the database: this also stops a second daemon on the same state.
+    let ctl = control::ControlSocket::bind(&cfg.server.control_socket_path(state_dir))?;
     // One thread for all signalling: the socket readers and the engine task hand messages over
     // without waking another thread (the registrar benchmark showed ~24 % of the CPU going to
     // context switches with a two-thread runtime). Media runs on its own worker threads, the
@@ -88,10 +141,14 @@ pub fn run(cfg: Config, state_dir: &Path) -> Result<(), RunError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async_main(cfg, db))
+    rt.block_on(async_main(cfg, db, ctl))
 }
 
-async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
+async fn async_main(
+    cfg: Config,
+    db: PathBuf,
+    mut ctl: control::ControlSocket,
+) -> Result<(), RunError> {
     let now = clock::now();
     let bindings = store::load_bindings(&db, now.wall.secs())?;
     let store = Store::open(&db)?;
@@ -149,6 +206,10 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
         tracing::info!(transport = "tcp", addr = %local, "listening");
         tokio::spawn(tcp_acceptor(l, local, limits, tx.clone()));
     }
+    let ctl_task = ctl.serve(tx.clone()).map_err(|source| RunError::Control {
+        path: ctl.path().to_owned(),
+        source,
+    })?;
     drop(tx);
     tracing::info!(
         extensions = cfg.extensions.len(),
@@ -157,6 +218,8 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
     );
 
     engine_loop(&mut pbx, rx, &udp, &sender, &media_rt).await;
+    // No new control connections from here on (clients see "not running").
+    ctl_task.abort();
     media_rt.shutdown();
 
     let st = pbx.stats();
@@ -169,6 +232,7 @@ async fn async_main(cfg: Config, db: PathBuf) -> Result<(), RunError> {
     );
     drop(sender);
     store.close()?;
+    drop(ctl);
     tracing::info!("stopped");
     Ok(())
 }
@@ -294,17 +358,22 @@ async fn engine_loop(
     media: &media::MediaRuntime,
 ) {
     let mut conns: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut waiting = Waiting::default();
     let mut term = signal(tokio::signal::unix::SignalKind::terminate());
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt());
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
     loop {
-        let deadline = drain(pbx, udp, &conns, store, media).await;
+        let deadline = drain(pbx, udp, &conns, store, media, &mut waiting).await;
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(Event::Input(i)) => pbx.handle_input(clock::now(), i),
                 Some(Event::ConnOpened(a, s)) => { conns.insert(a, s); }
                 Some(Event::ConnClosed(a)) => { conns.remove(&a); }
+                Some(Event::Control(request, reply)) => {
+                    let id = waiting.add(reply);
+                    pbx.handle_input(clock::now(), Input::Control { id, request });
+                }
                 None => break,
             },
             () = sleep => pbx.handle_input(clock::now(), Input::Timeout),
@@ -318,21 +387,22 @@ async fn engine_loop(
     // Shutdown: hang up every call, wait (bounded) for the media workers' final statistics
     // and the peers' answers, then write what is left. No CDR is lost.
     pbx.hangup_all(clock::now());
-    let _ = drain(pbx, udp, &conns, store, media).await;
+    let _ = drain(pbx, udp, &conns, store, media, &mut waiting).await;
     let grace = clock::tokio_now() + std::time::Duration::from_secs(2);
     while !pbx.calls_idle() {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(Event::Input(i)) => pbx.handle_input(clock::now(), i),
+                // Control requests are dropped: the connection answers "shutting down".
                 Some(_) => {}
                 None => break,
             },
             () = tokio::time::sleep_until(grace) => break,
         }
-        let _ = drain(pbx, udp, &conns, store, media).await;
+        let _ = drain(pbx, udp, &conns, store, media, &mut waiting).await;
     }
     pbx.flush_cdrs(clock::now());
-    let _ = drain(pbx, udp, &conns, store, media).await;
+    let _ = drain(pbx, udp, &conns, store, media, &mut waiting).await;
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
@@ -353,6 +423,7 @@ async fn drain(
     conns: &HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     store: &StoreSender,
     media: &media::MediaRuntime,
+    waiting: &mut Waiting,
 ) -> std::time::Instant {
     loop {
         match pbx.poll_output() {
@@ -378,6 +449,7 @@ async fn drain(
                 },
             },
             Output::Media(cmd) => media.send(cmd),
+            Output::ControlReply { id, response } => waiting.answer(id, response),
             Output::Store(cmd) => match store.try_send(cmd) {
                 Ok(()) => {}
                 Err(store::TrySendError::Full(cmd)) => {

@@ -27,6 +27,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             sounds_dir: "/nonexistent".into(),
             log_level: crate::config::LogLevel::Info,
             user_agent: "Zvon test".into(),
+            control_socket: None,
         },
         sip: Default::default(),
         rtp: Default::default(),
@@ -77,6 +78,9 @@ pub struct World {
     pub sent: Vec<Transmit>,
     pub store: Vec<StoreCommand>,
     pub media: Vec<MediaCommand>,
+    /// Answers to control requests, by id.
+    pub control: Vec<(u64, crate::api::Response)>,
+    next_control: u64,
 }
 
 impl World {
@@ -89,6 +93,8 @@ impl World {
             sent: Vec::new(),
             store: Vec::new(),
             media: Vec::new(),
+            control: Vec::new(),
+            next_control: 0,
         }
     }
 
@@ -98,6 +104,7 @@ impl World {
                 Output::Transmit(t) => self.sent.push(t),
                 Output::Store(s) => self.store.push(s),
                 Output::Media(m) => self.media.push(m),
+                Output::ControlReply { id, response } => self.control.push((id, response)),
                 Output::Timeout(at) => return at,
             }
         }
@@ -117,6 +124,21 @@ impl World {
             .iter()
             .map(|t| msg::parse(&t.data, &Limits::default()).unwrap())
             .collect()
+    }
+
+    /// Sends a control request (as the control socket does) and returns the engine's answer.
+    pub fn control(&mut self, request: crate::api::Request) -> crate::api::Response {
+        self.next_control += 1;
+        let id = self.next_control;
+        self.pbx
+            .handle_input(self.clock.now(), Input::Control { id, request });
+        self.drain();
+        let i = self
+            .control
+            .iter()
+            .position(|(got, _)| *got == id)
+            .expect("the engine answers a control request before its next Timeout");
+        self.control.remove(i).1
     }
 
     /// Runs the virtual clock up to `now + d`, firing every deadline on the way.

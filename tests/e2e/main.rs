@@ -8,6 +8,7 @@
 mod calls;
 mod cli;
 mod common;
+mod control;
 mod phones;
 mod queues;
 mod registrar;
