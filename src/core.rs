@@ -330,6 +330,8 @@ pub struct Pbx {
     pub(crate) acd_at: Option<Instant>,
     /// When the ACD is next compared with the live calls.
     pub(crate) acd_repair_at: Option<Instant>,
+    /// The local day the queue counters count.
+    pub(crate) acd_day: Option<jiff::civil::Date>,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -383,6 +385,7 @@ impl Pbx {
             ivr_flows: cfg.ivr.clone(),
             acd: crate::acd::Acd::new(&cfg.acd, now, acd_seed),
             acd_at: None,
+            acd_day: None,
             acd_repair_at: (!cfg.acd.queues.is_empty())
                 .then(|| now.mono + crate::call::queue::REPAIR_EVERY),
             ext_state: cfg

@@ -954,6 +954,7 @@ impl Pbx {
         let session = call.session;
         let others: Vec<usize> = t.branches.iter().copied().filter(|j| *j != i).collect();
         tracing::info!(call = %call.uniqueid, to = %ext, "transfer completed");
+        let agent_left = side == Side::B && call.queue.as_ref().is_some_and(|q| q.agent.is_some());
         if let Some(leg) = media {
             self.out
                 .push_back(Output::Media(MediaCommand::Update { session, side, leg }));
@@ -968,6 +969,9 @@ impl Pbx {
         if !t.transferor_gone {
             self.notify_refer(now, id, t.transferor, "SIP/2.0 200 OK", true);
             self.send_bye(now, id, t.transferor);
+        }
+        if agent_left {
+            self.queue_transferred(now, id, &ext);
         }
         self.arm_call(id);
     }

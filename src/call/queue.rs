@@ -338,6 +338,21 @@ impl Pbx {
         true
     }
 
+    /// The agent of a queue call transferred the caller to `to`: the agent is free (after
+    /// wrap-up), and the rest of the call is the target's.
+    pub(crate) fn queue_transferred(&mut self, now: Now, id: u64, to: &str) {
+        if let Some(c) = self.calls.calls.get_mut(&id) {
+            c.queue = None;
+            c.callee = to.to_owned();
+        }
+        let view = View {
+            registrar: &self.registrar,
+            calls: &self.calls,
+        };
+        self.acd.transferred(now, id, to, &view);
+        self.pump_acd(now);
+    }
+
     /// A digit from a waiting caller.
     pub(crate) fn queue_digit(&mut self, now: Now, id: u64, digit: char) {
         let view = View {
@@ -411,18 +426,47 @@ impl Pbx {
     /// Self-healing: the ACD's calls against the live calls.
     pub(crate) fn acd_repair(&mut self, now: Now) {
         self.acd_repair_at = Some(now.mono + REPAIR_EVERY);
+        // "Today" in `zvon status queues` is the local day of the dial plan's default context.
+        let tz = self
+            .dialplan
+            .contexts
+            .iter()
+            .find(|c| c.name == self.dialplan.default_context)
+            .map(|c| c.timezone.clone())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let day = jiff::Timestamp::from_second(i64::try_from(now.wall.0).unwrap_or(0))
+            .ok()
+            .map(|t| tz.to_datetime(t).date());
+        if day.is_some() && day != self.acd_day {
+            if self.acd_day.is_some() {
+                tracing::info!("new day: queue counters reset");
+                self.acd.reset_counters();
+            }
+            self.acd_day = day;
+        }
         let calls = &self.calls;
-        let live = |id: u64| {
-            calls
-                .calls
-                .get(&id)
-                .is_some_and(|c| c.state != CallState::Ending && c.queue.is_some())
-        };
+        // Live: the call exists, is still a queue call, and (once answered) the agent's phone
+        // is still its B side (an attended transfer can move the agent out).
+        let acd = &self.acd;
+        let live: std::collections::HashSet<u64> = calls
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.state != CallState::Ending
+                    && c.queue.as_ref().is_some_and(|q| {
+                        q.agent.is_none()
+                            || c.winner.is_some_and(|w| {
+                                acd.agent_of_extension(&c.branches[w].ext) == q.agent.as_deref()
+                            })
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
         let view = View {
             registrar: &self.registrar,
             calls: &self.calls,
         };
-        let fixed = self.acd.repair(now, live, &view);
+        let fixed = self.acd.repair(now, |id| live.contains(&id), &view);
         if fixed > 0 {
             tracing::warn!(fixed, "ACD state repaired");
         }

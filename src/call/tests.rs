@@ -2233,7 +2233,14 @@ fn queue_world(strategy: &str) -> World {
     let mut cfg = config(0, &[]);
     cfg.dialplan = crate::dialplan::Plan::parse(
         "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"700\"\naction = \"queue\"\ntarget = \"support\"\n\
+         [[context.rule]]\nmatch = \"500\"\naction = \"ivr\"\ntarget = \"front\"\nset = { priority = \"5\" }\n\
          [[context.rule]]\nmatch = \"_1XXX\"\naction = \"extension\"\n",
+    )
+    .unwrap();
+    cfg.ivr = crate::ivr::flow::Flows::parse(
+        std::path::Path::new("ivr.toml"),
+        "[ivr.front]\nstart = \"menu\"\n[ivr.front.node.menu]\nmenu = [\"main-menu\"]\n\
+         options = { \"2\" = \"queue:support\" }\ntimeout = \"5s\"\nretries = 1\nafter_retries = \"hangup\"\n",
     )
     .unwrap();
     let mut q = crate::acd::QueueConfig {
@@ -2562,4 +2569,148 @@ fn control_socket_shows_queues_and_agents_and_pauses_an_agent() {
     });
     assert!(!r.ok);
     assert_eq!(r.text, "no queue `nope`");
+}
+
+#[test]
+fn an_ivr_option_puts_the_caller_in_the_queue_with_the_dial_plans_priority() {
+    let mut w = queue_world("linear");
+    let (_c, _out) = call(
+        &mut w,
+        "500",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let session = session_of(&w);
+    assert_eq!(plays(&w)[0].1, vec!["main-menu"]);
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '2',
+    });
+    let sent = w.sent_messages();
+    let bob = invites_to(&sent, BOB1);
+    assert_eq!(bob.len(), 1, "the first agent rings");
+    assert!(
+        plays(&w)
+            .iter()
+            .any(|(_, p)| p.first().is_some_and(|x| x == "thank-you-for-waiting"))
+    );
+    let q = w.control(crate::api::Request::StatusQueues);
+    assert!(q.text.contains("priority 5"), "{}", q.text);
+    respond(
+        &mut w,
+        BOB1,
+        &bob[0],
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = &cdrs(&w)[0];
+    assert_eq!(cdr.answered_by.as_deref(), Some("1002"));
+    assert!(
+        cdr.history.contains("ivr:front:menu[2]>queue:support")
+            && cdr.history.contains(";queue:support;")
+            && cdr.history.contains("agent:bob"),
+        "{}",
+        cdr.history
+    );
+}
+
+#[test]
+fn an_agent_who_transfers_the_caller_is_free_after_wrap_up_and_the_log_says_so() {
+    let mut w = queue_world("linear");
+    let (c, out) = call(
+        &mut w,
+        "700",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
+    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    let bob = invites_to(&out, BOB1).remove(0);
+    respond(
+        &mut w,
+        BOB1,
+        &bob,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    w.run_for(Duration::from_secs(20));
+    // Bob sends the caller to 1004 (not an agent), which answers.
+    register(&mut w, "1004", DAVE, "r4");
+    let refer = from_bob(
+        &bob,
+        "REFER",
+        10,
+        "Refer-To: <sip:1004@zvon.test>\nReferred-By: <sip:1002@zvon.test>\n",
+        None,
+    );
+    let out = w.recv_any(addr(BOB1), Transport::Udp, &refer);
+    let dave = invites_to(&out, DAVE)
+        .pop()
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    respond(
+        &mut w,
+        DAVE,
+        &dave,
+        200,
+        "dave",
+        Some(offer_sdp("192.0.2.40", 52000, "0 101", "")),
+    );
+    let ev = queue_events(&w);
+    let t = ev
+        .iter()
+        .find(|(e, _, _)| e == "BLINDTRANSFER")
+        .expect("transfer logged");
+    assert_eq!(t.1, "bob");
+    assert_eq!(t.2[0], "1004");
+    assert!(!ev.iter().any(|(e, _, _)| e.starts_with("COMPLETE")));
+    let a = w.control(crate::api::Request::AgentList);
+    assert!(a.text.contains("wrap-up"), "{}", a.text);
+    // After the wrap-up Bob takes the next queue caller, while the first call goes on.
+    w.run_for(Duration::from_secs(5));
+    let a = w.control(crate::api::Request::AgentList);
+    assert!(
+        a.text
+            .lines()
+            .any(|l| l.contains("bob") && l.contains("available")),
+        "{}",
+        a.text
+    );
+}
+
+#[test]
+fn queue_counters_of_today_start_again_at_local_midnight() {
+    let mut w = queue_world("linear");
+    let (_c, out) = call(
+        &mut w,
+        "700",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let bob = invites_to(&out, BOB1).remove(0);
+    respond(
+        &mut w,
+        BOB1,
+        &bob,
+        200,
+        "bob1",
+        Some(offer_sdp("192.0.2.21", 50000, "0 101", "")),
+    );
+    let q = w.control(crate::api::Request::StatusQueues);
+    assert!(q.text.contains("today 1 answered"), "{}", q.text);
+    w.run_for(Duration::from_secs(25 * 3600));
+    let q = w.control(crate::api::Request::StatusQueues);
+    assert!(q.text.contains("today 0 answered"), "{}", q.text);
 }
