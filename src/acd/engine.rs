@@ -79,6 +79,8 @@ pub enum AcdOutput {
     },
     /// A queue event for the log.
     Event(AcdEvent),
+    /// An agent's login or pause state changed (the engine saves it: [`Acd::snapshot`]).
+    AgentChanged(String),
 }
 
 /// The answer to [`Acd::join`].
@@ -844,6 +846,7 @@ impl Acd {
                 self.agents[a].paused = Some(0);
                 self.agents[a].missed_in_row = 0;
                 self.event(now, NONE, NONE, &id, "PAUSEALL", vec!["autopause".into()]);
+                self.out.push_back(AcdOutput::AgentChanged(id.clone()));
                 tracing::info!(agent = %id, "auto-paused after unanswered offers");
             }
         }
@@ -1268,6 +1271,8 @@ impl Acd {
             ag.changed = now.mono;
             ag.missed_in_row = 0;
         }
+        self.out
+            .push_back(AcdOutput::AgentChanged(agent.to_owned()));
         self.mark_agent_queues(a);
         self.distribute(now, p);
         Ok(added)
@@ -1303,6 +1308,8 @@ impl Acd {
             self.event(now, NONE, &name, agent, "REMOVEMEMBER", vec![]);
             emptied.push(qi);
         }
+        self.out
+            .push_back(AcdOutput::AgentChanged(agent.to_owned()));
         for qi in emptied {
             self.leave_if_empty(now, qi, p);
         }
@@ -1351,6 +1358,8 @@ impl Acd {
         ag.changed = now.mono;
         let r = reason.map(|r| r.to_string()).unwrap_or_default();
         self.event(now, NONE, NONE, agent, "PAUSEALL", vec![r]);
+        self.out
+            .push_back(AcdOutput::AgentChanged(agent.to_owned()));
         for q in 0..self.queues.len() {
             if self.queues[q]
                 .members
@@ -1375,10 +1384,49 @@ impl Acd {
             ag.changed = now.mono;
             ag.missed_in_row = 0;
             self.event(now, NONE, NONE, agent, "UNPAUSEALL", vec![]);
+            self.out
+                .push_back(AcdOutput::AgentChanged(agent.to_owned()));
         }
         self.mark_agent_queues(a);
         self.distribute(now, p);
         Ok(())
+    }
+
+    /// An agent's login and pause state: (logged in, queues logged in to, pause reason).
+    pub fn snapshot(&self, agent: &str) -> Option<(bool, Vec<String>, Option<u16>)> {
+        let &a = self.agent_index.get(agent)?;
+        let ag = &self.agents[a];
+        let queues = self
+            .queues
+            .iter()
+            .filter(|q| q.members.iter().any(|m| m.agent == a && m.active))
+            .map(|q| q.name.clone())
+            .collect();
+        Some((ag.logged_in, queues, ag.paused))
+    }
+
+    /// Restores a saved login and pause state at start (before any call). Queues the agent no
+    /// longer serves are ignored; an unknown agent is skipped. No events are logged: nothing
+    /// changed from the agents' point of view.
+    pub fn restore(
+        &mut self,
+        agent: &str,
+        logged_in: bool,
+        queues: &[String],
+        paused: Option<u16>,
+    ) -> bool {
+        let Some(&a) = self.agent_index.get(agent) else {
+            return false;
+        };
+        let ag = &mut self.agents[a];
+        ag.logged_in = logged_in;
+        ag.paused = if logged_in { paused } else { None };
+        for q in &mut self.queues {
+            if let Some(m) = q.members.iter_mut().find(|m| m.agent == a) {
+                m.active = logged_in && queues.contains(&q.name);
+            }
+        }
+        true
     }
 
     /// Self-healing: every connected queue call must still be a live call, and every agent's

@@ -687,3 +687,43 @@ fn at_most_one_offer_per_agent_across_queues() {
     h.end(1, false);
     assert_eq!(h.offers().last().unwrap(), &(2, "a1".to_string()));
 }
+
+#[test]
+fn a_saved_login_and_pause_state_is_restored() {
+    let mut queues = BTreeMap::new();
+    queues.insert("q".to_string(), queue(Strategy::Linear));
+    queues.insert("r".to_string(), queue(Strategy::Linear));
+    let cfg = AcdConfig {
+        queues,
+        agents: vec![
+            ("a1".into(), agent("1001", &[("q", 0), ("r", 0)])),
+            ("a2".into(), agent("1002", &[("q", 0)])),
+        ],
+    };
+    let mut h = H::new(cfg.clone());
+    let now = h.now();
+    h.acd.logout(now, "a1", &h.p).unwrap();
+    h.acd.login(now, "a1", &["r".into()], &h.p).unwrap();
+    h.acd.pause(now, "a2", Some(7), &h.p).unwrap();
+    let changed: Vec<String> = h
+        .drain()
+        .into_iter()
+        .filter_map(|o| match o {
+            AcdOutput::AgentChanged(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, ["a1", "a1", "a2"]);
+    let s1 = h.acd.snapshot("a1").unwrap();
+    let s2 = h.acd.snapshot("a2").unwrap();
+    assert_eq!(s1, (true, vec!["r".to_string()], None));
+    assert_eq!(s2, (true, vec!["q".to_string()], Some(7)));
+    // A new engine (restart) gets the same state back, and behaves by it.
+    let mut h2 = H::new(cfg);
+    assert!(h2.acd.restore("a1", s1.0, &s1.1, s1.2));
+    assert!(h2.acd.restore("a2", s2.0, &s2.1, s2.2));
+    assert!(!h2.acd.restore("gone", true, &[], None));
+    assert_eq!(h2.acd.snapshot("a1").unwrap(), s1);
+    h2.join(1);
+    assert!(h2.offers().is_empty(), "a1 is not in q, a2 is paused");
+}

@@ -198,6 +198,21 @@ impl Pbx {
                     }
                     self.queue_leave(now, call, to, false);
                 }
+                AcdOutput::AgentChanged(agent) => {
+                    if let Some((logged_in, queues, paused)) = self.acd.snapshot(&agent) {
+                        self.out.push_back(Output::Store(
+                            crate::store::StoreCommand::PutAgentState(
+                                crate::store::AgentStateRecord {
+                                    agent,
+                                    logged_in,
+                                    queues,
+                                    paused,
+                                    changed_at: i64::try_from(now.wall.0).unwrap_or(0),
+                                },
+                            ),
+                        ));
+                    }
+                }
                 AcdOutput::Event(e) => {
                     tracing::debug!(queue = %e.queue, agent = %e.agent, event = e.event, "queue event");
                     self.out
@@ -213,6 +228,16 @@ impl Pbx {
     /// Keeps the engine's timer for the ACD.
     pub(crate) fn arm_acd(&mut self) {
         self.acd_at = self.acd.poll_timeout();
+    }
+
+    /// Restores agents' login and pause state saved by an earlier run (it wins over `login`
+    /// in queues.toml).
+    pub fn restore_agent_states(&mut self, records: Vec<crate::store::AgentStateRecord>) {
+        for r in records {
+            if self.acd.restore(&r.agent, r.logged_in, &r.queues, r.paused) {
+                tracing::info!(agent = %r.agent, logged_in = r.logged_in, queues = %r.queues.join(","), paused = ?r.paused, "agent state restored");
+            }
+        }
     }
 
     /// Rings the agent's phones for a waiting caller.

@@ -167,6 +167,7 @@ async fn async_main(
     let mut pbx = Pbx::new(&cfg, now, seed);
     let restored = pbx.restore_bindings(now, bindings);
     pbx.restore_ext_state(store::ext_states(&db)?);
+    pbx.restore_agent_states(store::agent_states(&db)?);
     pbx.restore_voicemail(&store::voicemails(&db)?);
     pbx.restore_greetings(store::greetings(&db));
     pbx.restore_voicemail_pins(store::voicemail_pins(&db)?);

@@ -55,8 +55,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use read::{
-    cdrs, ext_states, load_bindings, meta, queue_events, security_events, voicemail_pins,
-    voicemails,
+    agent_states, cdrs, ext_states, load_bindings, meta, queue_events, security_events,
+    voicemail_pins, voicemails,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
@@ -158,6 +158,8 @@ pub enum StoreCommand {
     Cdr(Box<CdrRecord>),
     /// Insert or replace an extension's feature state.
     PutExtState(ExtStateRecord),
+    /// Insert or replace a queue agent's login and pause state.
+    PutAgentState(AgentStateRecord),
     /// Write a voicemail message (WAV file, then its row).
     Voicemail(Box<VoicemailRecord>),
     /// Write (replace) a mailbox's recorded greeting.
@@ -316,6 +318,20 @@ pub struct ExtStateRecord {
     pub forward_busy: Option<String>,
     /// Forward-on-no-answer target.
     pub forward_noanswer: Option<String>,
+}
+
+/// A queue agent's login and pause state, kept across restarts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentStateRecord {
+    /// Agent id (queues.toml `[agents.ID]`).
+    pub agent: String,
+    pub logged_in: bool,
+    /// Queues the agent is logged in to.
+    pub queues: Vec<String>,
+    /// Pause reason code while paused (0 = no reason given).
+    pub paused: Option<u16>,
+    /// Unix seconds of the change.
+    pub changed_at: i64,
 }
 
 /// The outcome of a call (Asterisk-compatible names).

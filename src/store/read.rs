@@ -237,6 +237,34 @@ pub fn ext_states(path: &Path) -> Result<Vec<ExtStateRecord>, StoreError> {
     })
 }
 
+/// Queue agents' saved login and pause state, for the engine at start.
+pub fn agent_states(path: &Path) -> Result<Vec<super::AgentStateRecord>, StoreError> {
+    let conn = open_connection(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT agent, logged_in, queues, paused, changed_at FROM agent_state ORDER BY agent",
+        )
+        .map_err(sql_err)?;
+    collect_rows(&mut stmt, path, |r| {
+        let queues: String = r.get(2)?;
+        Ok(super::AgentStateRecord {
+            agent: r.get(0)?,
+            logged_in: r.get(1)?,
+            queues: queues
+                .split(',')
+                .filter(|q| !q.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            paused: r.get(3)?,
+            changed_at: r.get(4)?,
+        })
+    })
+}
+
 /// PINs changed from the phone: (mailbox, PIN).
 pub fn voicemail_pins(path: &Path) -> Result<Vec<(String, String)>, StoreError> {
     let conn = open_connection(path)?;

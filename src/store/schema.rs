@@ -146,6 +146,15 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX queue_log_at ON queue_log (at_ms);
     CREATE INDEX queue_log_queue ON queue_log (queue, at_ms);
     CREATE INDEX queue_log_call_id ON queue_log (call_id);",
+    // v9: queue agents' login and pause state, so a restart keeps who is logged in to which
+    // queues and who is paused (with the reason code). One row per agent, replaced on change.
+    "CREATE TABLE agent_state (
+        agent       TEXT PRIMARY KEY NOT NULL,
+        logged_in   INTEGER NOT NULL,
+        queues      TEXT NOT NULL,
+        paused      INTEGER,
+        changed_at  INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

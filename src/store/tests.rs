@@ -79,6 +79,7 @@ fn empty_database_migrates_to_the_latest_version() {
     assert_eq!(
         tables,
         vec![
+            "agent_state",
             "bindings",
             "cdr",
             "cdr_legs",
@@ -862,4 +863,32 @@ fn queue_events_refuse_a_missing_database_and_do_not_create_it() {
     );
     assert!(!path.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn agent_states_round_trip_and_the_latest_write_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let tx = store.sender();
+    let rec = |agent: &str, logged_in: bool, queues: &[&str], paused: Option<u16>| {
+        StoreCommand::PutAgentState(crate::store::AgentStateRecord {
+            agent: agent.into(),
+            logged_in,
+            queues: queues.iter().map(|q| (*q).to_string()).collect(),
+            paused,
+            changed_at: 1_700_000_000,
+        })
+    };
+    tx.send(rec("bob", true, &["support", "sales"], None))
+        .unwrap();
+    tx.send(rec("alice", false, &[], None)).unwrap();
+    tx.send(rec("bob", true, &["support"], Some(3))).unwrap();
+    store.close().unwrap();
+    let got = crate::store::agent_states(&path).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].agent, "alice");
+    assert!(!got[0].logged_in && got[0].queues.is_empty());
+    assert_eq!(got[1].queues, ["support"]);
+    assert_eq!(got[1].paused, Some(3));
 }

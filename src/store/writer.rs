@@ -205,6 +205,7 @@ fn describe(cmd: &StoreCommand) -> String {
         StoreCommand::PutMetaIfAbsent { key, .. } => format!("PutMetaIfAbsent key={key}"),
         StoreCommand::Cdr(c) => format!("Cdr uniqueid={}", c.uniqueid),
         StoreCommand::PutExtState(e) => format!("PutExtState ext={}", e.ext),
+        StoreCommand::PutAgentState(a) => format!("PutAgentState agent={}", a.agent),
         StoreCommand::Voicemail(v) => format!("Voicemail mailbox={}", v.mailbox),
         StoreCommand::VoicemailFlag { id, .. } => format!("VoicemailFlag id={id}"),
         StoreCommand::Greeting { mailbox, .. } => format!("Greeting mailbox={mailbox}"),
@@ -325,6 +326,19 @@ fn apply(conn: &Connection, cmd: &StoreCommand, db: &Path) -> rusqlite::Result<(
                 e.forward_always,
                 e.forward_busy,
                 e.forward_noanswer
+            ])?;
+        }
+        StoreCommand::PutAgentState(a) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO agent_state (agent, logged_in, queues, paused,
+                    changed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                a.agent,
+                a.logged_in,
+                a.queues.join(","),
+                a.paused,
+                a.changed_at
             ])?;
         }
         StoreCommand::Voicemail(v) => {

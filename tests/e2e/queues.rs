@@ -166,3 +166,51 @@ fn twenty_callers_four_agents_round_robin_full_queue_overflows_and_log_matches_c
         assert!(r.history.contains("queue:q"), "{}", r.history);
     }
 }
+
+fn zvon(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_zvon"))
+        .args(args)
+        .env_remove("ZVON_CONFIG")
+        .env_remove("ZVON_STATE_DIR")
+        .env_remove("ZVON_SOCKET")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn agent_pause_and_logout_from_the_cli_survive_a_restart() {
+    let tc = queue_config();
+    let d = Daemon::start(&tc);
+    let sock = d.dir.path().join("state/zvon.ctl");
+    let sock = sock.to_str().unwrap().to_owned();
+    let (code, out, err) = zvon(&["agent", "pause", "a2", "--reason", "2", "--socket", &sock]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("a2 paused (reason 2)"), "{out}");
+    let (code, out, err) = zvon(&["agent", "logout", "a3", "--socket", &sock]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = zvon(&["agent", "pause", "nobody", "--socket", &sock]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no agent `nobody`"), "{err}");
+    let d = d.restart(&tc);
+    let (code, out, err) = zvon(&["agent", "list", "--socket", &sock]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let line = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} missing: {out}"))
+            .to_owned()
+    };
+    assert!(line("a2").contains("paused (reason 2)"), "{out}");
+    assert!(line("a3").contains("logged out"), "{out}");
+    // a1 has no phone registered in this test.
+    assert!(line("a1").contains("unreachable"), "{out}");
+    let (code, out, _) = zvon(&["status", "queues", "--socket", &sock]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("queue q (round-robin): 0 waiting"), "{out}");
+    drop(d);
+}
