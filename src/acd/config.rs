@@ -18,7 +18,10 @@
 //! announce_position = "60s"        # position and wait estimate, on joining and this often
 //! announce = ["queue-options"]     # custom prompts, every `announce_every`
 //! announce_every = "45s"
-//! exit_keys = { "1" = { action = "voicemail", target = "1000" } }
+//! exit_keys = { "1" = { action = "voicemail", target = "1000" }, "2" = "callback" }
+//! callback_ring = "30s"            # callback: ring the customer this long per attempt
+//! callback_attempts = 3            # ... this many times
+//! callback_retry = "2m"            # ... this far apart (the customer keeps the place)
 //! skills = { english = 2 }         # a caller needs agents with these levels...
 //! relax = [{ after = "60s", skills = {} }]   # ...relaxed after waiting
 //! offer_busy_agents = false        # offer to agents on a direct call
@@ -80,6 +83,8 @@ pub(crate) fn check(
     let mut refs = Refs::new();
     let mut ok = true;
     let mut queues = BTreeMap::new();
+    // Queues with mistakes of their own: agents naming them get no second error.
+    let mut broken: Vec<String> = Vec::new();
     if let Some(v) = root.raw("queues") {
         match walk::table(ctx, "queues", v) {
             Some(t) => {
@@ -104,7 +109,10 @@ pub(crate) fn check(
                         Some(q) => {
                             queues.insert(name, q);
                         }
-                        None => ok = false,
+                        None => {
+                            broken.push(name);
+                            ok = false;
+                        }
                     }
                 }
             }
@@ -136,6 +144,7 @@ pub(crate) fn check(
                         ctx,
                         Section::new(path.clone(), at, av.span()),
                         &queues,
+                        &broken,
                         &mut refs,
                     ) {
                         Some((a, ext_span)) => {
@@ -303,6 +312,16 @@ fn queue(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>, refs: &mut Refs) -> Option
                 ok = false;
                 continue;
             }
+            if let DeValue::String(s) = dv.get_ref() {
+                if s.trim() == "callback" {
+                    out.insert(key[0], ExitKey::Callback);
+                } else {
+                    c.error(dv.span(), &kp, format!("unknown exit `{}`", s.trim()),
+                        Some("an exit key is \"callback\" or a destination like { action = \"voicemail\", target = \"1001\" }".into()));
+                    ok = false;
+                }
+                continue;
+            }
             match destination(c, &kp, dv, refs) {
                 Some(step) => {
                     out.insert(key[0], ExitKey::Go(step));
@@ -345,6 +364,15 @@ fn queue(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>, refs: &mut Refs) -> Option
     let auto_pause = sec.get(ctx, "auto_pause", |c, p, v| walk::uint(c, p, v, 0, 100));
     let eht = sec.get(ctx, "expected_handle_time", |c, p, v| {
         walk::duration(c, p, v, s(1), s(86_400))
+    });
+    let cb_ring = sec.get(ctx, "callback_ring", |c, p, v| {
+        walk::duration(c, p, v, s(5), s(300))
+    });
+    let cb_attempts = sec.get(ctx, "callback_attempts", |c, p, v| {
+        walk::uint(c, p, v, 1, 20)
+    });
+    let cb_retry = sec.get(ctx, "callback_retry", |c, p, v| {
+        walk::duration(c, p, v, s(10), s(86_400))
     });
     let sl = sec.get(ctx, "service_level", |c, p, v| {
         walk::duration(c, p, v, s(1), s(3600))
@@ -408,6 +436,9 @@ fn queue(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>, refs: &mut Refs) -> Option
         },
         expected_handle_time: eht.or(d.expected_handle_time)?,
         service_level: sl.or(d.service_level)?,
+        callback_ring: cb_ring.or(d.callback_ring)?,
+        callback_attempts: cb_attempts.or(u64::from(d.callback_attempts))? as u32,
+        callback_retry: cb_retry.or(d.callback_retry)?,
     })
 }
 
@@ -415,6 +446,7 @@ fn agent(
     ctx: &mut Ctx<'_>,
     mut sec: Section<'_, '_>,
     queues: &BTreeMap<String, QueueConfig>,
+    broken: &[String],
     refs: &mut Refs,
 ) -> Option<(AgentConfig, walk::Span)> {
     let s = Duration::from_secs;
@@ -446,6 +478,10 @@ fn agent(
         for (k, pv) in items {
             let q = k.get_ref().to_string();
             let qp = format!("{p}.{q}");
+            if broken.contains(&q) {
+                ok = false;
+                continue;
+            }
             if !queues.contains_key(&q) {
                 let names: Vec<&str> = queues.keys().map(String::as_str).collect();
                 let hint = match closest(&q, &names) {

@@ -77,6 +77,21 @@ pub enum AcdOutput {
         to: Option<Step>,
         reason: LeaveReason,
     },
+    /// The caller pressed the callback key: confirm the number with them (then
+    /// [`Acd::callback_request`]).
+    CallbackMenu { call: CallId },
+    /// A callback caller's turn: `agent` is reserved; call the customer on `number` (then
+    /// [`Acd::callback_started`], and [`Acd::callback_answered`] or [`Acd::callback_failed`]).
+    Callback {
+        call: CallId,
+        agent: String,
+        number: String,
+        queue: String,
+        /// The caller's original call (the callback call's CDR links to it).
+        linkedid: String,
+    },
+    /// Stop ringing the customer of this callback attempt (it rang out).
+    CallbackCancel { call: CallId },
     /// A queue event for the log.
     Event(AcdEvent),
     /// An agent's login or pause state changed (the engine saves it: [`Acd::snapshot`]).
@@ -149,6 +164,8 @@ pub struct WaitingView {
     pub priority: u8,
     pub waited: Duration,
     pub ringing: Vec<String>,
+    /// Waiting for a callback to this number (not on the line).
+    pub callback: Option<String>,
 }
 
 /// A queue in the live view.
@@ -177,6 +194,8 @@ enum Timer {
     Custom(CallId),
     /// A skills-relaxation step is reached.
     Relax(CallId),
+    /// A callback attempt rings out.
+    Reserve(CallId, u64),
     /// Wrap-up ends for an agent (index).
     WrapUp(usize),
 }
@@ -184,6 +203,12 @@ enum Timer {
 #[derive(Clone, Debug)]
 enum CallerState {
     Waiting,
+    /// A callback attempt: `agent` is kept free for this caller while Zvon rings the customer.
+    Reserved {
+        agent: usize,
+        serial: u64,
+        until: Instant,
+    },
     /// Ringing these agents since `since`; `serial` tells stale timers apart.
     Offered {
         agents: Vec<usize>,
@@ -209,6 +234,16 @@ struct Caller {
     lang: String,
     /// The first wait estimate announced (for accuracy measurement).
     announced_ewt: Option<Duration>,
+    /// Asked to be called back.
+    callback: Option<CallbackState>,
+}
+
+#[derive(Clone, Debug)]
+struct CallbackState {
+    number: String,
+    attempts: u32,
+    /// The customer is on the line again (a callback call answered).
+    active: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -503,6 +538,7 @@ impl Acd {
                 skills: None,
                 lang: lang.to_owned(),
                 announced_ewt: None,
+                callback: None,
             },
         );
         self.event(
@@ -684,10 +720,62 @@ impl Acd {
                 }
                 continue;
             }
-            let picked = self.pick(q, call, &eligible, now.mono);
+            let mut picked = self.pick(q, call, &eligible, now.mono);
+            let virtual_ = self
+                .callers
+                .get(&call)
+                .and_then(|c| c.callback.as_ref())
+                .is_some_and(|cb| !cb.active);
+            if virtual_ {
+                picked.truncate(1);
+                free.retain(|m| !picked.contains(m));
+                self.reserve(now, q, call, picked[0]);
+                continue;
+            }
             free.retain(|m| !picked.contains(m));
             self.offer(now, q, call, &picked);
         }
+    }
+
+    /// A callback caller's turn: keep agent (member index `m`) for them and have the engine
+    /// call the customer.
+    fn reserve(&mut self, now: Now, q: usize, call: CallId, m: usize) {
+        self.serial += 1;
+        let serial = self.serial;
+        let agent = self.queues[q].members[m].agent;
+        let until = now.mono + self.queues[q].cfg.callback_ring;
+        let Some(c) = self.callers.get_mut(&call) else {
+            return;
+        };
+        c.state = CallerState::Reserved {
+            agent,
+            serial,
+            until,
+        };
+        let Some(cb) = c.callback.as_mut() else {
+            return;
+        };
+        cb.attempts += 1;
+        let (number, attempt, uid) = (cb.number.clone(), cb.attempts, c.uniqueid.clone());
+        self.agents[agent].offered = Some(call);
+        self.agents[agent].changed = now.mono;
+        self.arm(until, Timer::Reserve(call, serial));
+        let (qname, id) = (self.queues[q].name.clone(), self.agents[agent].id.clone());
+        self.event(
+            now,
+            &uid,
+            &qname,
+            &id,
+            "CALLBACKATTEMPT",
+            vec![number.clone(), attempt.to_string()],
+        );
+        self.out.push_back(AcdOutput::Callback {
+            call,
+            agent: id,
+            number,
+            queue: qname,
+            linkedid: uid,
+        });
     }
 
     /// The strategy's choice among `eligible` (indices into the queue's members).
@@ -956,6 +1044,14 @@ impl Acd {
 
     /// A waiting caller hung up (abandoned), or a connected queue call ended.
     pub fn call_ended(&mut self, now: Now, call: CallId, by_agent: bool, p: &impl Presence) {
+        // A caller waiting for a callback has no call (its attempts end through
+        // `callback_failed` / `callback_answered`).
+        if self.callers.get(&call).is_some_and(|c| {
+            c.callback.as_ref().is_some_and(|cb| !cb.active)
+                || matches!(c.state, CallerState::Reserved { .. })
+        }) {
+            return;
+        }
         if let Some(c) = self.callers.remove(&call) {
             let q = c.queue;
             let position = self.position(q, call).unwrap_or(0);
@@ -1080,10 +1176,188 @@ impl Acd {
         let Some(c) = self.callers.get(&call) else {
             return;
         };
-        let Some(ExitKey::Go(to)) = self.queues[c.queue].cfg.exit_keys.get(&d).cloned() else {
+        let virtual_ = c.callback.as_ref().is_some_and(|cb| !cb.active);
+        match self.queues[c.queue].cfg.exit_keys.get(&d).cloned() {
+            Some(ExitKey::Go(to)) => self.leave(now, call, Some(to), LeaveReason::Key(d), p),
+            Some(ExitKey::Callback) if !virtual_ && c.callback.is_none() => {
+                self.out.push_back(AcdOutput::CallbackMenu { call });
+            }
+            _ => {}
+        }
+    }
+
+    /// The caller confirmed a callback to `number`: they keep their place and may hang up.
+    /// Returns false when the caller is not waiting (connected meanwhile, or gone).
+    pub fn callback_request(
+        &mut self,
+        now: Now,
+        call: CallId,
+        number: &str,
+        p: &impl Presence,
+    ) -> bool {
+        let Some(c) = self.callers.get(&call) else {
+            return false;
+        };
+        if c.callback.is_some() {
+            return false;
+        }
+        let q = c.queue;
+        if let CallerState::Offered { agents, .. } = c.state.clone() {
+            for a in agents {
+                let id = self.agents[a].id.clone();
+                self.out.push_back(AcdOutput::Withdraw { call, agent: id });
+                self.end_offer(now, call, a, None);
+            }
+        }
+        let position = self.position(q, call).unwrap_or(0);
+        let Some(c) = self.callers.get_mut(&call) else {
+            return false;
+        };
+        c.callback = Some(CallbackState {
+            number: number.to_owned(),
+            attempts: 0,
+            active: false,
+        });
+        c.state = CallerState::Waiting;
+        c.retry_at = None;
+        let waited = secs(now.mono.saturating_duration_since(c.joined));
+        let uid = c.uniqueid.clone();
+        let qname = self.queues[q].name.clone();
+        self.event(
+            now,
+            &uid,
+            &qname,
+            NONE,
+            "CALLBACKREQUEST",
+            vec![number.to_owned(), position.to_string(), waited],
+        );
+        self.dirty.insert(q);
+        self.distribute(now, p);
+        true
+    }
+
+    /// The engine placed the callback call for `old` as call `new`: the caller is known by
+    /// the new call from now on.
+    pub fn callback_started(&mut self, old: CallId, new: CallId) {
+        let Some(mut c) = self.callers.remove(&old) else {
             return;
         };
-        self.leave(now, call, Some(to), LeaveReason::Key(d), p);
+        let q = c.queue;
+        self.queues[q]
+            .waiting
+            .remove(&(Reverse(c.priority), c.seq, old));
+        self.queues[q]
+            .waiting
+            .insert((Reverse(c.priority), c.seq, new));
+        if let CallerState::Reserved {
+            agent,
+            serial,
+            until,
+        } = c.state
+        {
+            if self.agents[agent].offered == Some(old) {
+                self.agents[agent].offered = Some(new);
+            }
+            self.arm(until, Timer::Reserve(new, serial));
+        }
+        if c.retry_at.is_some() {
+            c.retry_at = None;
+        }
+        self.callers.insert(new, c);
+    }
+
+    /// The customer answered the callback: the reserved agent is offered the call now.
+    pub fn callback_answered(&mut self, now: Now, call: CallId, p: &impl Presence) {
+        let Some(c) = self.callers.get_mut(&call) else {
+            return;
+        };
+        let CallerState::Reserved { agent, .. } = c.state else {
+            return;
+        };
+        let q = c.queue;
+        let (uid, number) = (
+            c.uniqueid.clone(),
+            c.callback
+                .as_ref()
+                .map(|cb| cb.number.clone())
+                .unwrap_or_default(),
+        );
+        if let Some(cb) = c.callback.as_mut() {
+            cb.active = true;
+        }
+        c.state = CallerState::Waiting;
+        self.agents[agent].offered = None;
+        let qname = self.queues[q].name.clone();
+        self.event(now, &uid, &qname, NONE, "CALLBACKANSWER", vec![number]);
+        let free = self.agent_free(agent, true, now.mono, p);
+        let member = self.queues[q].members.iter().position(|m| m.agent == agent);
+        match member {
+            Some(m) if free => self.offer(now, q, call, &[m]),
+            _ => {
+                self.dirty.insert(q);
+            }
+        }
+        self.distribute(now, p);
+    }
+
+    /// The callback attempt failed (no answer, busy, unreachable): the agent is free again;
+    /// the caller keeps the place for another attempt, or is given up after the last one.
+    pub fn callback_failed(&mut self, now: Now, call: CallId, p: &impl Presence) {
+        let Some(c) = self.callers.get(&call) else {
+            return;
+        };
+        let CallerState::Reserved { agent, .. } = c.state else {
+            return;
+        };
+        let q = c.queue;
+        if self.agents[agent].offered == Some(call) {
+            self.agents[agent].offered = None;
+            self.agents[agent].changed = now.mono;
+        }
+        let cfg = self.queues[q].cfg.clone();
+        let qname = self.queues[q].name.clone();
+        let Some(c) = self.callers.get_mut(&call) else {
+            return;
+        };
+        let (number, attempts) = c
+            .callback
+            .as_ref()
+            .map(|cb| (cb.number.clone(), cb.attempts))
+            .unwrap_or_default();
+        let uid = c.uniqueid.clone();
+        c.state = CallerState::Waiting;
+        self.event(
+            now,
+            &uid,
+            &qname,
+            NONE,
+            "CALLBACKNOANSWER",
+            vec![number.clone(), attempts.to_string()],
+        );
+        if attempts >= cfg.callback_attempts {
+            let mut waited = Duration::ZERO;
+            if let Some(c) = self.callers.remove(&call) {
+                waited = now.mono.saturating_duration_since(c.joined);
+                self.queues[q]
+                    .waiting
+                    .remove(&(Reverse(c.priority), c.seq, call));
+            }
+            self.queues[q].overflowed += 1;
+            self.event(
+                now,
+                &uid,
+                &qname,
+                NONE,
+                "CALLBACKFAILED",
+                vec![number, attempts.to_string(), secs(waited)],
+            );
+        } else if let Some(c) = self.callers.get_mut(&call) {
+            c.retry_at = Some(now.mono + cfg.callback_retry);
+            self.arm(now.mono + cfg.callback_retry, Timer::Retry(call));
+        }
+        self.dirty.insert(q);
+        self.mark_agent_queues(agent);
+        self.distribute(now, p);
     }
 
     /// Takes a waiting caller out (timeout, key, empty) and tells the engine where it goes.
@@ -1161,7 +1435,9 @@ impl Acd {
                     }
                 }
                 Timer::MaxWait(call) => {
-                    if let Some(c) = self.callers.get(&call) {
+                    if let Some(c) = self.callers.get(&call)
+                        && c.callback.is_none()
+                    {
                         let to = self.queues[c.queue].cfg.on_timeout.clone();
                         self.leave(now, call, to, LeaveReason::Timeout, p);
                     }
@@ -1170,6 +1446,9 @@ impl Acd {
                     let Some(c) = self.callers.get(&call) else {
                         continue;
                     };
+                    if c.callback.is_some() {
+                        continue;
+                    }
                     let Some(every) = self.queues[c.queue].cfg.announce_position else {
                         continue;
                     };
@@ -1181,12 +1460,23 @@ impl Acd {
                     let Some(c) = self.callers.get(&call) else {
                         continue;
                     };
+                    if c.callback.is_some() {
+                        continue;
+                    }
                     let cfg = &self.queues[c.queue].cfg;
                     let (Some(every), prompts) = (cfg.announce_every, cfg.announce.clone()) else {
                         continue;
                     };
                     self.out.push_back(AcdOutput::Announce { call, prompts });
                     self.arm(now.mono + every, Timer::Custom(call));
+                }
+                Timer::Reserve(call, serial) => {
+                    let due = matches!(self.callers.get(&call).map(|c| &c.state),
+                        Some(CallerState::Reserved { serial: s, .. }) if *s == serial);
+                    if due {
+                        self.out.push_back(AcdOutput::CallbackCancel { call });
+                        self.callback_failed(now, call, p);
+                    }
                 }
                 Timer::Relax(call) => {
                     if let Some(c) = self.callers.get(&call) {
@@ -1284,7 +1574,11 @@ impl Acd {
         if !self.agents[a].logged_in {
             return Err(AcdError::NotLoggedIn(agent.to_owned()));
         }
-        if let Some(call) = self.agents[a].offered {
+        if let Some(call) = self.agents[a].offered
+            && !self.is_reserved(call)
+        {
+            // A ringing offer is withdrawn; a callback reservation stands (the customer is
+            // being called; when they answer, whoever is free takes the call).
             self.out.push_back(AcdOutput::Withdraw {
                 call,
                 agent: agent.to_owned(),
@@ -1346,7 +1640,11 @@ impl Acd {
         if !self.agents[a].logged_in {
             return Err(AcdError::NotLoggedIn(agent.to_owned()));
         }
-        if let Some(call) = self.agents[a].offered {
+        if let Some(call) = self.agents[a].offered
+            && !self.is_reserved(call)
+        {
+            // A ringing offer is withdrawn; a callback reservation stands (the customer is
+            // being called; when they answer, whoever is free takes the call).
             self.out.push_back(AcdOutput::Withdraw {
                 call,
                 agent: agent.to_owned(),
@@ -1390,6 +1688,13 @@ impl Acd {
         self.mark_agent_queues(a);
         self.distribute(now, p);
         Ok(())
+    }
+
+    fn is_reserved(&self, call: CallId) -> bool {
+        matches!(
+            self.callers.get(&call).map(|c| &c.state),
+            Some(CallerState::Reserved { .. })
+        )
     }
 
     /// An agent's login and pause state: (logged in, queues logged in to, pause reason).
@@ -1444,8 +1749,17 @@ impl Acd {
             self.call_ended(now, call, false, p);
             fixed += 1;
         }
-        let waiting_gone: Vec<CallId> =
-            self.callers.keys().copied().filter(|&c| !live(c)).collect();
+        // Callers waiting for a callback have no live call of their own.
+        let waiting_gone: Vec<CallId> = self
+            .callers
+            .iter()
+            .filter(|(_, c)| {
+                !(c.callback.as_ref().is_some_and(|cb| !cb.active)
+                    || matches!(c.state, CallerState::Reserved { .. }))
+            })
+            .map(|(&id, _)| id)
+            .filter(|&c| !live(c))
+            .collect();
         for call in waiting_gone {
             tracing::warn!(call, "ACD repair: waiting caller no longer exists");
             self.call_ended(now, call, false, p);
@@ -1456,6 +1770,8 @@ impl Acd {
             let stale_offer = ag.offered.is_some_and(|c| {
                 !matches!(self.callers.get(&c).map(|c| &c.state),
                     Some(CallerState::Offered { agents, .. }) if agents.contains(&a))
+                    && !matches!(self.callers.get(&c).map(|c| &c.state),
+                    Some(CallerState::Reserved { agent, .. }) if *agent == a)
             });
             let stale_call = ag
                 .on_call
@@ -1539,11 +1855,19 @@ impl Acd {
                         caller: c.caller.clone(),
                         priority: c.priority,
                         waited: now.mono.saturating_duration_since(c.joined),
+                        callback: c
+                            .callback
+                            .as_ref()
+                            .filter(|cb| !cb.active)
+                            .map(|cb| cb.number.clone()),
                         ringing: match &c.state {
                             CallerState::Offered { agents, .. } => {
                                 agents.iter().map(|&a| self.agents[a].id.clone()).collect()
                             }
                             CallerState::Waiting => Vec::new(),
+                            CallerState::Reserved { agent, .. } => {
+                                vec![self.agents[*agent].id.clone()]
+                            }
                         },
                     })
                     .collect();
@@ -1615,6 +1939,17 @@ impl Acd {
                     if !ag.logged_in || ag.paused.is_some() || ag.on_call.is_some() {
                         return Err(format!("offer to unavailable agent {}", ag.id));
                     }
+                }
+            }
+            if let CallerState::Reserved { agent, .. } = c.state {
+                if offers.insert(agent, call).is_some() {
+                    return Err(format!("agent {} has two offers", self.agents[agent].id));
+                }
+                if self.agents[agent].offered != Some(call) {
+                    return Err(format!(
+                        "agent {} does not know its reservation",
+                        self.agents[agent].id
+                    ));
                 }
             }
         }

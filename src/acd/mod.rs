@@ -124,6 +124,8 @@ pub enum LeaveWhen {
 pub enum ExitKey {
     /// Leave the queue for this destination.
     Go(Step),
+    /// Ask to be called back, keeping one's place (virtual hold).
+    Callback,
 }
 
 /// A skill requirement: skill → minimum level.
@@ -170,6 +172,12 @@ pub struct QueueConfig {
     pub expected_handle_time: Duration,
     /// Answer within this long counts toward the service level.
     pub service_level: Duration,
+    /// Callback: how long Zvon rings the customer per attempt.
+    pub callback_ring: Duration,
+    /// Callback: attempts before giving up.
+    pub callback_attempts: u32,
+    /// Callback: pause between attempts (the customer keeps the place meanwhile).
+    pub callback_retry: Duration,
 }
 
 impl Default for QueueConfig {
@@ -197,6 +205,9 @@ impl Default for QueueConfig {
             auto_pause: Some(3),
             expected_handle_time: Duration::from_secs(180),
             service_level: Duration::from_secs(20),
+            callback_ring: Duration::from_secs(30),
+            callback_attempts: 3,
+            callback_retry: Duration::from_secs(120),
         }
     }
 }

@@ -727,3 +727,160 @@ fn a_saved_login_and_pause_state_is_restored() {
     h2.join(1);
     assert!(h2.offers().is_empty(), "a1 is not in q, a2 is paused");
 }
+
+#[test]
+fn callback_keeps_the_place_reserves_an_agent_and_retries_then_gives_up() {
+    let mut q = queue(Strategy::Linear);
+    q.exit_keys.insert('2', ExitKey::Callback);
+    q.callback_attempts = 2;
+    q.callback_retry = Duration::from_secs(60);
+    q.callback_ring = Duration::from_secs(30);
+    let mut h = H::new(config(q, 1));
+    h.p.direct.insert("1001".into(), 1);
+    h.join(1);
+    h.join(2);
+    let now = h.now();
+    h.acd.digit(now, 1, '2', &h.p);
+    assert_eq!(h.drain(), [AcdOutput::CallbackMenu { call: 1 }]);
+    assert!(h.acd.callback_request(now, 1, "5551234", &h.p));
+    h.drain();
+    assert_eq!(h.events("CALLBACKREQUEST")[0].data, ["5551234", "1", "0"]);
+    // The caller hangs up: not an abandon, the place is kept (caller 2 is still behind).
+    h.end(1, false);
+    assert!(h.events("ABANDON").is_empty());
+    assert_eq!(h.acd.waiting_count(), 2);
+    // The agent frees up: reserved for caller 1, and the engine is asked to call back.
+    h.p.direct.clear();
+    let now = h.now();
+    h.acd.presence_changed(now, "1001", &h.p);
+    let out = h.drain();
+    assert!(out.contains(&AcdOutput::Callback {
+        call: 1,
+        agent: "a1".into(),
+        number: "5551234".into(),
+        queue: "q".into(),
+        linkedid: "u1".into(),
+    }));
+    assert!(
+        h.offers().is_empty(),
+        "nobody rings while the customer is called"
+    );
+    let now = h.now();
+    let st = h.acd.agents(now, &h.p);
+    assert_eq!(st[0].status, AgentStatus::Ringing);
+    h.acd.callback_started(1, 101);
+    // Nobody answers within callback_ring: the attempt is cancelled and retried later.
+    h.wait(Duration::from_secs(30));
+    assert!(h.out.contains(&AcdOutput::CallbackCancel { call: 101 }));
+    assert_eq!(h.events("CALLBACKNOANSWER")[0].data, ["5551234", "1"]);
+    // Meanwhile the agent takes caller 2 (caller 1 waits for its retry).
+    assert_eq!(h.offers(), [(2, "a1".to_string())]);
+    assert!(h.answer(2, "a1"));
+    h.wait(Duration::from_secs(60));
+    h.end(2, true);
+    // Second attempt: the customer answers, the reserved agent is offered and connected.
+    let cb: Vec<u64> = h
+        .drain()
+        .into_iter()
+        .chain(h.out.clone())
+        .filter_map(|o| match o {
+            AcdOutput::Callback { call, .. } => Some(call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cb.len(), 2, "a second attempt");
+    h.acd.callback_started(101, 102);
+    let now = h.now();
+    h.acd.callback_answered(now, 102, &h.p);
+    h.drain();
+    assert_eq!(h.offers().last().unwrap(), &(102, "a1".to_string()));
+    assert!(h.answer(102, "a1"));
+    let c = h.events("CONNECT");
+    assert_eq!(
+        c.last().unwrap().call_id,
+        "u1",
+        "events keep the caller's original id"
+    );
+    assert_eq!(h.events("CALLBACKANSWER").len(), 1);
+    h.end(102, false);
+    assert_eq!(h.acd.waiting_count(), 0);
+}
+
+#[test]
+fn a_callback_that_is_never_answered_is_given_up_after_the_last_attempt() {
+    let mut q = queue(Strategy::Linear);
+    q.exit_keys.insert('2', ExitKey::Callback);
+    q.callback_attempts = 2;
+    let mut h = H::new(config(q, 1));
+    h.p.direct.insert("1001".into(), 1);
+    h.join(1);
+    let now = h.now();
+    h.acd.callback_request(now, 1, "5551234", &h.p);
+    h.end(1, false);
+    h.p.direct.clear();
+    let now = h.now();
+    h.acd.presence_changed(now, "1001", &h.p);
+    h.drain();
+    h.acd.callback_started(1, 7);
+    let now = h.now();
+    h.acd.callback_failed(now, 7, &h.p);
+    h.drain();
+    h.wait(Duration::from_secs(120));
+    h.acd.callback_started(7, 8);
+    let now = h.now();
+    h.acd.callback_failed(now, 8, &h.p);
+    h.drain();
+    let f = h.events("CALLBACKFAILED");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].data[..2], ["5551234".to_string(), "2".to_string()]);
+    assert_eq!(h.acd.waiting_count(), 0);
+    let now = h.now();
+    assert_eq!(h.acd.agents(now, &h.p)[0].status, AgentStatus::Available);
+}
+
+#[test]
+fn queues_toml_mistakes_name_the_file_line_and_key() {
+    use crate::config::{Source, parse_sources};
+    let dir = std::path::PathBuf::from("cfg");
+    let zvon = "[server]\nudp = [\"127.0.0.1:5060\"]\ndomain = \"pbx.test\"\n";
+    let ext = "[[extension]]\nnumber = \"1001\"\npassword = \"x\"\n";
+    let parse = |queues: &str| {
+        parse_sources(
+            &dir,
+            &[
+                Source {
+                    path: dir.join("zvon.toml"),
+                    text: zvon.into(),
+                },
+                Source {
+                    path: dir.join("extensions.toml"),
+                    text: ext.into(),
+                },
+                Source {
+                    path: dir.join("queues.toml"),
+                    text: queues.into(),
+                },
+            ],
+        )
+    };
+    let good = "[queues.q]\nexit_keys = { \"2\" = \"callback\" }\ncallback_attempts = 2\n\
+                [agents.a]\nextension = \"1001\"\nqueues = { q = 0 }\n";
+    let c = parse(good).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.acd.queues["q"].exit_keys[&'2'], ExitKey::Callback);
+    assert_eq!(c.acd.queues["q"].callback_attempts, 2);
+    assert_eq!(c.acd.agents[0].1.name, "a", "the name defaults to the id");
+    let errs = parse(
+        "[queues.q]\nexit_keys = { \"2\" = \"callbak\", \"x\" = \"callback\" }\n\
+         strategy = \"round-robbin\"\n[agents.a]\nextension = \"1002\"\nqueues = { r = 0 }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "cfg/queues.toml:2:21: queues.q.exit_keys.\"2\": unknown exit `callbak`",
+        "cfg/queues.toml:2:32: queues.q.exit_keys.\"x\": `x` is not a phone key",
+        "cfg/queues.toml:3:12: queues.q.strategy: unknown value `round-robbin` (hint: did you mean `round-robin`?)",
+        "cfg/queues.toml:6:12: agents.a.queues.r: queue `r` does not exist",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in\n{errs}");
+    }
+}

@@ -151,10 +151,15 @@ impl Pbx {
                 short(q.aht)
             );
             for (i, w) in q.waiting.iter().take(MAX_LISTED).enumerate() {
-                let ringing = if w.ringing.is_empty() {
-                    String::new()
-                } else {
-                    format!(", ringing {}", w.ringing.join(", "))
+                let ringing = match (&w.callback, w.ringing.is_empty()) {
+                    (Some(n), true) => format!(", callback to {}", printable(n)),
+                    (Some(n), false) => format!(
+                        ", calling back {} for {}",
+                        printable(n),
+                        w.ringing.join(", ")
+                    ),
+                    (None, true) => String::new(),
+                    (None, false) => format!(", ringing {}", w.ringing.join(", ")),
                 };
                 let prio = if w.priority > 0 {
                     format!(", priority {}", w.priority)
@@ -291,6 +296,7 @@ fn call_state(c: &Call) -> String {
         (Some(LocalApp::Mailbox(_)), _) => "mailbox menu",
         (Some(LocalApp::Bye(_)), _) => "announcement",
         (Some(LocalApp::Queue), _) => "waiting in a queue",
+        (Some(LocalApp::Callback(_)), _) => "confirming a callback",
         (None, CallState::Proceeding) => {
             if c.branches.iter().any(|b| b.state == BranchState::Ringing) {
                 "ringing"

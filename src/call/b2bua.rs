@@ -209,6 +209,8 @@ pub struct Call {
     pub(crate) queue: Option<crate::call::queue::QueueLeg>,
     /// Queue priority (dial plan / IVR variables `priority`, `vip`).
     pub(crate) priority: u8,
+    /// A callback call Zvon placed for this queue, until the customer answers.
+    pub(crate) originate: Option<String>,
 }
 
 impl Call {
@@ -716,6 +718,7 @@ impl Pbx {
             lang,
             queue: None,
             priority: 0,
+            originate: None,
         };
         tracing::info!(
             call = %uniqueid,
@@ -909,6 +912,21 @@ impl Pbx {
             .ok()
             .and_then(|t| t.tag().map(str::to_owned))
             .unwrap_or_default();
+        if call.originate.is_some() && (101..=199).contains(&code) {
+            // Calling a customer back: ringing is all there is to know.
+            let b = &mut call.branches[i];
+            if b.state == BranchState::Trying {
+                b.state = BranchState::Ringing;
+            }
+            if b.cancel_pending {
+                b.cancel_pending = false;
+                self.send_cancel(now, id, i);
+            }
+            return;
+        }
+        if call.originate.is_some() && code >= 300 {
+            return self.callback_branch_failed(now, id, i, code);
+        }
         match code {
             100 => {}
             101..=199 => {
@@ -983,6 +1001,10 @@ impl Pbx {
                     self.send_bye(now, id, LegRef::Branch(i));
                     return;
                 }
+                if call.originate.is_some() {
+                    let rsp = rsp.clone();
+                    return self.callback_answered(now, id, i, &rsp);
+                }
                 if call.queue.is_some() && !self.queue_branch_answered(now, id, i) {
                     // The offer was withdrawn (another agent answered, the caller left).
                     self.send_bye(now, id, LegRef::Branch(i));
@@ -1045,6 +1067,9 @@ impl Pbx {
             {
                 if call.branches[i].state == BranchState::Answered {
                     return;
+                }
+                if call.originate.is_some() {
+                    return self.callback_branch_failed(now, id, i, code);
                 }
                 call.branches[i].state = BranchState::Failed(code);
                 if call.queue.is_some() && self.queue_branch_failed(now, id, i) {
@@ -1982,7 +2007,7 @@ impl Pbx {
 
 /// The best final response to give the caller when every branch failed (RFC 3261 §16.7.6,
 /// simplified: busy wins, then the most specific 4xx, else 480).
-fn best_failure(codes: &[u16]) -> (u16, &'static str, Disposition, &'static str) {
+pub(crate) fn best_failure(codes: &[u16]) -> (u16, &'static str, Disposition, &'static str) {
     if codes.iter().any(|c| matches!(c, 486 | 600)) {
         return (486, "Busy Here", Disposition::Busy, "busy");
     }

@@ -12,6 +12,7 @@
 //! leg is not re-INVITEd, so phones that mishandle hold re-INVITEs never see one.
 
 pub mod b2bua;
+pub mod callback;
 pub mod dialog;
 pub mod features;
 pub mod mailbox;

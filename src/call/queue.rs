@@ -198,6 +198,15 @@ impl Pbx {
                     }
                     self.queue_leave(now, call, to, false);
                 }
+                AcdOutput::CallbackMenu { call } => self.callback_menu(now, call),
+                AcdOutput::Callback {
+                    call,
+                    number,
+                    queue,
+                    linkedid,
+                    ..
+                } => self.callback_originate(now, call, &number, &queue, &linkedid),
+                AcdOutput::CallbackCancel { call } => self.callback_cancel(now, call),
                 AcdOutput::AgentChanged(agent) => {
                     if let Some((logged_in, queues, paused)) = self.acd.snapshot(&agent) {
                         self.out.push_back(Output::Store(

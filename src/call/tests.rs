@@ -2256,6 +2256,7 @@ fn queue_world(strategy: &str) -> World {
         ..Default::default()
     };
     q.greeting = vec!["thank-you-for-waiting".into()];
+    q.exit_keys.insert('2', crate::acd::ExitKey::Callback);
     let agent = |ext: &str| crate::acd::AgentConfig {
         name: String::new(),
         extension: ext.into(),
@@ -2713,4 +2714,170 @@ fn queue_counters_of_today_start_again_at_local_midnight() {
     w.run_for(Duration::from_secs(25 * 3600));
     let q = w.control(crate::api::Request::StatusQueues);
     assert!(q.text.contains("today 0 answered"), "{}", q.text);
+}
+
+#[test]
+fn a_queue_caller_asks_for_a_callback_hangs_up_and_is_called_back_and_connected() {
+    let mut w = queue_world("linear");
+    register(&mut w, "1001", ALICE, "r0");
+    // Everyone busy: both agents paused.
+    for a in ["bob", "carol"] {
+        let r = w.control(crate::api::Request::AgentPause {
+            agent: a.into(),
+            reason: None,
+        });
+        assert!(r.ok);
+    }
+    let (c, out) = call(
+        &mut w,
+        "700",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap()
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
+    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    let session = session_of(&w);
+    let first_uid = w
+        .control(crate::api::Request::StatusQueues)
+        .text
+        .contains("1 waiting");
+    assert!(first_uid);
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '2',
+    });
+    assert_eq!(
+        plays(&w).last().unwrap().1,
+        [
+            "callback-we-will-call",
+            "num-1",
+            "num-0",
+            "num-0",
+            "num-1",
+            "callback-confirm-options"
+        ]
+    );
+    w.media_event(MediaEvent::Dtmf {
+        session,
+        side: Side::A,
+        digit: '1',
+    });
+    let (play, prompts) = plays(&w).last().unwrap().clone();
+    assert_eq!(prompts, ["callback-keep-place"]);
+    w.media_event(MediaEvent::PlayDone { session, id: play });
+    let bye = w
+        .sent_messages()
+        .into_iter()
+        .find(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Bye))
+        .expect("Zvon hangs up after the confirmation")
+        .1;
+    respond(&mut w, ALICE, &bye, 200, "alice", None);
+    w.media_event(MediaEvent::Closed {
+        session,
+        stats: Default::default(),
+    });
+    let q = w.control(crate::api::Request::StatusQueues);
+    assert!(q.text.contains("callback to 1001"), "{}", q.text);
+    // Carol is free again: Zvon calls Alice back first, Carol is kept for her.
+    w.media.clear();
+    let r = w.control(crate::api::Request::AgentUnpause {
+        agent: "carol".into(),
+    });
+    assert!(r.ok);
+    let sent = w.sent_messages();
+    let inv = invites_to(&sent, ALICE)
+        .pop()
+        .expect("Zvon calls the customer back");
+    assert!(
+        invites_to(&sent, CAROL).is_empty(),
+        "the agent rings only once the customer answers"
+    );
+    assert!(
+        w.control(crate::api::Request::AgentList)
+            .text
+            .lines()
+            .any(|l| l.contains("carol") && l.contains("ringing"))
+    );
+    respond(&mut w, ALICE, &inv, 180, "alice2", None);
+    let out = respond(
+        &mut w,
+        ALICE,
+        &inv,
+        200,
+        "alice2",
+        Some(offer_sdp("192.0.2.10", 40002, "0 101", "")),
+    );
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(ALICE) && m.method() == Some(&Method::Ack)),
+        "the customer's answer is ACKed"
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Open { b: None, .. })),
+        "media for the customer"
+    );
+    assert_eq!(plays(&w).last().unwrap().1, ["please-hold"]);
+    let carol = invites_to(&out, CAROL).pop().expect("now Carol rings");
+    w.media.clear();
+    respond(
+        &mut w,
+        CAROL,
+        &carol,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 50000, "0 101", "")),
+    );
+    assert!(
+        w.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Update { side: Side::B, .. }))
+    );
+    w.run_for(Duration::from_secs(30));
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = cdrs(&w);
+    assert_eq!(cdr.len(), 2);
+    let back = cdr
+        .iter()
+        .find(|r| r.history.starts_with("callback:"))
+        .unwrap();
+    let orig = cdr
+        .iter()
+        .find(|r| r.history.contains("callback-request:1001"))
+        .unwrap();
+    assert_eq!(
+        back.linkedid, orig.uniqueid,
+        "the callback is linked to the first call"
+    );
+    assert_eq!(back.answered_by.as_deref(), Some("1003"));
+    assert!(back.history.contains("agent:carol"), "{}", back.history);
+    let names: Vec<String> = queue_events(&w)
+        .into_iter()
+        .map(|(e, _, _)| e)
+        .filter(|e| !e.contains("PAUSE"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ENTERQUEUE",
+            "CALLBACKREQUEST",
+            "CALLBACKATTEMPT",
+            "CALLBACKANSWER",
+            "OFFER",
+            "CONNECT",
+            "COMPLETECALLER",
+            "WRAPUPSTART"
+        ]
+    );
 }

@@ -57,6 +57,8 @@ pub enum LocalApp {
     Bye(u64),
     /// Waiting in a queue (music and announcements; digits go to the ACD).
     Queue,
+    /// Waiting in a queue and confirming a callback number.
+    Callback(Box<crate::call::callback::CallbackMenu>),
 }
 
 /// The deposit flow.
@@ -437,6 +439,12 @@ impl Pbx {
             Some(LocalApp::Queue)
         ) {
             return self.queue_digit(_now, id, digit);
+        }
+        if matches!(
+            self.calls.calls.get(&id).and_then(|c| c.local.as_ref()),
+            Some(LocalApp::Callback(_))
+        ) {
+            return self.callback_digit(_now, id, digit);
         }
         let recording = self
             .calls
