@@ -486,6 +486,24 @@ impl Acd {
         lang: &str,
         p: &impl Presence,
     ) -> JoinResult {
+        self.join_with_skills(now, call, uniqueid, caller, queue, priority, lang, None, p)
+    }
+
+    /// [`Acd::join`] with the skills this caller needs (set by the dial plan or IVR) instead
+    /// of the queue's; the queue's `relax` steps still apply.
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_with_skills(
+        &mut self,
+        now: Now,
+        call: CallId,
+        uniqueid: &str,
+        caller: &str,
+        queue: &str,
+        priority: u8,
+        lang: &str,
+        skills: Option<Skills>,
+        p: &impl Presence,
+    ) -> JoinResult {
         let Some(&qi) = self.queue_index.get(queue) else {
             return JoinResult::NoQueue;
         };
@@ -535,7 +553,7 @@ impl Acd {
                 state: CallerState::Waiting,
                 retry_at: None,
                 tried: Vec::new(),
-                skills: None,
+                skills,
                 lang: lang.to_owned(),
                 announced_ewt: None,
                 callback: None,

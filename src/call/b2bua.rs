@@ -209,6 +209,8 @@ pub struct Call {
     pub(crate) queue: Option<crate::call::queue::QueueLeg>,
     /// Queue priority (dial plan / IVR variables `priority`, `vip`).
     pub(crate) priority: u8,
+    /// Skills the dial plan or IVR asked for (variable `skills`).
+    pub(crate) queue_skills: Option<crate::acd::Skills>,
     /// A callback call Zvon placed for this queue, until the customer answers.
     pub(crate) originate: Option<String>,
 }
@@ -718,6 +720,7 @@ impl Pbx {
             lang,
             queue: None,
             priority: 0,
+            queue_skills: None,
             originate: None,
         };
         tracing::info!(

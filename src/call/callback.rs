@@ -268,6 +268,7 @@ impl Pbx {
             lang: crate::ivr::flow::Language::En,
             queue: None,
             priority: 0,
+            queue_skills: None,
             originate: Some(queue.to_owned()),
         };
         let codecs = self.codecs.clone();

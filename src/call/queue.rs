@@ -90,6 +90,26 @@ pub(crate) fn priority_of(vars: &Vars) -> u8 {
     }
 }
 
+/// The skills a call's variables ask for: `skills = "english:2, billing"` (level 1 when
+/// none is given); `None` when unset or empty.
+pub(crate) fn skills_of(vars: &Vars) -> Option<crate::acd::Skills> {
+    let spec = vars.get("skills")?;
+    let mut out = crate::acd::Skills::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, level) = match part.split_once(':') {
+            Some((n, l)) => (n.trim(), l.trim().parse::<u8>().ok()),
+            None => (part, Some(1)),
+        };
+        match level {
+            Some(l) if !name.is_empty() && l > 0 => {
+                out.insert(name.to_owned(), l);
+            }
+            _ => tracing::debug!(part, "ignoring a malformed skill in the `skills` variable"),
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// A queue event as a store row.
 fn record(e: AcdEvent) -> crate::store::QueueEventRecord {
     crate::store::QueueEventRecord {
@@ -143,13 +163,18 @@ impl Pbx {
             session,
             side: Side::A,
         }));
+        let skills = self
+            .calls
+            .calls
+            .get(&id)
+            .and_then(|c| c.queue_skills.clone());
         let view = View {
             registrar: &self.registrar,
             calls: &self.calls,
         };
         let r = self
             .acd
-            .join(now, id, &uid, &caller, queue, prio, &lang, &view);
+            .join_with_skills(now, id, &uid, &caller, queue, prio, &lang, skills, &view);
         match r {
             JoinResult::Queued(_) => {}
             JoinResult::Full(to) | JoinResult::Empty(to) => {

@@ -50,6 +50,8 @@ pub(crate) enum After {
         queue: String,
         /// Higher is served first.
         priority: u8,
+        /// Skills the caller needs (instead of the queue's).
+        skills: Option<crate::acd::Skills>,
     },
 }
 
@@ -156,6 +158,7 @@ impl Pbx {
                 After::Queue {
                     queue: q,
                     priority: crate::call::queue::priority_of(&d.vars),
+                    skills: crate::call::queue::skills_of(&d.vars),
                 },
             )),
             Route::Queue(_) => Err((404, "Not Found", Disposition::Failed, "no such queue")),
@@ -247,9 +250,14 @@ impl Pbx {
                 self.start_mailbox(now, id, &mb);
                 true
             }
-            After::Queue { queue, priority } => {
+            After::Queue {
+                queue,
+                priority,
+                skills,
+            } => {
                 if let Some(c) = self.calls.calls.get_mut(&id) {
                     c.priority = priority;
+                    c.queue_skills = skills;
                     c.no_answer_at = None;
                 }
                 self.queue_join(now, id, &queue);
@@ -555,6 +563,7 @@ impl Pbx {
                 }
                 IvrOutput::Done(exit) => {
                     call.priority = crate::call::queue::priority_of(s.vars());
+                    call.queue_skills = crate::call::queue::skills_of(s.vars());
                     let path = s.path_string();
                     call.history.push(format!("ivr:{path}"));
                     call.local = None;

@@ -2230,6 +2230,14 @@ fn finished_calls_leave_no_state_even_when_a_phone_never_sends_the_487() {
 }
 
 fn queue_world(strategy: &str) -> World {
+    let cfg = queue_config(strategy);
+    let mut w = World::new(&cfg);
+    register(&mut w, "1002", BOB1, "r1");
+    register(&mut w, "1003", CAROL, "r3");
+    w
+}
+
+fn queue_config(strategy: &str) -> crate::config::Config {
     let mut cfg = config(0, &[]);
     cfg.dialplan = crate::dialplan::Plan::parse(
         "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"700\"\naction = \"queue\"\ntarget = \"support\"\n\
@@ -2279,10 +2287,7 @@ fn queue_world(strategy: &str) -> World {
             ),
         ],
     };
-    let mut w = World::new(&cfg);
-    register(&mut w, "1002", BOB1, "r1");
-    register(&mut w, "1003", CAROL, "r3");
-    w
+    cfg
 }
 
 fn queue_events(w: &World) -> Vec<(String, String, Vec<String>)> {
@@ -2879,5 +2884,39 @@ fn a_queue_caller_asks_for_a_callback_hangs_up_and_is_called_back_and_connected(
             "COMPLETECALLER",
             "WRAPUPSTART"
         ]
+    );
+}
+
+#[test]
+fn the_dial_plan_can_ask_for_skills_per_call() {
+    // 701 is the same queue, for German speakers.
+    let mut cfg = queue_config("skills");
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"701\"\naction = \"queue\"\n\
+         target = \"support\"\nset = { skills = \"german:3, bogus:x\" }\n",
+    )
+    .unwrap();
+    cfg.acd.agents[1].1.skills = [("german".to_string(), 4)].into();
+    let mut w2 = World::new(&cfg);
+    register(&mut w2, "1002", BOB1, "r1");
+    register(&mut w2, "1003", CAROL, "r3");
+    let (_c, out) = call(
+        &mut w2,
+        "701",
+        offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        "",
+    );
+    assert!(invites_to(&out, BOB1).is_empty(), "Bob speaks no German");
+    assert_eq!(invites_to(&out, CAROL).len(), 1);
+}
+
+#[test]
+fn skills_variables_are_parsed_leniently() {
+    let mut v = crate::dialplan::Vars::new();
+    assert_eq!(crate::call::queue::skills_of(&v), None);
+    v.insert("skills".into(), " english:2, billing ,x:0, :3".into());
+    assert_eq!(
+        crate::call::queue::skills_of(&v),
+        Some([("english".to_string(), 2), ("billing".to_string(), 1)].into())
     );
 }
