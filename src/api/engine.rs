@@ -22,10 +22,7 @@ impl Pbx {
             Request::StatusQueues => Response::ok(self.queues_text(now)),
             Request::AgentList => Response::ok(self.agents_text(now)),
             Request::AgentLogin { agent, queues } => {
-                let view = crate::call::queue::View {
-                    registrar: &self.registrar,
-                    calls: &self.calls,
-                };
+                let view = crate::call::queue::View::new(&self.registrar, &self.calls);
                 let r = self.acd.login(now, &agent, &queues, &view);
                 self.pump_acd(now);
                 match r {
@@ -37,10 +34,7 @@ impl Pbx {
                 }
             }
             Request::AgentLogout { agent } => {
-                let view = crate::call::queue::View {
-                    registrar: &self.registrar,
-                    calls: &self.calls,
-                };
+                let view = crate::call::queue::View::new(&self.registrar, &self.calls);
                 let r = self.acd.logout(now, &agent, &view);
                 self.pump_acd(now);
                 match r {
@@ -49,10 +43,7 @@ impl Pbx {
                 }
             }
             Request::AgentPause { agent, reason } => {
-                let view = crate::call::queue::View {
-                    registrar: &self.registrar,
-                    calls: &self.calls,
-                };
+                let view = crate::call::queue::View::new(&self.registrar, &self.calls);
                 let r = self.acd.pause(now, &agent, reason, &view);
                 self.pump_acd(now);
                 match r {
@@ -64,10 +55,7 @@ impl Pbx {
                 }
             }
             Request::AgentUnpause { agent } => {
-                let view = crate::call::queue::View {
-                    registrar: &self.registrar,
-                    calls: &self.calls,
-                };
+                let view = crate::call::queue::View::new(&self.registrar, &self.calls);
                 let r = self.acd.unpause(now, &agent, &view);
                 self.pump_acd(now);
                 match r {
@@ -104,10 +92,7 @@ impl Pbx {
     }
 
     fn agents_text(&self, now: Now) -> String {
-        let view = crate::call::queue::View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = crate::call::queue::View::new(&self.registrar, &self.calls);
         let agents = self.acd.agents(now, &view);
         if agents.is_empty() {
             return "no agents are configured (queues.toml)".into();
@@ -125,10 +110,7 @@ impl Pbx {
     }
 
     fn queues_text(&self, now: Now) -> String {
-        let view = crate::call::queue::View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = crate::call::queue::View::new(&self.registrar, &self.calls);
         let queues = self.acd.queues(now, &view);
         if queues.is_empty() {
             return "no queues are configured (queues.toml)".into();

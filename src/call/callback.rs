@@ -107,10 +107,7 @@ impl Pbx {
         match digit {
             '1' => {
                 let number = menu.number.clone();
-                let view = View {
-                    registrar: &self.registrar,
-                    calls: &self.calls,
-                };
+                let view = View::new(&self.registrar, &self.calls);
                 let ok = self.acd.callback_request(now, id, &number, &view);
                 if let Some(c) = self.calls.calls.get_mut(&id) {
                     if ok {
@@ -167,10 +164,7 @@ impl Pbx {
                 self.ports.give(p);
             }
             tracing::info!(number, queue, "callback: the number cannot be called now");
-            let view = View {
-                registrar: &self.registrar,
-                calls: &self.calls,
-            };
+            let view = View::new(&self.registrar, &self.calls);
             self.acd.callback_failed(now, key, &view);
             self.pump_acd(now);
             return;
@@ -356,10 +350,7 @@ impl Pbx {
             side: Side::A,
         }));
         self.callback_play(id, vec!["please-hold".into()]);
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         self.acd.callback_answered(now, id, &view);
         self.pump_acd(now);
         self.arm_call(id);
@@ -392,10 +383,7 @@ impl Pbx {
         call.hangup_cause = format!("callback: {cause}");
         call.hangup_by = "callee".into();
         tracing::info!(call = %call.uniqueid, code, "callback not answered");
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         self.acd.callback_failed(now, id, &view);
         self.pump_acd(now);
         self.end_call(now, id);

@@ -35,10 +35,65 @@ pub struct QueueLeg {
     pub(crate) agent: Option<String>,
 }
 
-/// The engine's calls and registrations, as the ACD sees them.
+/// The engine's calls and registrations, as the ACD sees them. Direct-call counts are
+/// computed once per view (one pass over the calls), so a distribution decision costs a hash
+/// lookup per agent, not a scan of every call.
 pub(crate) struct View<'a> {
-    pub(crate) registrar: &'a Registrar,
-    pub(crate) calls: &'a Calls,
+    registrar: &'a Registrar,
+    calls: &'a Calls,
+    direct: std::cell::OnceCell<HashMap<&'a str, usize>>,
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn new(registrar: &'a Registrar, calls: &'a Calls) -> Self {
+        View {
+            registrar,
+            calls,
+            direct: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Extension → calls it is in that are not queue calls the ACD gave it: as caller, as
+    /// the answered callee, or ringing for a direct call.
+    fn direct_counts(&self) -> &HashMap<&'a str, usize> {
+        self.direct.get_or_init(|| {
+            let mut m: HashMap<&'a str, usize> = HashMap::new();
+            for c in self.calls.calls.values() {
+                if c.state == CallState::Ending {
+                    continue;
+                }
+                let mut exts: Vec<&'a str> = vec![c.caller.as_str()];
+                let agent_leg = |ext: &str| {
+                    c.queue.as_ref().is_some_and(|q| {
+                        q.agent.is_some()
+                            || q.offers
+                                .values()
+                                .flatten()
+                                .any(|&i| c.branches[i].ext == ext)
+                    })
+                };
+                if c.winner.is_some() && !agent_leg(&c.callee) {
+                    exts.push(c.callee.as_str());
+                }
+                if c.queue.is_none() && c.winner.is_none() {
+                    exts.extend(
+                        c.branches
+                            .iter()
+                            .filter(|b| {
+                                matches!(b.state, BranchState::Trying | BranchState::Ringing)
+                            })
+                            .map(|b| b.ext.as_str()),
+                    );
+                }
+                exts.sort_unstable();
+                exts.dedup();
+                for e in exts {
+                    *m.entry(e).or_insert(0) += 1;
+                }
+            }
+            m
+        })
+    }
 }
 
 impl Presence for View<'_> {
@@ -47,31 +102,7 @@ impl Presence for View<'_> {
     }
 
     fn direct_calls(&self, ext: &str) -> usize {
-        self.calls
-            .calls
-            .values()
-            .filter(|c| c.state != CallState::Ending)
-            .filter(|c| {
-                let queue_leg = c.queue.as_ref().is_some_and(|q| {
-                    q.agent.is_some()
-                        || q.offers
-                            .values()
-                            .flatten()
-                            .any(|&i| c.branches[i].ext == ext)
-                });
-                if queue_leg && c.callee == ext {
-                    return false;
-                }
-                c.caller == ext
-                    || (c.callee == ext && c.winner.is_some())
-                    || (c.queue.is_none()
-                        && c.winner.is_none()
-                        && c.branches.iter().any(|b| {
-                            b.ext == ext
-                                && matches!(b.state, BranchState::Trying | BranchState::Ringing)
-                        }))
-            })
-            .count()
+        self.direct_counts().get(ext).copied().unwrap_or(0)
     }
 }
 
@@ -168,10 +199,7 @@ impl Pbx {
             .calls
             .get(&id)
             .and_then(|c| c.queue_skills.clone());
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         let r = self
             .acd
             .join_with_skills(now, id, &uid, &caller, queue, prio, &lang, skills, &view);
@@ -287,10 +315,7 @@ impl Pbx {
             return;
         };
         if targets.is_empty() || call.state == CallState::Ending {
-            let view = View {
-                registrar: &self.registrar,
-                calls: &self.calls,
-            };
+            let view = View::new(&self.registrar, &self.calls);
             self.acd.offer_failed(now, id, agent, &view);
             return;
         }
@@ -344,10 +369,7 @@ impl Pbx {
         else {
             return false;
         };
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         let ok = self.acd.offer_answered(now, id, &agent, &view);
         if ok && let Some(c) = self.calls.calls.get_mut(&id) {
             if let Some(q) = c.queue.as_mut() {
@@ -387,10 +409,7 @@ impl Pbx {
             if let Some(q) = call.queue.as_mut() {
                 q.offers.remove(&agent);
             }
-            let view = View {
-                registrar: &self.registrar,
-                calls: &self.calls,
-            };
+            let view = View::new(&self.registrar, &self.calls);
             self.acd.offer_failed(now, id, &agent, &view);
             self.pump_acd(now);
         }
@@ -404,20 +423,14 @@ impl Pbx {
             c.queue = None;
             c.callee = to.to_owned();
         }
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         self.acd.transferred(now, id, to, &view);
         self.pump_acd(now);
     }
 
     /// A digit from a waiting caller.
     pub(crate) fn queue_digit(&mut self, now: Now, id: u64, digit: char) {
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         self.acd.digit(now, id, digit, &view);
         self.pump_acd(now);
     }
@@ -437,18 +450,12 @@ impl Pbx {
         if let Some(q) = call.queue.as_ref() {
             tracing::debug!(call = %call.uniqueid, queue = %q.name, agent = ?q.agent, by = %call.hangup_by, "queue call ended");
         }
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         if in_queue {
             self.acd.call_ended(now, id, by_agent, &view);
         }
         for e in exts {
-            let view = View {
-                registrar: &self.registrar,
-                calls: &self.calls,
-            };
+            let view = View::new(&self.registrar, &self.calls);
             self.acd.presence_changed(now, &e, &view);
         }
         self.pump_acd(now);
@@ -459,10 +466,7 @@ impl Pbx {
         if self.acd.agent_of_extension(ext).is_none() {
             return;
         }
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         self.acd.presence_changed(now, ext, &view);
         self.pump_acd(now);
     }
@@ -473,10 +477,7 @@ impl Pbx {
             self.acd_repair(now);
         }
         if self.acd_at.is_some_and(|t| t <= now.mono) {
-            let view = View {
-                registrar: &self.registrar,
-                calls: &self.calls,
-            };
+            let view = View::new(&self.registrar, &self.calls);
             self.acd.handle_timeout(now, &view);
             self.pump_acd(now);
         }
@@ -521,10 +522,7 @@ impl Pbx {
             })
             .map(|(id, _)| *id)
             .collect();
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         let fixed = self.acd.repair(now, |id| live.contains(&id), &view);
         if fixed > 0 {
             tracing::warn!(fixed, "ACD state repaired");
@@ -600,10 +598,7 @@ impl Pbx {
             tracing::info!(ext = %caller, code = %dialed, "agent code from a phone that is no agent's");
             return Some(vec!["not-an-agent".into()]);
         };
-        let view = View {
-            registrar: &self.registrar,
-            calls: &self.calls,
-        };
+        let view = View::new(&self.registrar, &self.calls);
         let r = match which {
             "login" => self
                 .acd
