@@ -731,7 +731,7 @@ fn ivr_key_as_inband_tone_reaches_the_extension() {
 }
 
 /// SIP INFO key presses for uac_keys.xml.in: (key, pause before it in ms).
-fn info_keys(keys: &[(char, u32)]) -> String {
+pub(crate) fn info_keys(keys: &[(char, u32)]) -> String {
     let part = std::fs::read_to_string(sipp_dir().join("info_dtmf.xml.part")).unwrap();
     let mut out = String::new();
     for (i, (k, pause)) in keys.iter().enumerate() {

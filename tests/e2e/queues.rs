@@ -3,7 +3,7 @@
 use std::process::Child;
 use std::time::Duration;
 
-use crate::calls::{register_sipp, scenario, sipp};
+use crate::calls::{info_keys, register_sipp, scenario, sipp};
 use crate::common::{Daemon, TestConfig, free_udp_port};
 
 const AGENTS: [&str; 4] = ["1011", "1012", "1013", "1014"];
@@ -77,7 +77,12 @@ fn twenty_callers_four_agents_round_robin_full_queue_overflows_and_log_matches_c
     let uac = scenario(
         d.dir.path(),
         "uac_queue",
-        &[("@USER@", "1001"), ("@PASS@", "demo1001"), ("@TO@", "700")],
+        &[
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "700"),
+            ("@KEYS@", ""),
+        ],
         false,
     );
     let callers = sipp(
@@ -213,4 +218,117 @@ fn agent_pause_and_logout_from_the_cli_survive_a_restart() {
     assert_eq!(code, Some(0));
     assert!(out.contains("queue q (round-robin): 0 waiting"), "{out}");
     drop(d);
+}
+
+#[test]
+fn a_sipp_caller_asks_for_a_callback_and_is_called_back_and_connected_to_the_agent() {
+    let mut tc = TestConfig {
+        extra_extensions: "[[extension]]\nnumber = \"1011\"\npassword = \"demo1011\"\n".into(),
+        queues: Some(
+            "[queues.q]\nexit_keys = { \"2\" = \"callback\" }\nannounce_position = \"0s\"\n\
+             callback_ring = \"20s\"\n[agents.a1]\nextension = \"1011\"\nqueues = { q = 0 }\n"
+                .into(),
+        ),
+        ..TestConfig::default()
+    };
+    tc.trusted = r#"["127.0.0.1/32"]"#;
+    let mut d = Daemon::start(&tc);
+    // The customer's own phone (1001) is registered; the agent's is not yet: the caller waits.
+    let customer = agent_phone(&d, "1001", 300, 3000);
+    let uac = scenario(
+        d.dir.path(),
+        "uac_queue",
+        &[
+            // First: the key scenario part has @USER@ and @TO@ of its own.
+            ("@KEYS@", &info_keys(&[('2', 1000), ('1', 1500)])),
+            ("@USER@", "1001"),
+            ("@PASS@", "demo1001"),
+            ("@TO@", "700"),
+        ],
+        false,
+    );
+    let caller = sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            uac.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-m".into(),
+            "1".into(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+            "-trace_err".into(),
+        ],
+        d.dir.path(),
+    );
+    // Zvon confirms and hangs up ("you keep your place"): the caller's scenario ends on its BYE.
+    let out = caller.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "SIPp caller failed:\n{}\n{}\n{}\nzvon log:\n{}",
+        std::fs::read_dir(d.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("errors"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    assert!(
+        d.wait_log("callback requested", Duration::from_secs(5)),
+        "{}",
+        d.log()
+    );
+    // The agent's phone comes online: Zvon calls the customer back, then rings the agent.
+    let agent = agent_phone(&d, "1011", 300, 1000);
+    assert!(
+        d.wait_log("queue call answered", Duration::from_secs(15)),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    for mut p in [customer, agent] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    let events = zvon::store::queue_events(&d.db(), None, None).unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    for want in [
+        "ENTERQUEUE",
+        "CALLBACKREQUEST",
+        "CALLBACKATTEMPT",
+        "CALLBACKANSWER",
+        "CONNECT",
+        "COMPLETEAGENT",
+    ] {
+        assert!(names.contains(&want), "{want} missing: {names:?}");
+    }
+    let req = events
+        .iter()
+        .find(|e| e.event == "CALLBACKREQUEST")
+        .unwrap();
+    assert_eq!(req.data[0], "1001");
+    let cdrs = zvon::store::cdrs(&d.db()).unwrap();
+    let first = cdrs
+        .iter()
+        .find(|c| c.history.contains("callback-request:1001"))
+        .expect("the first call's CDR");
+    let back = cdrs
+        .iter()
+        .find(|c| c.history.starts_with("callback:q"))
+        .expect("the callback call's CDR");
+    assert_eq!(back.linkedid, first.uniqueid);
+    assert_eq!(back.answered_by.as_deref(), Some("1011"));
+    assert_eq!(back.disposition, zvon::store::Disposition::Answered);
+    // The events keep the caller's first call id from entry to completion.
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.event == "CONNECT" || e.event == "COMPLETEAGENT")
+            .all(|e| e.call_id == first.uniqueid)
+    );
 }
