@@ -10,9 +10,12 @@ use zvon::api::Request;
 
 /// Zvon — an IP-PBX and call center in one daemon.
 ///
-/// Registers desk phones and softphones over SIP (UDP and TCP), with digest authentication,
-/// NAT-friendly bindings and brute-force protection. Configuration is a directory of TOML
-/// files (zvon.toml, extensions.toml).
+/// Registers desk phones and softphones over SIP (UDP and TCP) and connects their calls with
+/// relayed or transcoded media; runs a TOML dial plan and IVR menus with voice prompts,
+/// voicemail with message waiting, and call-center queues with agents, announcements,
+/// overflow and callback. Configuration is a directory of TOML files (zvon.toml,
+/// extensions.toml, dialplan.toml, ivr.toml, queues.toml); calls and queue events are kept in
+/// SQLite.
 #[derive(Parser, Debug)]
 #[command(name = "zvon", version, about, long_about, after_help = AFTER_HELP)]
 struct Cli {
@@ -316,9 +319,11 @@ fn main() -> ExitCode {
             match zvon::config::load_dir(&dir) {
                 Ok(cfg) => {
                     println!(
-                        "{}: OK ({} extensions, SIP on {} UDP / {} TCP addresses)",
+                        "{}: OK ({} extensions, {} queue(s), {} agent(s), SIP on {} UDP / {} TCP addresses)",
                         dir.display(),
                         cfg.extensions.len(),
+                        cfg.acd.queues.len(),
+                        cfg.acd.agents.len(),
                         cfg.server.udp.len(),
                         cfg.server.tcp.len()
                     );
