@@ -315,6 +315,8 @@ pub struct Acd {
     connected: HashMap<CallId, Connected>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     dirty: BTreeSet<usize>,
+    /// Queues to check against `leave_when` at the next distribution (after an auto-pause).
+    empty_check: BTreeSet<usize>,
     out: VecDeque<AcdOutput>,
     rng: StdRng,
     seq: u64,
@@ -346,6 +348,7 @@ impl Acd {
             connected: HashMap::new(),
             timers: BinaryHeap::new(),
             dirty: BTreeSet::new(),
+            empty_check: BTreeSet::new(),
             out: VecDeque::new(),
             rng: StdRng::seed_from_u64(seed),
             seq: 0,
@@ -595,8 +598,11 @@ impl Acd {
     pub fn set_caller_skills(&mut self, call: CallId, skills: Skills) {
         if let Some(c) = self.callers.get_mut(&call) {
             c.skills = Some(skills);
-            let q = c.queue;
+            let (q, joined) = (c.queue, c.joined);
             self.dirty.insert(q);
+            // Without `now` and presence here: a deadline already passed makes the runtime
+            // come back at once and distribute.
+            self.arm(joined, Timer::Relax(call));
         }
     }
 
@@ -692,6 +698,9 @@ impl Acd {
 
     /// Offers waiting callers of the dirty queues to free agents.
     fn distribute(&mut self, now: Now, p: &impl Presence) {
+        while let Some(q) = self.empty_check.pop_first() {
+            self.leave_if_empty(now, q, p);
+        }
         while let Some(q) = self.dirty.pop_first() {
             self.distribute_queue(now, q, p);
         }
@@ -953,6 +962,12 @@ impl Acd {
                 self.agents[a].missed_in_row = 0;
                 self.event(now, NONE, NONE, &id, "PAUSEALL", vec!["autopause".into()]);
                 self.out.push_back(AcdOutput::AgentChanged(id.clone()));
+                // As after pause(): a queue nobody unpaused serves may have to empty.
+                for (qi, qs) in self.queues.iter().enumerate() {
+                    if qs.members.iter().any(|m| m.agent == a && m.active) {
+                        self.empty_check.insert(qi);
+                    }
+                }
                 tracing::info!(agent = %id, "auto-paused after unanswered offers");
             }
         }
@@ -1402,10 +1417,18 @@ impl Acd {
         if let CallerState::Offered { agents, .. } = &c.state {
             for &a in agents {
                 self.agents[a].offered = None;
+                self.agents[a].changed = now.mono;
                 let id = self.agents[a].id.clone();
                 self.out.push_back(AcdOutput::Withdraw { call, agent: id });
                 self.mark_agent_queues(a);
             }
+        }
+        if let CallerState::Reserved { agent, .. } = c.state
+            && self.agents[agent].offered == Some(call)
+        {
+            self.agents[agent].offered = None;
+            self.agents[agent].changed = now.mono;
+            self.mark_agent_queues(agent);
         }
         let waited = secs(now.mono.saturating_duration_since(c.joined));
         let (pos, orig) = (position.to_string(), c.orig_position.to_string());
