@@ -38,6 +38,10 @@
 //!   `EXITEMPTY`), a refused one exactly one `FULL`/`JOINEMPTY`, and every connected call one
 //!   completion.
 
+// The wait-time accuracy simulation lives beside this file and is declared here, so the ACD
+// module has a single test entry for it.
+#[path = "ewt_tests.rs"]
+mod ewt;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
