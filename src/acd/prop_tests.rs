@@ -38,8 +38,10 @@
 //!   `EXITEMPTY`), a refused one exactly one `FULL`/`JOINEMPTY`, and every connected call one
 //!   completion.
 
-// The wait-time accuracy simulation lives beside this file and is declared here, so the ACD
-// module has a single test entry for it.
+// The wait-time accuracy simulation and the throughput benchmark live beside this file and
+// are declared here, so the ACD module has a single test entry for them.
+#[path = "bench_tests.rs"]
+mod bench;
 #[path = "ewt_tests.rs"]
 mod ewt;
 
