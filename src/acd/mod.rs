@@ -52,6 +52,8 @@ pub mod config;
 mod engine;
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
