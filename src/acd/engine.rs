@@ -315,6 +315,8 @@ pub struct Acd {
     connected: HashMap<CallId, Connected>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     dirty: BTreeSet<usize>,
+    /// Agent → the queues it is a member of (logged in or not).
+    agent_queues: Vec<Vec<usize>>,
     /// Queues to check against `leave_when` at the next distribution (after an auto-pause).
     empty_check: BTreeSet<usize>,
     out: VecDeque<AcdOutput>,
@@ -349,6 +351,7 @@ impl Acd {
             timers: BinaryHeap::new(),
             dirty: BTreeSet::new(),
             empty_check: BTreeSet::new(),
+            agent_queues: Vec::new(),
             out: VecDeque::new(),
             rng: StdRng::seed_from_u64(seed),
             seq: 0,
@@ -391,8 +394,10 @@ impl Acd {
                 missed_in_row: 0,
                 answered: 0,
             });
+            acd.agent_queues.push(Vec::new());
             for (q, penalty) in &a.queues {
                 if let Some(&qi) = acd.queue_index.get(q) {
+                    acd.agent_queues[idx].push(qi);
                     acd.queues[qi].members.push(Member {
                         agent: idx,
                         penalty: *penalty,
@@ -718,49 +723,72 @@ impl Acd {
         if free.is_empty() {
             return;
         }
-        let order: Vec<CallId> = self.queues[q].waiting.iter().map(|&(_, _, c)| c).collect();
-        for call in order {
-            if free.is_empty() {
-                break;
-            }
-            let Some(c) = self.callers.get(&call) else {
-                continue;
-            };
-            if !matches!(c.state, CallerState::Waiting) || c.retry_at.is_some_and(|t| t > now.mono)
-            {
-                continue;
-            }
-            let req = self.required(c, now.mono);
-            let unrestricted = req.is_empty();
-            let eligible: Vec<usize> = free
-                .iter()
-                .copied()
-                .filter(|&mi| {
-                    let a = &self.agents[self.queues[q].members[mi].agent];
-                    req.iter()
-                        .all(|(s, lvl)| a.skills.get(s).is_some_and(|l| l >= lvl))
+        // Walk the queue in order, a batch of offerable callers at a time (as many as there
+        // are free agents), instead of copying the whole waiting set per decision.
+        let mut cursor: Option<(Reverse<u8>, u64, CallId)> = None;
+        'batches: while !free.is_empty() {
+            let want = free.len();
+            let batch: Vec<(Reverse<u8>, u64, CallId)> = {
+                let ws = &self.queues[q].waiting;
+                let iter: Box<dyn Iterator<Item = &(Reverse<u8>, u64, CallId)>> = match cursor {
+                    None => Box::new(ws.iter()),
+                    Some(k) => Box::new(
+                        ws.range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded)),
+                    ),
+                };
+                iter.filter(|(_, _, call)| {
+                    self.callers.get(call).is_some_and(|c| {
+                        matches!(c.state, CallerState::Waiting)
+                            && c.retry_at.is_none_or(|t| t <= now.mono)
+                    })
                 })
-                .collect();
-            if eligible.is_empty() {
-                if unrestricted {
-                    break;
+                .take(want)
+                .copied()
+                .collect()
+            };
+            let Some(&last) = batch.last() else {
+                break;
+            };
+            cursor = Some(last);
+            for (_, _, call) in batch {
+                if free.is_empty() {
+                    break 'batches;
                 }
-                continue;
-            }
-            let mut picked = self.pick(q, call, &eligible, now.mono);
-            let virtual_ = self
-                .callers
-                .get(&call)
-                .and_then(|c| c.callback.as_ref())
-                .is_some_and(|cb| !cb.active);
-            if virtual_ {
-                picked.truncate(1);
+                let Some(c) = self.callers.get(&call) else {
+                    continue;
+                };
+                let req = self.required(c, now.mono);
+                let unrestricted = req.is_empty();
+                let eligible: Vec<usize> = free
+                    .iter()
+                    .copied()
+                    .filter(|&mi| {
+                        let a = &self.agents[self.queues[q].members[mi].agent];
+                        req.iter()
+                            .all(|(s, lvl)| a.skills.get(s).is_some_and(|l| l >= lvl))
+                    })
+                    .collect();
+                if eligible.is_empty() {
+                    if unrestricted {
+                        break 'batches;
+                    }
+                    continue;
+                }
+                let mut picked = self.pick(q, call, &eligible, now.mono);
+                let virtual_ = self
+                    .callers
+                    .get(&call)
+                    .and_then(|c| c.callback.as_ref())
+                    .is_some_and(|cb| !cb.active);
+                if virtual_ {
+                    picked.truncate(1);
+                    free.retain(|m| !picked.contains(m));
+                    self.reserve(now, q, call, picked[0]);
+                    continue;
+                }
                 free.retain(|m| !picked.contains(m));
-                self.reserve(now, q, call, picked[0]);
-                continue;
+                self.offer(now, q, call, &picked);
             }
-            free.retain(|m| !picked.contains(m));
-            self.offer(now, q, call, &picked);
         }
     }
 
@@ -976,7 +1004,8 @@ impl Acd {
     }
 
     fn mark_agent_queues(&mut self, a: usize) {
-        for (qi, qs) in self.queues.iter().enumerate() {
+        for &qi in &self.agent_queues[a] {
+            let qs = &self.queues[qi];
             if !qs.waiting.is_empty() && qs.members.iter().any(|m| m.agent == a && m.active) {
                 self.dirty.insert(qi);
             }

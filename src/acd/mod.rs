@@ -46,7 +46,7 @@
 //! starting from the configured `expected_handle_time`. With `N` agents busy and handle
 //! times roughly exponential, the next agent frees up after `AHT / N` on average, so the
 //! caller at position `p` waits about `p` such intervals. Its error on a simulated day is
-//! measured by `acd::tests::ewt_error_on_a_simulated_day`.
+//! measured by `acd::prop_tests::ewt::ewt_error_on_a_simulated_day`.
 
 pub mod config;
 mod engine;
