@@ -652,6 +652,85 @@ fn cdr_with_legs_round_trips_through_the_writer() {
 }
 
 #[test]
+fn cdrs_between_reads_a_start_range_with_legs_and_refuses_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    assert!(matches!(
+        crate::store::cdrs_between(&path, None, None),
+        Err(StoreError::Missing { .. })
+    ));
+    assert!(!path.exists());
+    let store = Store::open(&path).unwrap();
+    let rec = |uid: &str, start: u64, legs: u32| CdrRecord {
+        uniqueid: uid.into(),
+        linkedid: uid.into(),
+        start,
+        answer: None,
+        end: start + 10,
+        caller: "1001".into(),
+        caller_name: None,
+        dialed: "1002".into(),
+        answered_by: None,
+        disposition: Disposition::NoAnswer,
+        duration: 10,
+        billsec: 0,
+        hangup_cause: "no answer".into(),
+        hangup_by: "system".into(),
+        sip_code: Some(480),
+        codec_a: None,
+        codec_b: None,
+        history: String::new(),
+        legs: (0..legs)
+            .map(|leg| CdrLeg {
+                leg,
+                side: if leg == 0 { "caller" } else { "callee" }.into(),
+                peer: format!("p{leg}"),
+                start,
+                answer: None,
+                end: start + 10,
+                disposition: Disposition::NoAnswer,
+                sip_code: None,
+                codec: None,
+                packets: 0,
+                lost: 0,
+                jitter_ms: 0.0,
+                mos: 0.0,
+            })
+            .collect(),
+    };
+    // Written out of order: read back by start.
+    let all = [
+        rec("c", 300, 3),
+        rec("a", 100, 1),
+        rec("b", 200, 2),
+        rec("d", 400, 0),
+    ];
+    for r in &all {
+        store
+            .sender()
+            .send(StoreCommand::Cdr(Box::new(r.clone())))
+            .unwrap();
+    }
+    store.close().unwrap();
+    let ids = |v: Vec<CdrRecord>| v.into_iter().map(|c| c.uniqueid).collect::<Vec<_>>();
+    assert_eq!(
+        ids(crate::store::cdrs_between(&path, None, None).unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    let got = crate::store::cdrs_between(&path, Some(200), Some(400)).unwrap();
+    assert_eq!(got, vec![all[2].clone(), all[0].clone()]);
+    assert_eq!(
+        ids(crate::store::cdrs_between(&path, Some(201), None).unwrap()),
+        ["c", "d"]
+    );
+    assert_eq!(
+        ids(crate::store::cdrs_between(&path, None, Some(200)).unwrap()),
+        ["a"]
+    );
+    assert_eq!(crate::store::cdrs(&path).unwrap().len(), 4);
+}
+
+#[test]
 fn voicemail_audio_is_written_before_its_row_and_listed() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
