@@ -1,8 +1,12 @@
 //! Manager reports over the store (the read side).
 //!
-//! Formatting is pure: each report is a function of the records it is given. The only IO here
-//! is reading the database through [`crate::store`]'s read functions; writing the result
-//! (stdout, a file) is the caller's business.
+//! The numbers are pure functions of the records they are given ([`metrics`], over the
+//! interpretation of the records in [`facts`]; the Erlang C forecast in [`forecast`]), laid
+//! out as one table per report ([`tables`]) and written as an aligned table, CSV or JSON
+//! ([`render`]). The only IO here is reading the database through [`crate::store`]'s read
+//! functions ([`load`], [`queue_log`]); writing the result (stdout, a file) and reading the
+//! clock are the caller's business. Every column's definition is in [`help`], in README.md
+//! and in `zvon report <name> --help`.
 //!
 //! # `queue-log`
 //!
@@ -21,6 +25,14 @@
 //! A `|`, a line break or any other control character inside a field is written as a space, so
 //! a field can neither split into two nor start a new line. Nothing else is changed: the fields
 //! are in the order the ACD engine put them.
+
+pub mod facts;
+pub mod forecast;
+pub mod help;
+pub mod metrics;
+pub mod period;
+pub mod render;
+pub mod tables;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -76,6 +88,30 @@ pub fn queue_log(
     }
     let events = store::queue_events(db, since_ms, until_ms)?;
     Ok(queue_log_text(&events))
+}
+
+/// How far before the period queue events are read: agents logged in or paused before the
+/// period start are seen, so their time inside the period counts.
+pub const LOOKBACK_S: i64 = period::DAY;
+/// How far after the period queue events are read: a call that entered the queue in the
+/// period is followed to its answer and end.
+pub const LOOKAHEAD_S: i64 = period::DAY;
+
+/// The records the reports of `period` need from the database at `db`: the CDRs that started
+/// in the period (to the last one with `cdrs_to_end`, for the call-back check of
+/// `abandoned`), and the queue events from [`LOOKBACK_S`] before to [`LOOKAHEAD_S`] after it.
+/// A missing database is [`ReportError::NoDatabase`].
+pub fn load(
+    db: &Path,
+    period: &period::Period,
+    cdrs_to_end: bool,
+) -> Result<facts::Dataset, ReportError> {
+    let to = if cdrs_to_end { None } else { period.to };
+    let cdrs = store::cdrs_between(db, period.from, to)?;
+    let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
+    let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
+    let events = store::queue_events(db, since, until)?;
+    Ok(facts::Dataset { cdrs, events })
 }
 
 /// The events as Asterisk `queue_log` text: one `\n`-terminated line per event, in the order
@@ -184,5 +220,7 @@ pub fn parse_time_bound(s: &str) -> Result<i64, String> {
     Ok(day.timestamp().as_millisecond())
 }
 
+#[cfg(test)]
+mod kpi_tests;
 #[cfg(test)]
 mod tests;
