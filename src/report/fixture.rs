@@ -309,6 +309,9 @@ impl B {
     }
 }
 
+/// An IVR path, how many calls took it, and (how many of them 1002 answered, talk s).
+type IvrCase = (&'static str, i64, Option<(i64, i64)>);
+
 /// Builds the fixture.
 pub fn build() -> Fixture {
     let mut b = B {
@@ -719,7 +722,7 @@ pub fn build() -> Fixture {
     );
 
     // IVR calls: (path, calls, answered by 1002 with this talk).
-    let paths: [(&str, i64, Option<(i64, i64)>); 7] = [
+    let paths: [IvrCase; 7] = [
         ("ivr:main:welcome>menu[1]>extension:1002", 10, Some((8, 45))),
         (
             "ivr:main:welcome>menu[3]>billing_menu[9]>voicemail:1004",

@@ -241,10 +241,11 @@ pub const FORECAST_COLUMNS: &[&str] = &[
     "occupancy",
 ];
 
-/// The forecast as a table; `parameters` describe how it was made.
+/// The forecast as a table; `period` is the history (none for `--calls`), `parameters`
+/// describe how it was made.
 pub fn table(
     rows: &[SlotForecast],
-    period: Period,
+    period: Option<Period>,
     parameters: Vec<(&'static str, Cell)>,
 ) -> Table {
     Table {
@@ -273,6 +274,72 @@ pub fn table(
                 ]
             })
             .collect(),
+    }
+}
+
+/// What `zvon forecast` was asked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// `--target P/T` as (fraction, seconds).
+    pub target: (f64, f64),
+    /// `--agents N`.
+    pub agents: Option<u32>,
+    /// `--aht SECS`.
+    pub aht_s: Option<f64>,
+    /// `--calls N` in `--interval SECS`: no history.
+    pub calls: Option<(f64, f64)>,
+}
+
+impl Request {
+    fn mode(&self) -> Mode {
+        let (service_level, t_s) = self.target;
+        match self.agents {
+            Some(agents) => Mode::Agents { agents, t_s },
+            None => Mode::Target { service_level, t_s },
+        }
+    }
+
+    fn parameters(&self) -> Vec<(&'static str, Cell)> {
+        let mut p = match self.agents {
+            Some(n) => vec![("agents", Cell::Int(i64::from(n)))],
+            None => vec![("target_service_level", Cell::Rate(Some(self.target.0)))],
+        };
+        p.push(("answer_time_s", Cell::Avg(Some(self.target.1))));
+        p
+    }
+
+    /// `--calls`: one interval, no history.
+    pub fn single(&self) -> Option<Table> {
+        let (calls, interval) = self.calls?;
+        let aht = self.aht_s.unwrap_or(0.0);
+        let mut params = self.parameters();
+        params.push(("interval_s", Cell::Avg(Some(interval))));
+        Some(table(
+            &[single(calls, interval, aht, self.mode())],
+            None,
+            params,
+        ))
+    }
+
+    /// The typical week from the queue facts of the history period in `opt` (`--queue` in its
+    /// filter). Fails without a bounded period, or without an AHT (none given, no answered
+    /// calls in the history).
+    pub fn typical_week(&self, qf: &QueueFacts, opt: &Options) -> Result<Table, String> {
+        let h = history(qf, opt)?;
+        let Some(aht) = self.aht_s.or(h.aht_s) else {
+            return Err(
+                "no answered queue calls in the history period to take the AHT from: \
+                        give --aht SECS or another period"
+                    .into(),
+            );
+        };
+        let mut params = self.parameters();
+        params.push(("aht_s", Cell::Avg(Some(aht))));
+        if let Some(q) = &opt.filter.queue {
+            params.push(("queue", Cell::Text(q.clone())));
+        }
+        let rows = typical_week(&h, aht, self.mode());
+        Ok(table(&rows, Some(opt.period), params))
     }
 }
 

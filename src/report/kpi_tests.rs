@@ -256,6 +256,9 @@ fn a_day_without_its_neighbours_and_a_queue_filter() {
     assert_eq!(rows[0].stats.offered, 35);
 }
 
+/// (offered, answered, abandoned, short abandoned, overflowed, answered in SL).
+type Counts = (u64, u64, u64, u64, u64, u64);
+
 #[test]
 fn hourly_by_hour_of_day_and_weekday() {
     let rows = metrics::hourly(&data(), &ctx(), &day());
@@ -264,7 +267,7 @@ fn hourly_by_hour_of_day_and_weekday() {
     // (offered, answered, abandoned, short, overflowed, answered in SL) per hour, from the
     // fixture's times. Block A: 20 calls an hour from 09 to 14, in SL 11 10 9 11 10 9 (i % 6
     // < 3 in each run of 20 starting at i % 6 = 0, 2, 4, 0, 2, 4).
-    let want: [(usize, (u64, u64, u64, u64, u64, u64)); 9] = [
+    let want: [(usize, Counts); 9] = [
         (7, (2, 0, 0, 0, 2, 0)),      // JOINEMPTY ×2
         (9, (30, 20, 0, 10, 0, 11)),  // block A, 10 short abandons
         (10, (45, 32, 11, 0, 2, 21)), // + sales 12 (11 in SL) and 5 abandons, 6 abandons, FULL ×2
@@ -538,7 +541,7 @@ fn forecast_from_the_fixture_day() {
     let week = forecast::typical_week(&h, 180.0, mode);
     let nine = week.iter().find(|s| s.slot == Some(18)).unwrap();
     // 20 calls × 180 s / 1800 s = 2 Erlangs: 3 agents give SL 1 − 4/9·e^(−1/9) = 0.6023
-    // (C = 4/9), 4 give 1 − 4/23·e^(−2/9) = 0.8608.
+    // (C = 4/9), 4 give 1 − 4/23·e^(−2/9) = 0.8607 with ASA (4/23)·180/2 = 15.7 s.
     assert_eq!(
         (nine.calls, nine.staffing.erlangs, nine.staffing.agents),
         (20.0, 2.0, 4)
@@ -575,4 +578,63 @@ fn without_a_configuration_the_numbers_that_answered_stand_in_for_extensions() {
         .map(|r| (r.queue.as_str(), r.sl_threshold_s))
         .collect();
     assert_eq!(t, [("billing", 20), ("sales", 20), ("support", 20)]);
+}
+
+/// Every report of the fixture day in every format, exactly, against the files in
+/// `tests/data/report/` (reviewed against the hand-worked numbers above when written). After
+/// a deliberate change, `ZVON_BLESS=1 cargo test --lib report::kpi_tests::golden` rewrites
+/// them; review the diff.
+#[test]
+fn golden_outputs_of_every_report_in_every_format() {
+    use super::forecast;
+    use super::render::Format;
+    use super::tables::{self, Kind};
+    let d = data();
+    let billing = Filter {
+        queue: Some("billing".into()),
+        ..Filter::default()
+    };
+    let qf = super::facts::queue_facts(&d.events, day().now_ms);
+    let req = forecast::Request {
+        target: (0.8, 20.0),
+        agents: None,
+        aht_s: Some(180.0),
+        calls: None,
+    };
+    let tables = [
+        ("summary", tables::build(Kind::Summary, &d, &ctx(), &day())),
+        ("queues", tables::build(Kind::Queues, &d, &ctx(), &day())),
+        ("agents", tables::build(Kind::Agents, &d, &ctx(), &day())),
+        ("hourly", tables::build(Kind::Hourly, &d, &ctx(), &day())),
+        (
+            "calls-billing",
+            tables::build(Kind::Calls, &d, &ctx(), &with(billing)),
+        ),
+        (
+            "abandoned",
+            tables::build(Kind::Abandoned, &d, &ctx(), &day()),
+        ),
+        ("ivr", tables::build(Kind::Ivr, &d, &ctx(), &day())),
+        ("forecast", req.typical_week(&qf, &day()).unwrap()),
+    ];
+    let bless = std::env::var_os("ZVON_BLESS").is_some();
+    for (name, table) in tables {
+        for (ext, format) in [
+            ("txt", Format::Table),
+            ("csv", Format::Csv),
+            ("json", Format::Json),
+        ] {
+            let file = format!("data/report/{name}.{ext}");
+            let got = table.render(format);
+            if bless {
+                std::fs::write(crate::testkit::data::path(&file), &got).unwrap();
+                continue;
+            }
+            let want = String::from_utf8(crate::testkit::data::read(&file)).unwrap();
+            assert!(
+                got == want,
+                "{file} differs:\n--- got\n{got}\n--- want\n{want}"
+            );
+        }
+    }
 }

@@ -77,6 +77,15 @@ impl Period {
         }
     }
 
+    /// The `n` whole UTC days before the day that contains `now`.
+    pub fn days_before_today(n: i64, now: i64) -> Period {
+        let today = now.div_euclid(DAY) * DAY;
+        Period {
+            from: Some(today - n * DAY),
+            to: Some(today),
+        }
+    }
+
     /// True when unix second `t` is inside.
     pub fn contains(&self, t: i64) -> bool {
         self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t < e)
@@ -218,6 +227,10 @@ mod tests {
         assert_eq!(feb.to.unwrap() - feb.from.unwrap(), 29 * DAY);
         let monday = MAY1 + 5 * DAY;
         assert_eq!(Period::relative(Relative::Week, monday).from, Some(monday));
+        assert_eq!(
+            Period::days_before_today(28, now),
+            Period::new(Some(MAY1 + 2 * DAY - 28 * DAY), Some(MAY1 + 2 * DAY)).unwrap()
+        );
         // December rolls into the next year.
         let dec = Period::relative(Relative::Month, 1_735_603_200); // 2024-12-31
         assert_eq!(dec.to, Some(1_735_689_600)); // 2025-01-01

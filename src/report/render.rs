@@ -79,7 +79,9 @@ impl Cell {
 pub struct Table {
     /// `summary`, `queues`, ...
     pub report: &'static str,
-    pub period: Period,
+    /// The period the numbers cover; `None` when they come from no records (`forecast
+    /// --calls`).
+    pub period: Option<Period>,
     /// Settings that shaped the numbers (shown in the title, `parameters` in JSON).
     pub parameters: Vec<(&'static str, Cell)>,
     /// Column keys: the CSV header, the JSON keys, the table header.
@@ -107,17 +109,22 @@ impl Table {
 
     /// The title line of the text form.
     pub fn title(&self) -> String {
-        let from = self
-            .period
-            .from
-            .map_or_else(|| "the first record".to_owned(), period::utc_time);
-        let to = self
-            .period
-            .to
-            .map_or_else(|| "the last record".to_owned(), period::utc_time);
-        let mut t = format!("{}: {from} to {to} UTC", self.report);
-        for (k, v) in &self.parameters {
-            let _ = write!(t, ", {k} {}", table_value(v));
+        let mut t = self.report.to_owned();
+        if let Some(p) = &self.period {
+            let from = p
+                .from
+                .map_or_else(|| "the first record".to_owned(), period::utc_time);
+            let to =
+                p.to.map_or_else(|| "the last record".to_owned(), period::utc_time);
+            let _ = write!(t, ": {from} to {to} UTC");
+        }
+        for (i, (k, v)) in self.parameters.iter().enumerate() {
+            let sep = if i == 0 && self.period.is_none() {
+                ":"
+            } else {
+                ","
+            };
+            let _ = write!(t, "{sep} {k} {}", table_value(v));
         }
         t
     }
@@ -203,8 +210,9 @@ impl Table {
             |b: Option<i64>| b.map_or_else(|| "null".to_owned(), |t| json_str(&period::rfc3339(t)));
         let mut out = String::from("{\n");
         let _ = writeln!(out, "  \"report\": {},", json_str(self.report));
-        let _ = writeln!(out, "  \"from\": {},", bound(self.period.from));
-        let _ = writeln!(out, "  \"to\": {},", bound(self.period.to));
+        let p = self.period.unwrap_or(Period::ALL);
+        let _ = writeln!(out, "  \"from\": {},", bound(p.from));
+        let _ = writeln!(out, "  \"to\": {},", bound(p.to));
         let params: Vec<String> = self
             .parameters
             .iter()
@@ -340,10 +348,10 @@ mod tests {
     fn table() -> Table {
         Table {
             report: "demo",
-            period: Period {
+            period: Some(Period {
                 from: Some(1_714_521_600),
                 to: Some(1_714_608_000),
-            },
+            }),
             parameters: vec![("short_abandon_s", Cell::Int(5))],
             columns: vec!["name", "n", "talk_s", "avg_s", "rate", "at", "map"],
             rows: vec![
@@ -382,12 +390,15 @@ mod tests {
         );
         let mut empty = table();
         empty.rows.clear();
-        empty.period = Period::ALL;
+        empty.period = Some(Period::ALL);
         assert!(
             empty
                 .text()
-                .starts_with("demo: the first record to the last record UTC")
+                .starts_with("demo: the first record to the last record UTC, short")
         );
+        empty.period = None;
+        assert!(empty.text().starts_with("demo: short_abandon_s 5\n"));
+        assert!(empty.json().contains("\"from\": null,\n  \"to\": null,"));
         assert!(empty.text().ends_with("(no rows)\n"));
     }
 

@@ -20,7 +20,7 @@ fn int(v: u64) -> Cell {
 fn table(report: &'static str, opt: &Options, columns: &[&'static str]) -> Table {
     Table {
         report,
-        period: opt.period,
+        period: Some(opt.period),
         parameters: Vec::new(),
         columns: columns.to_vec(),
         rows: Vec::new(),
