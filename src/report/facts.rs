@@ -148,13 +148,26 @@ impl Visit {
 pub struct Spans(pub Vec<(i64, i64)>);
 
 impl Spans {
-    /// Adds `[a, b)` (merging).
+    /// Adds `[a, b)` (merging). Constant time when intervals come in order of their start,
+    /// as the event log gives them.
     pub fn add(&mut self, a: i64, b: i64) {
         if b <= a {
             return;
         }
-        self.0.push((a, b));
-        self.normalize();
+        match self.0.last_mut() {
+            Some(last) if a >= last.0 => {
+                if a <= last.1 {
+                    last.1 = last.1.max(b);
+                } else {
+                    self.0.push((a, b));
+                }
+            }
+            None => self.0.push((a, b)),
+            Some(_) => {
+                self.0.push((a, b));
+                self.normalize();
+            }
+        }
     }
 
     fn normalize(&mut self) {
@@ -595,6 +608,12 @@ mod tests {
         a.add(5, 12);
         a.add(7, 7);
         assert_eq!(a.0, vec![(0, 12), (20, 30)]);
+        // Out of order, overlapping several, touching.
+        let mut c = Spans::default();
+        for (x, y) in [(50, 60), (10, 20), (30, 40), (15, 35), (60, 61), (0, 1)] {
+            c.add(x, y);
+        }
+        assert_eq!(c.0, vec![(0, 1), (10, 40), (50, 61)]);
         let b = Spans(vec![(10, 25), (28, 40)]);
         assert_eq!(a.intersect(&b).0, vec![(10, 12), (20, 25), (28, 30)]);
         assert_eq!(a.union(&b).0, vec![(0, 40)]);
