@@ -451,6 +451,8 @@ enum FormatArg {
     Csv,
     /// One JSON object: {report, from, to, parameters, rows}
     Json,
+    /// One self-contained HTML page (inline CSS and SVG, no scripts); summary: the dashboard
+    Html,
 }
 
 impl FormatArg {
@@ -460,6 +462,7 @@ impl FormatArg {
             FormatArg::Table => Format::Table,
             FormatArg::Csv => Format::Csv,
             FormatArg::Json => Format::Json,
+            FormatArg::Html => Format::Html,
         }
     }
 }
@@ -743,11 +746,8 @@ fn report(report: Report) -> ExitCode {
         short_abandon_s: short,
         now_ms: now.saturating_mul(1000),
     };
-    let table = zvon::report::tables::build(kind, &data, &ctx, &opt);
-    write_output(
-        common.output.as_deref(),
-        &table.render(common.format.format()),
-    )
+    let text = zvon::report::tables::render(kind, &data, &ctx, &opt, common.format.format());
+    write_output(common.output.as_deref(), &text)
 }
 
 fn forecast(a: ForecastArgs) -> ExitCode {

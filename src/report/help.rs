@@ -13,8 +13,12 @@ Hours and weekdays are UTC.
 Formats: table (for people: totals as h:mm:ss, rates as percentages), csv (RFC 4180, a
 header row of the column names, totals in seconds, rates as fractions with 4 decimals,
 averages with 1 decimal, times as RFC 3339 UTC) and json ({\"report\", \"from\", \"to\",
-\"parameters\", \"rows\": [{column: value}]}, undefined values null). A value that is 0 of 0
-(an average of no calls) is '-' in a table, empty in CSV, null in JSON.";
+\"parameters\", \"rows\": [{column: value}]}, undefined values null), and html: one
+self-contained page (inline CSS and SVG charts, no scripts, nothing fetched) with the
+table; for summary the manager dashboard (summary tiles, the queue table, service level
+and abandon rate by hour, an hour x weekday heat map of arrivals, the agent table), for
+hourly and forecast with their charts. A value that is 0 of 0 (an average of no calls) is
+'-' in a table or page, empty in CSV, null in JSON.";
 
 pub const SUMMARY: &str = "\
 Counts the calls (CDRs) that started in the period. Feature-code calls (*78 ...) are

@@ -328,6 +328,16 @@ pub fn hourly_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<SlotRow> 
     rows
 }
 
+/// All visits of the period together (each with its own queue's T).
+pub fn total_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> VisitStats {
+    let mut s = VisitStats::default();
+    for v in visits_in(qf, opt) {
+        s.add(v, ctx.service_level(&v.queue), opt.short_abandon_s);
+    }
+    s.finish();
+    s
+}
+
 /// Arrivals (offered visits) per weekday × hour, for the heat map: `[weekday][hour]`.
 pub fn arrivals_grid(qf: &QueueFacts, opt: &Options) -> [[u64; 24]; 7] {
     let mut g = [[0u64; 24]; 7];

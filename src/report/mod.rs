@@ -29,6 +29,7 @@
 pub mod facts;
 pub mod forecast;
 pub mod help;
+pub mod html;
 pub mod metrics;
 pub mod period;
 pub mod render;

@@ -66,7 +66,7 @@ impl Cell {
         v.map_or(Cell::Null, |v| Cell::Text(v.to_owned()))
     }
 
-    fn numeric(&self) -> bool {
+    pub(crate) fn numeric(&self) -> bool {
         matches!(
             self,
             Cell::Int(_) | Cell::Secs(_) | Cell::Avg(_) | Cell::Rate(_) | Cell::Num(..)
@@ -95,6 +95,8 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    /// A self-contained page ([`super::html`]).
+    Html,
 }
 
 impl Table {
@@ -104,6 +106,8 @@ impl Table {
             Format::Table => self.text(),
             Format::Csv => self.csv(),
             Format::Json => self.json(),
+            Format::Html if self.report == "forecast" => super::html::forecast_page(self),
+            Format::Html => super::html::report_page(self),
         }
     }
 
@@ -257,7 +261,8 @@ fn finite(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
 }
 
-fn table_value(c: &Cell) -> String {
+/// A cell as the text table shows it.
+pub(crate) fn table_value(c: &Cell) -> String {
     match c {
         Cell::Null => "-".into(),
         Cell::Int(v) => v.to_string(),

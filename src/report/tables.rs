@@ -6,7 +6,7 @@ use super::metrics::{
     self, AbandonedRow, AgentRow, CallRow, IvrRow, Options, QueueRow, SlotRow, Summary, VisitStats,
     WAIT_PERCENTILES,
 };
-use super::render::{Cell, Table};
+use super::render::{Cell, Format, Table};
 
 fn secs(ms: i64) -> Cell {
     // Whole seconds, half up (events are whole seconds, so this only matters for odd data).
@@ -304,4 +304,37 @@ pub fn build(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options) -> Table 
         Kind::Abandoned => abandoned(&metrics::abandoned(data, opt), opt),
         Kind::Ivr => ivr(&metrics::ivr(data, opt), opt),
     }
+}
+
+/// Report `kind` in `format`: [`build`] then [`Table::render`], except that in HTML the
+/// summary is the manager dashboard and the hourly report carries its charts.
+pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: Format) -> String {
+    if format != Format::Html || !matches!(kind, Kind::Summary | Kind::Hourly) {
+        return build(kind, data, ctx, opt).render(format);
+    }
+    let qf = super::facts::queue_facts(&data.events, opt.now_ms);
+    let hourly_rows = metrics::hourly_of(&qf, ctx, opt);
+    if kind == Kind::Hourly {
+        let t = hourly(&hourly_rows, opt);
+        let mut body = super::html::hourly_charts(&hourly_rows);
+        body.push_str("<div class=\"charts\">\n");
+        body.push_str(&super::html::heat_map(&metrics::arrivals_grid(&qf, opt)));
+        body.push_str("</div>\n");
+        body.push_str(&super::html::table(&t));
+        let sub = t.title();
+        let sub = sub.split_once(": ").map_or("", |(_, r)| r);
+        return super::html::page("Zvon report: hourly", sub, &body);
+    }
+    let summary_t = summary(&metrics::summary(data, ctx, opt), opt);
+    let queues_t = queues(&metrics::queues_of(&qf, ctx, opt), opt);
+    let agents_t = agents(&metrics::agents_of(data, &qf, ctx, opt), opt);
+    super::html::Dashboard {
+        summary: &summary_t,
+        queue_total: &metrics::total_of(&qf, ctx, opt),
+        queues: &queues_t,
+        hourly: &hourly_rows,
+        arrivals: &metrics::arrivals_grid(&qf, opt),
+        agents: &agents_t,
+    }
+    .render()
 }

@@ -725,3 +725,117 @@ fn report_fixture_to_dir() {
         config.display()
     );
 }
+
+/// The HTML reports: well formed and self-contained (Python's html.parser), and the
+/// dashboard rendered by headless Chromium into a screenshot when Chromium is installed
+/// (`apt-get install chromium`); without it that part is skipped, saying so.
+#[test]
+fn html_reports_are_self_contained_and_render_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _state) = write_fixture(dir.path());
+    let config = config.to_str().unwrap();
+    let check = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/html_check.py");
+    let mut pages = Vec::new();
+    for (name, args) in [
+        ("summary", vec!["report", "summary"]),
+        ("queues", vec!["report", "queues"]),
+        ("agents", vec!["report", "agents"]),
+        ("hourly", vec!["report", "hourly"]),
+        ("calls", vec!["report", "calls"]),
+        ("abandoned", vec!["report", "abandoned"]),
+        ("ivr", vec!["report", "ivr"]),
+        ("forecast", vec!["forecast", "--aht", "180"]),
+    ] {
+        let file = dir.path().join(format!("{name}.html"));
+        let mut a = args.clone();
+        a.extend_from_slice(&[
+            "--config",
+            config,
+            "--from",
+            "2024-05-06",
+            "--to",
+            "2024-05-06",
+        ]);
+        a.extend_from_slice(&["--format", "html", "--output", file.to_str().unwrap()]);
+        let (ok, out, err) = zvon(&a);
+        assert!(ok && out.is_empty(), "{name}: {err}");
+        let o = Command::new("python3")
+            .arg(check)
+            .arg(&file)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{name}: {report}");
+        let svgs: usize = report.split_whitespace().nth(2).unwrap().parse().unwrap();
+        let want_svgs = match name {
+            "summary" | "hourly" => 3,
+            "forecast" => 1,
+            _ => 0,
+        };
+        assert_eq!(svgs, want_svgs, "{name}: {report}");
+        pages.push(file);
+    }
+    let dashboard = std::fs::read_to_string(&pages[0]).unwrap();
+    for want in [
+        "<title>Zvon call-center report</title>",
+        "<b>284</b><span>calls</span>",
+        "<b>36.7%</b><span>service level</span>",
+        "Service level by hour (UTC)",
+        "Abandon rate by hour (UTC)",
+        "Arrivals by weekday and hour (UTC)",
+        "<title>Mon 10: 45</title>",
+        "<td>Alice Archer</td>",
+    ] {
+        assert!(dashboard.contains(want), "the dashboard lacks {want}");
+    }
+
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        eprintln!("SKIPPED: no chromium installed; the HTML was only checked with html.parser");
+        return;
+    };
+    let png = dir.path().join("dashboard.png");
+    let profile = dir.path().join("chromium-profile");
+    let url = format!("file://{}", pages[0].display());
+    let run = |extra: &[&str]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            // Nothing may be fetched: every host resolves to nowhere.
+            .arg("--host-resolver-rules=MAP * ~NOTFOUND")
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        &format!("--screenshot={}", png.display()),
+        "--window-size=1400,1900",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shot = std::fs::read(&png).unwrap();
+    assert_eq!(&shot[..8], b"\x89PNG\r\n\x1a\n");
+    // 1400 × 1900 (IHDR width and height), and not a blank page.
+    assert_eq!(&shot[16..24], &[0, 0, 0x05, 0x78, 0, 0, 0x07, 0x6c]);
+    assert!(shot.len() > 40_000, "screenshot of {} bytes", shot.len());
+    // The DOM Chromium built has the tables and charts.
+    let o = run(&["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(dom.matches("<svg").count(), 3, "{dom}");
+    assert_eq!(dom.matches("<table").count(), 2);
+    if let Ok(keep) = std::env::var("ZVON_SCREENSHOT") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}
