@@ -733,7 +733,8 @@ fn report(report: Report) -> ExitCode {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let data = match zvon::report::load(&db, &period, kind == Kind::Abandoned) {
+    let needs = zvon::report::Needs::of(kind, common.format.format());
+    let data = match zvon::report::load(&db, &period, needs) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("zvon: {e}");
@@ -775,7 +776,7 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let data = match zvon::report::load(&db, &period, false) {
+    let data = match zvon::report::load(&db, &period, zvon::report::Needs::EVENTS) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };

@@ -81,6 +81,25 @@ pub struct Dataset {
     pub cdrs: Vec<CdrRecord>,
     /// Queue events, by time then by the order they were written.
     pub events: Vec<QueueEventRecord>,
+    /// (caller, dialled, start) of calls a person answered, from the period's start to the
+    /// end of the data: who has been reached since (the abandoned report's call-back check).
+    pub answered: Vec<(String, String, u64)>,
+}
+
+impl Dataset {
+    /// All of `cdrs` and `events`, with `answered` taken from `cdrs`.
+    pub fn from_records(cdrs: Vec<CdrRecord>, events: Vec<QueueEventRecord>) -> Dataset {
+        let answered = cdrs
+            .iter()
+            .filter(|c| c.answered_by.is_some())
+            .map(|c| (c.caller.clone(), c.dialed.clone(), c.start))
+            .collect();
+        Dataset {
+            cdrs,
+            events,
+            answered,
+        }
+    }
 }
 
 /// How a queue visit ended.
@@ -290,12 +309,13 @@ struct AgentState {
 /// the end close at `now_ms`.
 pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
     let mut facts = QueueFacts::default();
-    let mut open: HashMap<(String, String), usize> = HashMap::new();
-    let mut last: HashMap<(String, String), usize> = HashMap::new();
-    let mut states: BTreeMap<String, AgentState> = BTreeMap::new();
+    // Keys borrow from the events: no allocation per event.
+    let mut open: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut states: HashMap<&str, AgentState> = HashMap::new();
     for ev in events {
         let at = ev.at_ms;
-        let key = (ev.call_id.clone(), ev.queue.clone());
+        let key = (ev.call_id.as_str(), ev.queue.as_str());
         let d = &ev.data;
         let new_visit = |outcome: Outcome, caller: &str, wait: Option<u64>| Visit {
             call_id: ev.call_id.clone(),
@@ -315,7 +335,7 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
                 let caller = d.get(1).map_or("", String::as_str);
                 let i = facts.visits.len();
                 facts.visits.push(new_visit(Outcome::Waiting, caller, None));
-                open.insert(key.clone(), i);
+                open.insert(key, i);
                 last.insert(key, i);
             }
             "FULL" | "JOINEMPTY" => {
@@ -369,12 +389,19 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
         if ev.agent == NONE || ev.agent.is_empty() {
             continue;
         }
-        let tl = facts.agents.entry(ev.agent.clone()).or_default();
-        let st = states.entry(ev.agent.clone()).or_default();
+        if !facts.agents.contains_key(&ev.agent) {
+            facts
+                .agents
+                .insert(ev.agent.clone(), AgentTimeline::default());
+        }
+        let Some(tl) = facts.agents.get_mut(&ev.agent) else {
+            continue;
+        };
+        let st = states.entry(ev.agent.as_str()).or_default();
         agent_event(tl, st, ev, &last, &mut facts.visits);
     }
     for (id, st) in &mut states {
-        let tl = facts.agents.entry(id.clone()).or_default();
+        let tl = facts.agents.entry((*id).to_owned()).or_default();
         let queues: Vec<String> = st.queues.keys().cloned().collect();
         for q in queues {
             leave_queue(tl, st, &q, now_ms);
@@ -426,7 +453,7 @@ fn agent_event(
     tl: &mut AgentTimeline,
     st: &mut AgentState,
     ev: &QueueEventRecord,
-    last: &HashMap<(String, String), usize>,
+    last: &HashMap<(&str, &str), usize>,
     visits: &mut [Visit],
 ) {
     let at = ev.at_ms;
@@ -483,12 +510,12 @@ fn agent_event(
                 tl.talk.entry(q).or_default().add(since, at);
             }
             if ev.event == "BLINDTRANSFER" {
-                let visit = last.get(&(ev.call_id.clone(), ev.queue.clone())).copied();
+                let visit = last.get(&(ev.call_id.as_str(), ev.queue.as_str())).copied();
                 st.wrap = Some((visit, queue.to_owned(), at));
             }
         }
         "WRAPUPSTART" => {
-            let visit = last.get(&(ev.call_id.clone(), ev.queue.clone())).copied();
+            let visit = last.get(&(ev.call_id.as_str(), ev.queue.as_str())).copied();
             st.wrap = Some((visit, queue.to_owned(), at));
         }
         "WRAPUPEND" => {

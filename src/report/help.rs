@@ -95,8 +95,9 @@ crossing the start or end of the period is cut there; one still going ends now).
                       staffed = logged in and not paused
 
 An agent working without a login in the log (a static member, logged_in = true in
-queues.toml) counts as logged in from its first event. With --queue: only that queue's
-calls, and logged in = logged in to that queue.";
+queues.toml) counts as logged in from its first event. A restart of the daemon is not in
+the log: an agent it logged out counts as logged in until its next logout. With --queue:
+only that queue's calls, and logged in = logged in to that queue.";
 
 pub const CALLS: &str = "\
 One row per call (CDR) that started in the period, every CDR column (see README, Call

@@ -33,10 +33,7 @@ fn ctx() -> Context {
 
 fn data() -> Dataset {
     let f = fixture::build();
-    Dataset {
-        cdrs: f.cdrs,
-        events: f.events,
-    }
+    Dataset::from_records(f.cdrs, f.events)
 }
 
 /// The fixture day; "now" is noon the day after.
@@ -461,7 +458,7 @@ fn abandoned_lists_who_to_call_back() {
     );
     // Without the later CDRs (a period that ends before the call-backs), 0 and 1 are listed.
     let mut d = data();
-    d.cdrs.retain(|c| (c.start as i64) < t(12, 0, 0));
+    d.answered.retain(|a| (a.2 as i64) < t(12, 0, 0));
     let rows = metrics::abandoned(&d, &day());
     assert_eq!(rows.len(), 29 + 2);
     let only = metrics::abandoned(

@@ -536,8 +536,8 @@ pub struct AbandonedRow {
 
 /// Callers who abandoned a queue in the period (`ABANDON`, short ones included) and have
 /// had no answered call with us since their last abandon — neither a call from them that
-/// somebody answered nor one to them that they answered. `data.cdrs` must reach to the end
-/// of the data, not just to the end of the period. Oldest last abandon first.
+/// somebody answered nor one to them that they answered. `data.answered` must reach to the
+/// end of the data, not just to the end of the period. Oldest last abandon first.
 pub fn abandoned(data: &Dataset, opt: &Options) -> Vec<AbandonedRow> {
     let qf = queue_facts(&data.events, opt.now_ms);
     abandoned_of(data, &qf, opt)
@@ -568,10 +568,10 @@ pub fn abandoned_of(data: &Dataset, qf: &QueueFacts, opt: &Options) -> Vec<Aband
     }
     // The latest answered call per number (either direction).
     let mut reached: BTreeMap<&str, u64> = BTreeMap::new();
-    for c in data.cdrs.iter().filter(|c| facts::answered(c)) {
-        for n in [c.caller.as_str(), c.dialed.as_str()] {
+    for (caller, dialed, start) in &data.answered {
+        for n in [caller.as_str(), dialed.as_str()] {
             let e = reached.entry(n).or_insert(0);
-            *e = (*e).max(c.start);
+            *e = (*e).max(*start);
         }
     }
     let mut rows: Vec<AbandonedRow> = by_number

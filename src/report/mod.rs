@@ -98,21 +98,60 @@ pub const LOOKBACK_S: i64 = period::DAY;
 /// period is followed to its answer and end.
 pub const LOOKAHEAD_S: i64 = period::DAY;
 
-/// The records the reports of `period` need from the database at `db`: the CDRs that started
-/// in the period (to the last one with `cdrs_to_end`, for the call-back check of
-/// `abandoned`), and the queue events from [`LOOKBACK_S`] before to [`LOOKAHEAD_S`] after it.
-/// A missing database is [`ReportError::NoDatabase`].
+/// Which records a report reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// The CDRs started in the period.
+    pub cdrs: bool,
+    /// The answered calls from the period's start to the end of the data (`abandoned`).
+    pub answered: bool,
+    /// The queue events.
+    pub events: bool,
+}
+
+impl Needs {
+    /// What report `kind` reads in `format` (the HTML summary is the dashboard).
+    pub fn of(kind: tables::Kind, format: render::Format) -> Needs {
+        use tables::Kind;
+        let dashboard = kind == Kind::Summary && format == render::Format::Html;
+        Needs {
+            cdrs: matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+            answered: kind == Kind::Abandoned,
+            events: dashboard || !matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+        }
+    }
+
+    /// The queue events only (the forecast).
+    pub const EVENTS: Needs = Needs {
+        cdrs: false,
+        answered: false,
+        events: true,
+    };
+}
+
+/// The records of `period` that `needs` asks for, from the database at `db`: the CDRs that
+/// started in the period (each with only the callee leg answered first, all the reports
+/// use), the answered calls from its start on, and the queue events from [`LOOKBACK_S`]
+/// before to [`LOOKAHEAD_S`] after it. A missing database is [`ReportError::NoDatabase`],
+/// whatever is needed.
 pub fn load(
     db: &Path,
     period: &period::Period,
-    cdrs_to_end: bool,
+    needs: Needs,
 ) -> Result<facts::Dataset, ReportError> {
-    let to = if cdrs_to_end { None } else { period.to };
-    let cdrs = store::cdrs_between(db, period.from, to)?;
-    let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
-    let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
-    let events = store::queue_events(db, since, until)?;
-    Ok(facts::Dataset { cdrs, events })
+    let mut data = facts::Dataset::default();
+    if needs.cdrs || !(needs.events || needs.answered) {
+        data.cdrs = store::cdrs_between(db, period.from, period.to, store::CdrLegs::FirstAnswered)?;
+    }
+    if needs.answered {
+        data.answered = store::answered_calls_since(db, period.from)?;
+    }
+    if needs.events {
+        let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
+        let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
+        data.events = store::queue_events(db, since, until)?;
+    }
+    Ok(data)
 }
 
 /// The events as Asterisk `queue_log` text: one `\n`-terminated line per event, in the order

@@ -200,16 +200,29 @@ fn leg_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrLeg> {
     })
 }
 
-/// Call detail records with legs whose `start` (unix seconds) is in `since <= start < until`
-/// (either bound optional), ordered by start, then by the order they were written. A report
-/// reader: the database must exist (a missing file is [`StoreError::Missing`]).
+/// Which legs [`cdrs_between`] reads with each CDR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CdrLegs {
+    /// Every leg.
+    All,
+    /// Only the callee leg answered first (none when no callee answered): all the reports use
+    /// of the legs (the talk time), at a fraction of the cost.
+    FirstAnswered,
+}
+
+/// Call detail records whose `start` (unix seconds) is in `since <= start < until` (either
+/// bound optional), ordered by start, then by the order they were written, with their legs
+/// as `legs` says. A report reader: the database must exist (a missing file is
+/// [`StoreError::Missing`]).
 ///
-/// Two queries, whatever the number of rows: the CDRs on the `cdr_start` index, then their
-/// legs joined on the same range.
+/// Two queries whatever the number of rows with [`CdrLegs::All`] (the CDRs on the
+/// `cdr_start` index, then their legs joined on the same range); one with
+/// [`CdrLegs::FirstAnswered`] (the leg picked per CDR on the legs' primary key).
 pub fn cdrs_between(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
+    legs: CdrLegs,
 ) -> Result<Vec<CdrRecord>, StoreError> {
     let conn = open_existing(path)?;
     let sql_err = |source| StoreError::Sql {
@@ -231,6 +244,37 @@ pub fn cdrs_between(
         .map(|c| format!("c.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
+    let leg_cols: String = LEG_COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if legs == CdrLegs::FirstAnswered {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {cols}, {leg_cols} FROM cdr c
+                 LEFT JOIN cdr_legs l ON l.uniqueid = c.uniqueid AND l.leg = (
+                     SELECT f.leg FROM cdr_legs f
+                     WHERE f.uniqueid = c.uniqueid AND f.side = 'callee'
+                       AND f.answer IS NOT NULL
+                     ORDER BY f.answer, f.leg LIMIT 1)
+                 WHERE 1{range} ORDER BY c.start, c.rowid"
+            ))
+            .map_err(sql_err)?;
+        let n = CDR_COLUMNS.split(',').count();
+        return collect_rows_with(
+            &mut stmt,
+            rusqlite::params_from_iter(bounds.iter()),
+            path,
+            |r| {
+                let mut c = cdr_from_row(r)?;
+                if r.get::<_, Option<u32>>(n)?.is_some() {
+                    c.legs.push(leg_from_row(r, n)?);
+                }
+                Ok(c)
+            },
+        );
+    }
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {cols} FROM cdr c WHERE 1{range} ORDER BY c.start, c.rowid"
@@ -247,11 +291,6 @@ pub fn cdrs_between(
         .enumerate()
         .map(|(i, c)| (c.uniqueid.clone(), i))
         .collect();
-    let leg_cols: String = LEG_COLUMNS
-        .split(',')
-        .map(|c| format!("l.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut legs = conn
         .prepare(&format!(
             "SELECT l.uniqueid, {leg_cols} FROM cdr_legs l JOIN cdr c ON c.uniqueid = l.uniqueid
@@ -270,6 +309,29 @@ pub fn cdrs_between(
         }
     }
     Ok(out)
+}
+
+/// (caller, dialled number, start) of every call a person answered (`answered_by` set) that
+/// started at or after `since`: who has been reached, for the call-back check of the
+/// abandoned report. A report reader: the database must exist.
+pub fn answered_calls_since(
+    path: &Path,
+    since: Option<i64>,
+) -> Result<Vec<(String, String, u64)>, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT caller, dialed, start FROM cdr
+             WHERE answered_by IS NOT NULL AND start >= ?1",
+        )
+        .map_err(sql_err)?;
+    collect_rows_with(&mut stmt, [since.unwrap_or(i64::MIN)], path, |r| {
+        Ok((r.get(0)?, r.get(1)?, from_sql_secs(r.get(2)?)))
+    })
 }
 
 /// Every call detail record with its legs, oldest first (tests; reports use [`cdrs_between`]).

@@ -335,10 +335,7 @@ fn library_table(
     use zvon::report::facts::{Context, Dataset};
     use zvon::report::metrics::Options;
     let f = fixture::build();
-    let data = Dataset {
-        cdrs: f.cdrs,
-        events: f.events,
-    };
+    let data = Dataset::from_records(f.cdrs, f.events);
     let ctx = Context {
         service_level: fixture::SERVICE_LEVELS
             .iter()
