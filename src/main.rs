@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use zvon::api::Request;
+use zvon::report::facts::Context;
+use zvon::report::metrics::{Filter, Options};
+use zvon::report::period::Period;
+use zvon::report::tables::Kind;
 
 /// Zvon — an IP-PBX and call center in one daemon.
 ///
@@ -30,6 +34,8 @@ Examples:
                                       run in the foreground on the demo config
   zvon report queue-log --state-dir ./state --since 2024-05-01
                                       export the queue event log (Asterisk queue_log)
+  zvon report queues --yesterday      yesterday's queue KPIs (offered, SL, ASA, AHT, ...)
+  zvon forecast --target 80/20        agents needed per half-hour of a typical week
   zvon status --config ./config --state-dir ./state
                                       ask that daemon what it is doing
   zvon agent pause alice --reason 2   stop offering queue calls to agent alice
@@ -69,6 +75,12 @@ enum Command {
         #[command(subcommand)]
         report: Report,
     },
+    /// Staffing forecast with Erlang C: agents needed per half-hour of a typical week.
+    #[command(
+        long_about = zvon::report::help::FORECAST,
+        after_long_help = FORECAST_AFTER_HELP
+    )]
+    Forecast(ForecastArgs),
     /// Ask the running daemon what it is doing: registrations, calls, counters.
     #[command(after_help = STATUS_HELP)]
     Status {
@@ -192,12 +204,86 @@ struct Target {
 }
 
 const REPORT_AFTER_HELP: &str = "\
+Every column of every report is defined in `zvon report <name> --help` and in the README
+(Reports). Hours, days and dates are UTC.
+
 Examples:
-  zvon report queue-log --state-dir /var/lib/zvon > queue_log
-  zvon report queue-log --since 2024-05-01 --until 2024-05-02 --output may1.log";
+  zvon report summary --today
+  zvon report queues --from 2024-05-01 --to 2024-05-31 --format csv --output may.csv
+  zvon report agents --week --queue support
+  zvon report abandoned --yesterday
+  zvon report calls --number +4930123456 --format json
+  zvon report queue-log --state-dir /var/lib/zvon > queue_log";
 
 #[derive(Subcommand, Debug)]
 enum Report {
+    /// Calls inbound, outbound and internal, answered, missed, talk time.
+    #[command(long_about = zvon::report::help::SUMMARY, after_long_help = zvon::report::help::COMMON)]
+    Summary {
+        #[command(flatten)]
+        common: ReportCommon,
+        #[command(flatten)]
+        filters: CallFilters,
+    },
+    /// Per queue: offered, answered, abandoned, overflowed, service level, ASA, AHT, waits.
+    #[command(long_about = zvon::report::help::QUEUES, after_long_help = zvon::report::help::COMMON)]
+    Queues {
+        #[command(flatten)]
+        common: ReportCommon,
+        #[command(flatten)]
+        queue: QueueFilter,
+        #[command(flatten)]
+        short: ShortAbandon,
+    },
+    /// Per agent: offers, answers, talk, AHT, wrap-up, pauses, logged-in time, occupancy.
+    #[command(long_about = zvon::report::help::AGENTS, after_long_help = zvon::report::help::COMMON)]
+    Agents {
+        #[command(flatten)]
+        common: ReportCommon,
+        #[command(flatten)]
+        queue: QueueFilter,
+        /// Only this agent (id)
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+    },
+    /// Offered, answered, abandon rate and service level by hour of day and by weekday.
+    #[command(long_about = zvon::report::help::HOURLY, after_long_help = zvon::report::help::COMMON)]
+    Hourly {
+        #[command(flatten)]
+        common: ReportCommon,
+        #[command(flatten)]
+        queue: QueueFilter,
+        #[command(flatten)]
+        short: ShortAbandon,
+    },
+    /// The call list: every CDR field, filterable.
+    #[command(long_about = zvon::report::help::CALLS, after_long_help = zvon::report::help::COMMON)]
+    Calls {
+        #[command(flatten)]
+        common: ReportCommon,
+        #[command(flatten)]
+        filters: CallFilters,
+    },
+    /// Callers who abandoned a queue and have not been reached since: who to call back.
+    #[command(long_about = zvon::report::help::ABANDONED, after_long_help = zvon::report::help::COMMON)]
+    Abandoned {
+        #[command(flatten)]
+        common: ReportCommon,
+        #[command(flatten)]
+        queue: QueueFilter,
+        /// Only this caller number (exact)
+        #[arg(long, value_name = "NUMBER")]
+        number: Option<String>,
+    },
+    /// Where callers go and drop out in each IVR menu.
+    #[command(long_about = zvon::report::help::IVR, after_long_help = zvon::report::help::COMMON)]
+    Ivr {
+        #[command(flatten)]
+        common: ReportCommon,
+        /// Only calls from or to this number (exact)
+        #[arg(long, value_name = "NUMBER")]
+        number: Option<String>,
+    },
     /// Export the queue event log in Asterisk's queue_log format.
     #[command(
         name = "queue-log",
@@ -265,6 +351,221 @@ impl DbArgs {
                 Err(ExitCode::FAILURE)
             }
         }
+    }
+
+    /// The database and what the reports take from the configuration. The configuration is
+    /// read if it loads; with --state-dir a configuration that does not load only costs
+    /// the queues' service levels and the extension list (a warning says so), unless it was
+    /// named explicitly.
+    fn open(self) -> Result<(PathBuf, Context), ExitCode> {
+        let named = self.config.is_some();
+        let dir = config_dir(self.config);
+        match (zvon::config::load_dir(&dir), self.state_dir) {
+            (Ok(cfg), state) => {
+                let state = state.unwrap_or_else(|| cfg.server.state_dir.clone());
+                Ok((
+                    zvon::runtime::database_path(&state),
+                    Context::from_config(&cfg),
+                ))
+            }
+            (Err(_), Some(state)) if !named => {
+                eprintln!(
+                    "zvon: warning: no configuration read from {} (give --config): service \
+                     levels are 20 s and extensions are guessed from the calls",
+                    dir.display()
+                );
+                Ok((zvon::runtime::database_path(&state), Context::default()))
+            }
+            (Err(errs), _) => {
+                eprint!("{errs}");
+                eprintln!(
+                    "zvon: cannot read the configuration in {}: fix it or give --state-dir",
+                    dir.display()
+                );
+                Err(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+/// What every report takes: the database, the period, the format and where to write.
+#[derive(Args, Debug)]
+struct ReportCommon {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+    /// Write to FILE (replacing it) instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// The period of a report (UTC).
+#[derive(Args, Debug)]
+struct PeriodArgs {
+    /// From this time: YYYY-MM-DD (00:00 UTC) or unix seconds
+    #[arg(long, value_name = "DATE", value_parser = zvon::report::period::parse_from)]
+    from: Option<i64>,
+    /// To this time: YYYY-MM-DD (that whole UTC day included) or unix seconds (exclusive)
+    #[arg(long, value_name = "DATE", value_parser = zvon::report::period::parse_to)]
+    to: Option<i64>,
+    /// Today (UTC)
+    #[arg(long, conflicts_with_all = ["from", "to", "yesterday", "week", "month"])]
+    today: bool,
+    /// Yesterday (UTC)
+    #[arg(long, conflicts_with_all = ["from", "to", "week", "month"])]
+    yesterday: bool,
+    /// This ISO week, Monday to Sunday (UTC)
+    #[arg(long, conflicts_with_all = ["from", "to", "month"])]
+    week: bool,
+    /// This calendar month (UTC)
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    month: bool,
+}
+
+impl PeriodArgs {
+    /// The period, relative ones around `now` (unix seconds); `None` when none was given.
+    fn resolve(&self, now: i64) -> Result<Option<Period>, String> {
+        use zvon::report::period::Relative;
+        let rel = [
+            (self.today, Relative::Today),
+            (self.yesterday, Relative::Yesterday),
+            (self.week, Relative::Week),
+            (self.month, Relative::Month),
+        ]
+        .into_iter()
+        .find_map(|(on, r)| on.then_some(r));
+        match rel {
+            Some(r) => Ok(Some(Period::relative(r, now))),
+            None if self.from.is_none() && self.to.is_none() => Ok(None),
+            None => Period::new(self.from, self.to).map(Some),
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum FormatArg {
+    /// Aligned columns for people
+    Table,
+    /// RFC 4180 CSV with a header row
+    Csv,
+    /// One JSON object: {report, from, to, parameters, rows}
+    Json,
+    /// One self-contained HTML page (inline CSS and SVG, no scripts); summary: the dashboard
+    Html,
+}
+
+impl FormatArg {
+    fn format(self) -> zvon::report::render::Format {
+        use zvon::report::render::Format;
+        match self {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Html => Format::Html,
+        }
+    }
+}
+
+/// `--queue`.
+#[derive(Args, Debug)]
+struct QueueFilter {
+    /// Only this queue
+    #[arg(long, value_name = "QUEUE")]
+    queue: Option<String>,
+}
+
+/// `--short-abandon`.
+#[derive(Args, Debug)]
+struct ShortAbandon {
+    /// An abandon after less than SECS of waiting is a short abandon, counted apart
+    #[arg(long, value_name = "SECS", default_value_t = zvon::report::metrics::DEFAULT_SHORT_ABANDON)]
+    short_abandon: u64,
+}
+
+/// The filters of the call reports (exact matches).
+#[derive(Args, Debug)]
+struct CallFilters {
+    /// Only calls that went through this queue
+    #[arg(long, value_name = "QUEUE")]
+    queue: Option<String>,
+    /// Only queue calls this agent (id) answered
+    #[arg(long, value_name = "ID")]
+    agent: Option<String>,
+    /// Only calls from, to or answered by this extension
+    #[arg(long, value_name = "EXT")]
+    extension: Option<String>,
+    /// Only calls from or to this number
+    #[arg(long, value_name = "NUMBER")]
+    number: Option<String>,
+}
+
+impl CallFilters {
+    fn filter(self) -> Filter {
+        Filter {
+            queue: self.queue,
+            agent: self.agent,
+            extension: self.extension,
+            number: self.number,
+        }
+    }
+}
+
+/// `zvon forecast`.
+#[derive(Args, Debug)]
+struct ForecastArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// History period [default: the 28 days before today]
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// Only this queue's calls
+    #[arg(long, value_name = "QUEUE")]
+    queue: Option<String>,
+    /// Target service level PERCENT/SECONDS: P % of calls answered within T seconds
+    #[arg(long, value_name = "P/T", default_value = "80/20", value_parser = zvon::report::period::parse_target)]
+    target: (f64, f64),
+    /// Instead of the agents needed: what N agents achieve (service level at T, ASA)
+    #[arg(long, value_name = "N")]
+    agents: Option<u32>,
+    /// Average handle time, seconds [default: from the history]
+    #[arg(long, value_name = "SECS", value_parser = positive)]
+    aht: Option<f64>,
+    /// Forecast one interval with N calls instead of the history (needs --aht)
+    #[arg(long, value_name = "N", requires = "aht", value_parser = non_negative)]
+    calls: Option<f64>,
+    /// The length of the --calls interval, seconds
+    #[arg(long, value_name = "SECS", default_value_t = 1800.0, value_parser = positive)]
+    interval: f64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+    /// Write to FILE (replacing it) instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+const FORECAST_AFTER_HELP: &str = "\
+Examples:
+  zvon forecast                              last 28 days, 80 % within 20 s
+  zvon forecast --queue support --target 90/15 --format csv
+  zvon forecast --agents 12                  what 12 agents achieve in each half-hour
+  zvon forecast --calls 100 --aht 180        100 calls in 30 minutes: 14 agents for 80/20";
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a number above 0")),
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a number, 0 or more")),
     }
 }
 
@@ -336,6 +637,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Report { report: r } => report(r),
+        Command::Forecast(args) => forecast(args),
         Command::Run { config, state_dir } => {
             let dir = config_dir(config);
             let cfg = match zvon::config::load_dir(&dir) {
@@ -370,14 +672,134 @@ fn main() -> ExitCode {
 }
 
 fn report(report: Report) -> ExitCode {
-    let Report::QueueLog {
-        db,
-        since,
-        until,
-        output,
-    } = report;
     // Only warnings (e.g. an unreadable row skipped); RUST_LOG overrides.
     init_logging("warn");
+    let none = Filter::default;
+    let short = zvon::report::metrics::DEFAULT_SHORT_ABANDON;
+    let queue_only = |q: QueueFilter| Filter {
+        queue: q.queue,
+        ..Filter::default()
+    };
+    let (kind, common, filter, short) = match report {
+        Report::QueueLog {
+            db,
+            since,
+            until,
+            output,
+        } => return queue_log(db, since, until, output),
+        Report::Summary { common, filters } => (Kind::Summary, common, filters.filter(), short),
+        Report::Queues {
+            common,
+            queue,
+            short,
+        } => (Kind::Queues, common, queue_only(queue), short.short_abandon),
+        Report::Agents {
+            common,
+            queue,
+            agent,
+        } => {
+            let f = Filter {
+                agent,
+                ..queue_only(queue)
+            };
+            (Kind::Agents, common, f, short)
+        }
+        Report::Hourly {
+            common,
+            queue,
+            short,
+        } => (Kind::Hourly, common, queue_only(queue), short.short_abandon),
+        Report::Calls { common, filters } => (Kind::Calls, common, filters.filter(), short),
+        Report::Abandoned {
+            common,
+            queue,
+            number,
+        } => {
+            let f = Filter {
+                number,
+                ..queue_only(queue)
+            };
+            (Kind::Abandoned, common, f, short)
+        }
+        Report::Ivr { common, number } => {
+            let f = Filter { number, ..none() };
+            (Kind::Ivr, common, f, short)
+        }
+    };
+    let now = zvon::runtime::clock::now().wall.secs() as i64;
+    let period = match common.period.resolve(now) {
+        Ok(p) => p.unwrap_or(Period::ALL),
+        Err(e) => {
+            eprintln!("zvon: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (db, ctx) = match common.db.open() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let needs = zvon::report::Needs::of(kind, common.format.format());
+    let data = match zvon::report::load(&db, &period, needs) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("zvon: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opt = Options {
+        period,
+        filter,
+        short_abandon_s: short,
+        now_ms: now.saturating_mul(1000),
+    };
+    let text = zvon::report::tables::render(kind, &data, &ctx, &opt, common.format.format());
+    write_output(common.output.as_deref(), &text)
+}
+
+fn forecast(a: ForecastArgs) -> ExitCode {
+    init_logging("warn");
+    let req = zvon::report::forecast::Request {
+        target: a.target,
+        agents: a.agents,
+        aht_s: a.aht,
+        calls: a.calls.map(|c| (c, a.interval)),
+    };
+    if let Some(table) = req.single() {
+        return write_output(a.output.as_deref(), &table.render(a.format.format()));
+    }
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("zvon: {e}");
+        ExitCode::FAILURE
+    };
+    let now = zvon::runtime::clock::now().wall.secs() as i64;
+    let period = match a.period.resolve(now) {
+        Ok(Some(p)) => p,
+        Ok(None) => Period::days_before_today(28, now),
+        Err(e) => return fail(&e),
+    };
+    let (db, _ctx) = match a.db.open() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let data = match zvon::report::load(&db, &period, zvon::report::Needs::EVENTS) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    let mut opt = Options::new(period, now.saturating_mul(1000));
+    opt.filter.queue = a.queue;
+    let qf = zvon::report::facts::queue_facts(&data.events, opt.now_ms);
+    match req.typical_week(&qf, &opt) {
+        Ok(table) => write_output(a.output.as_deref(), &table.render(a.format.format())),
+        Err(e) => fail(&e),
+    }
+}
+
+fn queue_log(
+    db: DbArgs,
+    since: Option<i64>,
+    until: Option<i64>,
+    output: Option<PathBuf>,
+) -> ExitCode {
     let db = match db.database() {
         Ok(db) => db,
         Err(code) => return code,

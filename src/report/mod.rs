@@ -1,8 +1,12 @@
 //! Manager reports over the store (the read side).
 //!
-//! Formatting is pure: each report is a function of the records it is given. The only IO here
-//! is reading the database through [`crate::store`]'s read functions; writing the result
-//! (stdout, a file) is the caller's business.
+//! The numbers are pure functions of the records they are given ([`metrics`], over the
+//! interpretation of the records in [`facts`]; the Erlang C forecast in [`forecast`]), laid
+//! out as one table per report ([`tables`]) and written as an aligned table, CSV or JSON
+//! ([`render`]). The only IO here is reading the database through [`crate::store`]'s read
+//! functions ([`load`], [`queue_log`]); writing the result (stdout, a file) and reading the
+//! clock are the caller's business. Every column's definition is in [`help`], in README.md
+//! and in `zvon report <name> --help`.
 //!
 //! # `queue-log`
 //!
@@ -21,6 +25,15 @@
 //! A `|`, a line break or any other control character inside a field is written as a space, so
 //! a field can neither split into two nor start a new line. Nothing else is changed: the fields
 //! are in the order the ACD engine put them.
+
+pub mod facts;
+pub mod forecast;
+pub mod help;
+pub mod html;
+pub mod metrics;
+pub mod period;
+pub mod render;
+pub mod tables;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -76,6 +89,69 @@ pub fn queue_log(
     }
     let events = store::queue_events(db, since_ms, until_ms)?;
     Ok(queue_log_text(&events))
+}
+
+/// How far before the period queue events are read: agents logged in or paused before the
+/// period start are seen, so their time inside the period counts.
+pub const LOOKBACK_S: i64 = period::DAY;
+/// How far after the period queue events are read: a call that entered the queue in the
+/// period is followed to its answer and end.
+pub const LOOKAHEAD_S: i64 = period::DAY;
+
+/// Which records a report reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// The CDRs started in the period.
+    pub cdrs: bool,
+    /// The answered calls from the period's start to the end of the data (`abandoned`).
+    pub answered: bool,
+    /// The queue events.
+    pub events: bool,
+}
+
+impl Needs {
+    /// What report `kind` reads in `format` (the HTML summary is the dashboard).
+    pub fn of(kind: tables::Kind, format: render::Format) -> Needs {
+        use tables::Kind;
+        let dashboard = kind == Kind::Summary && format == render::Format::Html;
+        Needs {
+            cdrs: matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+            answered: kind == Kind::Abandoned,
+            events: dashboard || !matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+        }
+    }
+
+    /// The queue events only (the forecast).
+    pub const EVENTS: Needs = Needs {
+        cdrs: false,
+        answered: false,
+        events: true,
+    };
+}
+
+/// The records of `period` that `needs` asks for, from the database at `db`: the CDRs that
+/// started in the period (each with only the callee leg answered first, all the reports
+/// use), the answered calls from its start on, and the queue events from [`LOOKBACK_S`]
+/// before to [`LOOKAHEAD_S`] after it. A missing database is [`ReportError::NoDatabase`],
+/// whatever is needed.
+pub fn load(
+    db: &Path,
+    period: &period::Period,
+    needs: Needs,
+) -> Result<facts::Dataset, ReportError> {
+    let mut data = facts::Dataset::default();
+    if needs.cdrs || !(needs.events || needs.answered) {
+        data.cdrs = store::cdrs_between(db, period.from, period.to, store::CdrLegs::FirstAnswered)?;
+    }
+    if needs.answered {
+        data.answered = store::answered_calls_since(db, period.from)?;
+    }
+    if needs.events {
+        let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
+        let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
+        data.events = store::queue_events(db, since, until)?;
+    }
+    Ok(data)
 }
 
 /// The events as Asterisk `queue_log` text: one `\n`-terminated line per event, in the order
@@ -184,5 +260,7 @@ pub fn parse_time_bound(s: &str) -> Result<i64, String> {
     Ok(day.timestamp().as_millisecond())
 }
 
+#[cfg(test)]
+mod kpi_tests;
 #[cfg(test)]
 mod tests;

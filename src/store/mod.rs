@@ -55,8 +55,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use read::{
-    agent_states, cdrs, ext_states, load_bindings, meta, queue_events, security_events,
-    voicemail_pins, voicemails,
+    CdrLegs, agent_states, answered_calls_since, cdrs, cdrs_between, ext_states, load_bindings,
+    meta, queue_events, security_events, voicemail_pins, voicemails,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};

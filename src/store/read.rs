@@ -1,8 +1,9 @@
 //! The read side: short-lived connections of their own (WAL lets them run beside the writer).
 //!
 //! Each function opens `path` like [`super::Store::open`] does (creating and migrating it if
-//! needed), so calling one before the writer starts is fine. The exception is
-//! [`queue_events`], a report reader: it refuses a missing file ([`StoreError::Missing`]).
+//! needed), so calling one before the writer starts is fine. The exceptions are the report
+//! readers [`queue_events`] and [`cdrs_between`]: they refuse a missing file
+//! ([`StoreError::Missing`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -139,75 +140,221 @@ fn collect_rows_with<T>(
     Ok(out)
 }
 
-/// Every call detail record with its legs, oldest first (tests, `zvon report` later).
+fn disposition_from_sql(s: String) -> Disposition {
+    match s.as_str() {
+        "ANSWERED" => Disposition::Answered,
+        "NO ANSWER" => Disposition::NoAnswer,
+        "BUSY" => Disposition::Busy,
+        "CANCELLED" => Disposition::Cancelled,
+        _ => Disposition::Failed,
+    }
+}
+
+const CDR_COLUMNS: &str = "uniqueid, linkedid, start, answer, end, caller, caller_name, dialed,
+    answered_by, disposition, duration, billsec, hangup_cause, hangup_by, sip_code, codec_a,
+    codec_b, history";
+
+fn cdr_from_row(r: &Row<'_>) -> rusqlite::Result<CdrRecord> {
+    Ok(CdrRecord {
+        uniqueid: r.get(0)?,
+        linkedid: r.get(1)?,
+        start: from_sql_secs(r.get(2)?),
+        answer: r.get::<_, Option<i64>>(3)?.map(from_sql_secs),
+        end: from_sql_secs(r.get(4)?),
+        caller: r.get(5)?,
+        caller_name: r.get(6)?,
+        dialed: r.get(7)?,
+        answered_by: r.get(8)?,
+        disposition: disposition_from_sql(r.get(9)?),
+        duration: from_sql_secs(r.get(10)?),
+        billsec: from_sql_secs(r.get(11)?),
+        hangup_cause: r.get(12)?,
+        hangup_by: r.get(13)?,
+        sip_code: r.get(14)?,
+        codec_a: r.get(15)?,
+        codec_b: r.get(16)?,
+        history: r.get(17)?,
+        legs: Vec::new(),
+    })
+}
+
+/// The leg columns, in [`leg_from_row`]'s order.
+const LEG_COLUMNS: &str = "leg, side, peer, start, answer, end, disposition, sip_code, codec,
+    packets, lost, jitter_ms, mos";
+
+fn leg_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrLeg> {
+    Ok(CdrLeg {
+        leg: r.get(at)?,
+        side: r.get(at + 1)?,
+        peer: r.get(at + 2)?,
+        start: from_sql_secs(r.get(at + 3)?),
+        answer: r.get::<_, Option<i64>>(at + 4)?.map(from_sql_secs),
+        end: from_sql_secs(r.get(at + 5)?),
+        disposition: disposition_from_sql(r.get(at + 6)?),
+        sip_code: r.get(at + 7)?,
+        codec: r.get(at + 8)?,
+        packets: from_sql_secs(r.get(at + 9)?),
+        lost: from_sql_secs(r.get(at + 10)?),
+        jitter_ms: r.get(at + 11)?,
+        mos: r.get(at + 12)?,
+    })
+}
+
+/// Which legs [`cdrs_between`] reads with each CDR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CdrLegs {
+    /// Every leg.
+    All,
+    /// Only the callee leg answered first (none when no callee answered): all the reports use
+    /// of the legs (the talk time), at a fraction of the cost.
+    FirstAnswered,
+}
+
+/// Call detail records whose `start` (unix seconds) is in `since <= start < until` (either
+/// bound optional), ordered by start, then by the order they were written, with their legs
+/// as `legs` says. A report reader: the database must exist (a missing file is
+/// [`StoreError::Missing`]).
+///
+/// Two queries whatever the number of rows with [`CdrLegs::All`] (the CDRs on the
+/// `cdr_start` index, then their legs joined on the same range); one with
+/// [`CdrLegs::FirstAnswered`] (the leg picked per CDR on the legs' primary key).
+pub fn cdrs_between(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    legs: CdrLegs,
+) -> Result<Vec<CdrRecord>, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut range = String::new();
+    let mut bounds = Vec::with_capacity(2);
+    if let Some(s) = since {
+        bounds.push(s);
+        range.push_str(&format!(" AND c.start >= ?{}", bounds.len()));
+    }
+    if let Some(u) = until {
+        bounds.push(u);
+        range.push_str(&format!(" AND c.start < ?{}", bounds.len()));
+    }
+    let cols: String = CDR_COLUMNS
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let leg_cols: String = LEG_COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if legs == CdrLegs::FirstAnswered {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {cols}, {leg_cols} FROM cdr c
+                 LEFT JOIN cdr_legs l ON l.uniqueid = c.uniqueid AND l.leg = (
+                     SELECT f.leg FROM cdr_legs f
+                     WHERE f.uniqueid = c.uniqueid AND f.side = 'callee'
+                       AND f.answer IS NOT NULL
+                     ORDER BY f.answer, f.leg LIMIT 1)
+                 WHERE 1{range} ORDER BY c.start, c.rowid"
+            ))
+            .map_err(sql_err)?;
+        let n = CDR_COLUMNS.split(',').count();
+        return collect_rows_with(
+            &mut stmt,
+            rusqlite::params_from_iter(bounds.iter()),
+            path,
+            |r| {
+                let mut c = cdr_from_row(r)?;
+                if r.get::<_, Option<u32>>(n)?.is_some() {
+                    c.legs.push(leg_from_row(r, n)?);
+                }
+                Ok(c)
+            },
+        );
+    }
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {cols} FROM cdr c WHERE 1{range} ORDER BY c.start, c.rowid"
+        ))
+        .map_err(sql_err)?;
+    let mut out = collect_rows_with(
+        &mut stmt,
+        rusqlite::params_from_iter(bounds.iter()),
+        path,
+        cdr_from_row,
+    )?;
+    let index: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.uniqueid.clone(), i))
+        .collect();
+    let mut legs = conn
+        .prepare(&format!(
+            "SELECT l.uniqueid, {leg_cols} FROM cdr_legs l JOIN cdr c ON c.uniqueid = l.uniqueid
+             WHERE 1{range} ORDER BY l.uniqueid, l.leg"
+        ))
+        .map_err(sql_err)?;
+    let legs = collect_rows_with(
+        &mut legs,
+        rusqlite::params_from_iter(bounds.iter()),
+        path,
+        |r| Ok((r.get::<_, String>(0)?, leg_from_row(r, 1)?)),
+    )?;
+    for (uid, leg) in legs {
+        if let Some(&i) = index.get(&uid) {
+            out[i].legs.push(leg);
+        }
+    }
+    Ok(out)
+}
+
+/// (caller, dialled number, start) of every call a person answered (`answered_by` set) that
+/// started at or after `since`: who has been reached, for the call-back check of the
+/// abandoned report. A report reader: the database must exist.
+pub fn answered_calls_since(
+    path: &Path,
+    since: Option<i64>,
+) -> Result<Vec<(String, String, u64)>, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT caller, dialed, start FROM cdr
+             WHERE answered_by IS NOT NULL AND start >= ?1",
+        )
+        .map_err(sql_err)?;
+    collect_rows_with(&mut stmt, [since.unwrap_or(i64::MIN)], path, |r| {
+        Ok((r.get(0)?, r.get(1)?, from_sql_secs(r.get(2)?)))
+    })
+}
+
+/// Every call detail record with its legs, oldest first (tests; reports use [`cdrs_between`]).
 pub fn cdrs(path: &Path) -> Result<Vec<CdrRecord>, StoreError> {
     let conn = open_connection(path)?;
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
         source,
     };
-    let disp = |s: String| match s.as_str() {
-        "ANSWERED" => Disposition::Answered,
-        "NO ANSWER" => Disposition::NoAnswer,
-        "BUSY" => Disposition::Busy,
-        "CANCELLED" => Disposition::Cancelled,
-        _ => Disposition::Failed,
-    };
     let mut stmt = conn
-        .prepare(
-            "SELECT uniqueid, linkedid, start, answer, end, caller, caller_name, dialed,
-                answered_by, disposition, duration, billsec, hangup_cause, hangup_by, sip_code,
-                codec_a, codec_b, history FROM cdr ORDER BY start, rowid",
-        )
+        .prepare(&format!(
+            "SELECT {CDR_COLUMNS} FROM cdr ORDER BY start, rowid"
+        ))
         .map_err(sql_err)?;
-    let mut out = collect_rows(&mut stmt, path, |r| {
-        Ok(CdrRecord {
-            uniqueid: r.get(0)?,
-            linkedid: r.get(1)?,
-            start: from_sql_secs(r.get(2)?),
-            answer: r.get::<_, Option<i64>>(3)?.map(from_sql_secs),
-            end: from_sql_secs(r.get(4)?),
-            caller: r.get(5)?,
-            caller_name: r.get(6)?,
-            dialed: r.get(7)?,
-            answered_by: r.get(8)?,
-            disposition: disp(r.get(9)?),
-            duration: from_sql_secs(r.get(10)?),
-            billsec: from_sql_secs(r.get(11)?),
-            hangup_cause: r.get(12)?,
-            hangup_by: r.get(13)?,
-            sip_code: r.get(14)?,
-            codec_a: r.get(15)?,
-            codec_b: r.get(16)?,
-            history: r.get(17)?,
-            legs: Vec::new(),
-        })
-    })?;
+    let mut out = collect_rows(&mut stmt, path, cdr_from_row)?;
     let mut legs = conn
-        .prepare(
-            "SELECT leg, side, peer, start, answer, end, disposition, sip_code, codec, packets,
-                lost, jitter_ms, mos FROM cdr_legs WHERE uniqueid = ?1 ORDER BY leg",
-        )
+        .prepare(&format!(
+            "SELECT {LEG_COLUMNS} FROM cdr_legs WHERE uniqueid = ?1 ORDER BY leg"
+        ))
         .map_err(sql_err)?;
     for c in &mut out {
         let rows = legs
-            .query_map([&c.uniqueid], |r| {
-                Ok(CdrLeg {
-                    leg: r.get(0)?,
-                    side: r.get(1)?,
-                    peer: r.get(2)?,
-                    start: from_sql_secs(r.get(3)?),
-                    answer: r.get::<_, Option<i64>>(4)?.map(from_sql_secs),
-                    end: from_sql_secs(r.get(5)?),
-                    disposition: disp(r.get(6)?),
-                    sip_code: r.get(7)?,
-                    codec: r.get(8)?,
-                    packets: from_sql_secs(r.get(9)?),
-                    lost: from_sql_secs(r.get(10)?),
-                    jitter_ms: r.get(11)?,
-                    mos: r.get(12)?,
-                })
-            })
+            .query_map([&c.uniqueid], |r| leg_from_row(r, 0))
             .map_err(sql_err)?;
         for l in rows {
             c.legs.push(l.map_err(sql_err)?);

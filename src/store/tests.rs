@@ -653,6 +653,184 @@ fn cdr_with_legs_round_trips_through_the_writer() {
 }
 
 #[test]
+fn cdrs_between_reads_a_start_range_with_legs_and_refuses_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    assert!(matches!(
+        crate::store::cdrs_between(&path, None, None, CdrLegs::All),
+        Err(StoreError::Missing { .. })
+    ));
+    assert!(!path.exists());
+    let store = Store::open(&path).unwrap();
+    let rec = |uid: &str, start: u64, legs: u32| CdrRecord {
+        uniqueid: uid.into(),
+        linkedid: uid.into(),
+        start,
+        answer: None,
+        end: start + 10,
+        caller: "1001".into(),
+        caller_name: None,
+        dialed: "1002".into(),
+        answered_by: None,
+        disposition: Disposition::NoAnswer,
+        duration: 10,
+        billsec: 0,
+        hangup_cause: "no answer".into(),
+        hangup_by: "system".into(),
+        sip_code: Some(480),
+        codec_a: None,
+        codec_b: None,
+        history: String::new(),
+        legs: (0..legs)
+            .map(|leg| CdrLeg {
+                leg,
+                side: if leg == 0 { "caller" } else { "callee" }.into(),
+                peer: format!("p{leg}"),
+                start,
+                answer: None,
+                end: start + 10,
+                disposition: Disposition::NoAnswer,
+                sip_code: None,
+                codec: None,
+                packets: 0,
+                lost: 0,
+                jitter_ms: 0.0,
+                mos: 0.0,
+            })
+            .collect(),
+    };
+    // Written out of order: read back by start.
+    let all = [
+        rec("c", 300, 3),
+        rec("a", 100, 1),
+        rec("b", 200, 2),
+        rec("d", 400, 0),
+    ];
+    for r in &all {
+        store
+            .sender()
+            .send(StoreCommand::Cdr(Box::new(r.clone())))
+            .unwrap();
+    }
+    store.close().unwrap();
+    let ids = |v: Vec<CdrRecord>| v.into_iter().map(|c| c.uniqueid).collect::<Vec<_>>();
+    assert_eq!(
+        ids(crate::store::cdrs_between(&path, None, None, CdrLegs::All).unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    let got = crate::store::cdrs_between(&path, Some(200), Some(400), CdrLegs::All).unwrap();
+    assert_eq!(got, vec![all[2].clone(), all[0].clone()]);
+    assert_eq!(
+        ids(crate::store::cdrs_between(&path, Some(201), None, CdrLegs::All).unwrap()),
+        ["c", "d"]
+    );
+    assert_eq!(
+        ids(crate::store::cdrs_between(&path, None, Some(200), CdrLegs::All).unwrap()),
+        ["a"]
+    );
+    assert_eq!(crate::store::cdrs(&path).unwrap().len(), 4);
+}
+
+#[test]
+fn the_report_reader_picks_the_callee_leg_answered_first_and_who_was_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    assert!(matches!(
+        crate::store::answered_calls_since(&path, None),
+        Err(StoreError::Missing { .. })
+    ));
+    let store = Store::open(&path).unwrap();
+    let leg = |leg, side: &str, answer: Option<u64>| CdrLeg {
+        leg,
+        side: side.into(),
+        peer: format!("p{leg}"),
+        start: 100,
+        answer,
+        end: 200,
+        disposition: if answer.is_some() {
+            Disposition::Answered
+        } else {
+            Disposition::NoAnswer
+        },
+        sip_code: None,
+        codec: None,
+        packets: 0,
+        lost: 0,
+        jitter_ms: 0.0,
+        mos: 0.0,
+    };
+    let rec = |uid: &str, start, answered_by: Option<&str>, legs: Vec<CdrLeg>| CdrRecord {
+        uniqueid: uid.into(),
+        linkedid: uid.into(),
+        start,
+        answer: Some(start),
+        end: start + 100,
+        caller: format!("c-{uid}"),
+        caller_name: None,
+        dialed: format!("d-{uid}"),
+        answered_by: answered_by.map(str::to_owned),
+        disposition: Disposition::Answered,
+        duration: 100,
+        billsec: 100,
+        hangup_cause: "normal".into(),
+        hangup_by: "caller".into(),
+        sip_code: None,
+        codec_a: None,
+        codec_b: None,
+        history: String::new(),
+        legs,
+    };
+    let all = [
+        // The caller leg answers first, then callee legs 3 (at 130) and 1 (at 120).
+        rec(
+            "a",
+            100,
+            Some("1002"),
+            vec![
+                leg(0, "caller", Some(100)),
+                leg(1, "callee", Some(120)),
+                leg(2, "callee", None),
+                leg(3, "callee", Some(130)),
+            ],
+        ),
+        rec(
+            "b",
+            300,
+            None,
+            vec![leg(0, "caller", Some(300)), leg(1, "callee", None)],
+        ),
+        rec("c", 500, Some("1003"), vec![]),
+    ];
+    for r in &all {
+        store
+            .sender()
+            .send(StoreCommand::Cdr(Box::new(r.clone())))
+            .unwrap();
+    }
+    store.close().unwrap();
+    let got = crate::store::cdrs_between(&path, None, None, CdrLegs::FirstAnswered).unwrap();
+    let legs: Vec<Vec<u32>> = got
+        .iter()
+        .map(|c| c.legs.iter().map(|l| l.leg).collect())
+        .collect();
+    assert_eq!(legs, [vec![1], vec![], vec![]]);
+    assert_eq!(got[0].legs[0], all[0].legs[1]);
+    let mut without = got[0].clone();
+    without.legs = all[0].legs.clone();
+    assert_eq!(without, all[0]);
+    assert_eq!(
+        crate::store::answered_calls_since(&path, Some(101)).unwrap(),
+        [("c-c".to_owned(), "d-c".to_owned(), 500)]
+    );
+    assert_eq!(
+        crate::store::answered_calls_since(&path, None)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
 fn voicemail_audio_is_written_before_its_row_and_listed() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);

@@ -1,0 +1,658 @@
+//! What the stored records mean: queue visits and agent timelines rebuilt from the queue
+//! event log, and calls classified from their CDRs. Pure functions over records.
+//!
+//! # Queue visits
+//!
+//! A visit is one caller's stay in one queue, keyed by (call id, queue): it starts with
+//! `ENTERQUEUE` (or is refused at the door by `FULL` / `JOINEMPTY`, which have no
+//! `ENTERQUEUE`) and ends with exactly one of `CONNECT` (then `COMPLETECALLER`,
+//! `COMPLETEAGENT` or `BLINDTRANSFER`), `ABANDON`, `EXITWITHTIMEOUT`, `EXITWITHKEY` or
+//! `EXITEMPTY`. A visit with no ending in the data (still waiting, or the daemon stopped) is
+//! [`Outcome::Waiting`]. Waits, holds and talk times are the engine's own numbers from the
+//! events' data fields (whole seconds on the monotonic clock).
+//!
+//! Wrap-up is measured: from `WRAPUPSTART` (which names the call), or from `BLINDTRANSFER`
+//! (the engine starts wrap-up there without a `WRAPUPSTART`), to the agent's next
+//! `WRAPUPEND`.
+//!
+//! # Agent timelines
+//!
+//! An agent is logged in while it is a member of at least one queue: `ADDMEMBER` adds a
+//! queue, `REMOVEMEMBER` removes one. An agent seen working (an offer, a call, a pause, a
+//! wrap-up) without being a member — a static member (`logged_in = true` in queues.toml, which
+//! logs no `ADDMEMBER`), or one who logged in before the data read — counts as logged in to
+//! that queue from that event on. A pause runs from `PAUSEALL` to `UNPAUSEALL`, to the next
+//! `PAUSEALL` (a new reason), or to the logout. Talk runs from `CONNECT` to the call's end
+//! event, wrap-up as above. Intervals still open at the end of the data end at `now`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::store::{CdrRecord, Disposition, QueueEventRecord};
+
+use super::period::Period;
+
+/// What the reports take from the configuration.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Context {
+    /// Service-level threshold T per queue, seconds (`service_level` in queues.toml).
+    pub service_level: BTreeMap<String, u64>,
+    /// Our extension numbers.
+    pub extensions: BTreeSet<String>,
+    /// Agent id → (name, extension).
+    pub agents: BTreeMap<String, (String, String)>,
+}
+
+/// The service-level threshold for queues the configuration does not name.
+pub const DEFAULT_SERVICE_LEVEL: u64 = 20;
+
+impl Context {
+    /// The facts of a loaded configuration.
+    pub fn from_config(cfg: &crate::config::Config) -> Context {
+        Context {
+            service_level: cfg
+                .acd
+                .queues
+                .iter()
+                .map(|(name, q)| (name.clone(), q.service_level.as_secs()))
+                .collect(),
+            extensions: cfg.extensions.iter().map(|e| e.number.clone()).collect(),
+            agents: cfg
+                .acd
+                .agents
+                .iter()
+                .map(|(id, a)| (id.clone(), (a.name.clone(), a.extension.clone())))
+                .collect(),
+        }
+    }
+
+    /// T for `queue`: configured, else [`DEFAULT_SERVICE_LEVEL`].
+    pub fn service_level(&self, queue: &str) -> u64 {
+        self.service_level
+            .get(queue)
+            .copied()
+            .unwrap_or(DEFAULT_SERVICE_LEVEL)
+    }
+}
+
+/// The records a report reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dataset {
+    /// CDRs, by start.
+    pub cdrs: Vec<CdrRecord>,
+    /// Queue events, by time then by the order they were written.
+    pub events: Vec<QueueEventRecord>,
+    /// (caller, dialled, start) of calls a person answered, from the period's start to the
+    /// end of the data: who has been reached since (the abandoned report's call-back check).
+    pub answered: Vec<(String, String, u64)>,
+}
+
+impl Dataset {
+    /// All of `cdrs` and `events`, with `answered` taken from `cdrs`.
+    pub fn from_records(cdrs: Vec<CdrRecord>, events: Vec<QueueEventRecord>) -> Dataset {
+        let answered = cdrs
+            .iter()
+            .filter(|c| c.answered_by.is_some())
+            .map(|c| (c.caller.clone(), c.dialed.clone(), c.start))
+            .collect();
+        Dataset {
+            cdrs,
+            events,
+            answered,
+        }
+    }
+}
+
+/// How a queue visit ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No ending event in the data.
+    Waiting,
+    /// `CONNECT`.
+    Answered,
+    /// `ABANDON`: the caller hung up while waiting.
+    Abandoned,
+    /// Sent elsewhere: `EXITWITHTIMEOUT`, `EXITWITHKEY`, `EXITEMPTY`, or refused at the door
+    /// (`FULL`, `JOINEMPTY`).
+    Overflowed(Overflow),
+}
+
+/// Why a visit overflowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    Timeout,
+    Key,
+    Empty,
+    Full,
+    JoinEmpty,
+}
+
+/// One caller's stay in one queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Visit {
+    /// The CDR uniqueid.
+    pub call_id: String,
+    pub queue: String,
+    /// The caller's number (`ENTERQUEUE` data2; empty for `FULL` / `JOINEMPTY`).
+    pub caller: String,
+    /// Unix ms of `ENTERQUEUE` (or `FULL` / `JOINEMPTY`).
+    pub entered_ms: i64,
+    pub outcome: Outcome,
+    /// Seconds waited before the outcome: the hold of an answered visit, the wait of an
+    /// abandoned or exited one; 0 when refused at the door; `None` while waiting.
+    pub wait_s: Option<u64>,
+    /// Unix ms of the outcome event.
+    pub ended_ms: Option<i64>,
+    /// Agent id who answered.
+    pub agent: Option<String>,
+    /// Unix ms of `CONNECT`.
+    pub connected_ms: Option<i64>,
+    /// Talk seconds (`COMPLETE*` data2, `BLINDTRANSFER` data4); `None` until the call ends.
+    pub talk_s: Option<u64>,
+    /// Measured wrap-up after the call, ms (0 when it had none).
+    pub wrap_ms: i64,
+}
+
+impl Visit {
+    /// The visit entered the queue (was not refused at the door).
+    pub fn entered(&self) -> bool {
+        !matches!(
+            self.outcome,
+            Outcome::Overflowed(Overflow::Full | Overflow::JoinEmpty)
+        )
+    }
+}
+
+/// Half-open intervals of unix ms, sorted and disjoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spans(pub Vec<(i64, i64)>);
+
+impl Spans {
+    /// Adds `[a, b)` (merging). Constant time when intervals come in order of their start,
+    /// as the event log gives them.
+    pub fn add(&mut self, a: i64, b: i64) {
+        if b <= a {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if a >= last.0 => {
+                if a <= last.1 {
+                    last.1 = last.1.max(b);
+                } else {
+                    self.0.push((a, b));
+                }
+            }
+            None => self.0.push((a, b)),
+            Some(_) => {
+                self.0.push((a, b));
+                self.normalize();
+            }
+        }
+    }
+
+    fn normalize(&mut self) {
+        self.0.sort_unstable();
+        let mut out: Vec<(i64, i64)> = Vec::with_capacity(self.0.len());
+        for &(a, b) in &self.0 {
+            match out.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => out.push((a, b)),
+            }
+        }
+        self.0 = out;
+    }
+
+    /// The union.
+    pub fn union(&self, other: &Spans) -> Spans {
+        let mut s = Spans(self.0.iter().chain(&other.0).copied().collect());
+        s.normalize();
+        s
+    }
+
+    /// The intersection.
+    pub fn intersect(&self, other: &Spans) -> Spans {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.0.len() && j < other.0.len() {
+            let (a1, b1) = self.0[i];
+            let (a2, b2) = other.0[j];
+            let (a, b) = (a1.max(a2), b1.min(b2));
+            if a < b {
+                out.push((a, b));
+            }
+            if b1 < b2 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        Spans(out)
+    }
+
+    /// `self` without `other`.
+    pub fn minus(&self, other: &Spans) -> Spans {
+        let mut out = Vec::new();
+        for &(a, b) in &self.0 {
+            let mut start = a;
+            for &(c, d) in &other.0 {
+                if d <= start || c >= b {
+                    continue;
+                }
+                if c > start {
+                    out.push((start, c));
+                }
+                start = start.max(d);
+                if start >= b {
+                    break;
+                }
+            }
+            if start < b {
+                out.push((start, b));
+            }
+        }
+        Spans(out)
+    }
+
+    /// Clipped to `period`.
+    pub fn clip(&self, period: &Period) -> Spans {
+        let (a, b) = period.ms_bounds();
+        self.intersect(&Spans(vec![(a, b)]))
+    }
+
+    /// Total length, ms.
+    pub fn total_ms(&self) -> i64 {
+        self.0.iter().map(|(a, b)| b - a).sum()
+    }
+}
+
+/// One agent's timeline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgentTimeline {
+    /// Logged in to each queue.
+    pub member: BTreeMap<String, Spans>,
+    /// Logged in to any queue.
+    pub logged_in: Spans,
+    /// Paused, by reason (`""` when none was given).
+    pub paused: BTreeMap<String, Spans>,
+    /// Talking on a queue call, by the call's queue.
+    pub talk: BTreeMap<String, Spans>,
+    /// In wrap-up, by the call's queue.
+    pub wrap: BTreeMap<String, Spans>,
+    /// The extension from `OFFER` / `ADDMEMBER` data.
+    pub extension: Option<String>,
+}
+
+/// Visits and agent timelines rebuilt from queue events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueFacts {
+    /// In the order they started.
+    pub visits: Vec<Visit>,
+    pub agents: BTreeMap<String, AgentTimeline>,
+}
+
+const NONE: &str = "NONE";
+
+fn num(data: &[String], i: usize) -> u64 {
+    data.get(i).and_then(|d| d.trim().parse().ok()).unwrap_or(0)
+}
+
+#[derive(Default)]
+struct AgentState {
+    queues: BTreeMap<String, i64>,
+    login_since: Option<i64>,
+    pause: Option<(String, i64)>,
+    talk: Option<(String, i64)>,
+    /// (visit index or none, queue, since).
+    wrap: Option<(Option<usize>, String, i64)>,
+}
+
+/// Rebuilds visits and agent timelines from `events` (in log order); intervals still open at
+/// the end close at `now_ms`.
+pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
+    let mut facts = QueueFacts::default();
+    // Keys borrow from the events: no allocation per event.
+    let mut open: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut states: HashMap<&str, AgentState> = HashMap::new();
+    for ev in events {
+        let at = ev.at_ms;
+        let key = (ev.call_id.as_str(), ev.queue.as_str());
+        let d = &ev.data;
+        let new_visit = |outcome: Outcome, caller: &str, wait: Option<u64>| Visit {
+            call_id: ev.call_id.clone(),
+            queue: ev.queue.clone(),
+            caller: caller.to_owned(),
+            entered_ms: at,
+            outcome,
+            wait_s: wait,
+            ended_ms: (outcome != Outcome::Waiting).then_some(at),
+            agent: None,
+            connected_ms: None,
+            talk_s: None,
+            wrap_ms: 0,
+        };
+        match ev.event.as_str() {
+            "ENTERQUEUE" => {
+                let caller = d.get(1).map_or("", String::as_str);
+                let i = facts.visits.len();
+                facts.visits.push(new_visit(Outcome::Waiting, caller, None));
+                open.insert(key, i);
+                last.insert(key, i);
+            }
+            "FULL" | "JOINEMPTY" => {
+                let why = if ev.event == "FULL" {
+                    Overflow::Full
+                } else {
+                    Overflow::JoinEmpty
+                };
+                let i = facts.visits.len();
+                facts
+                    .visits
+                    .push(new_visit(Outcome::Overflowed(why), "", Some(0)));
+                last.insert(key, i);
+            }
+            "CONNECT" => {
+                if let Some(&i) = open.get(&key) {
+                    let v = &mut facts.visits[i];
+                    v.outcome = Outcome::Answered;
+                    v.wait_s = Some(num(d, 0));
+                    v.ended_ms = Some(at);
+                    v.connected_ms = Some(at);
+                    v.agent = Some(ev.agent.clone());
+                }
+            }
+            "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" => {
+                let talk = if ev.event == "BLINDTRANSFER" {
+                    num(d, 3)
+                } else {
+                    num(d, 1)
+                };
+                if let Some(i) = open.remove(&key) {
+                    facts.visits[i].talk_s = Some(talk);
+                }
+            }
+            "ABANDON" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY" => {
+                let (outcome, wait) = match ev.event.as_str() {
+                    "ABANDON" => (Outcome::Abandoned, num(d, 2)),
+                    "EXITWITHTIMEOUT" => (Outcome::Overflowed(Overflow::Timeout), num(d, 2)),
+                    "EXITEMPTY" => (Outcome::Overflowed(Overflow::Empty), num(d, 2)),
+                    _ => (Outcome::Overflowed(Overflow::Key), num(d, 3)),
+                };
+                if let Some(i) = open.remove(&key) {
+                    let v = &mut facts.visits[i];
+                    v.outcome = outcome;
+                    v.wait_s = Some(wait);
+                    v.ended_ms = Some(at);
+                }
+            }
+            _ => {}
+        }
+        if ev.agent == NONE || ev.agent.is_empty() {
+            continue;
+        }
+        if !facts.agents.contains_key(&ev.agent) {
+            facts
+                .agents
+                .insert(ev.agent.clone(), AgentTimeline::default());
+        }
+        let Some(tl) = facts.agents.get_mut(&ev.agent) else {
+            continue;
+        };
+        let st = states.entry(ev.agent.as_str()).or_default();
+        agent_event(tl, st, ev, &last, &mut facts.visits);
+    }
+    for (id, st) in &mut states {
+        let tl = facts.agents.entry((*id).to_owned()).or_default();
+        let queues: Vec<String> = st.queues.keys().cloned().collect();
+        for q in queues {
+            leave_queue(tl, st, &q, now_ms);
+        }
+        if let Some((q, since)) = st.talk.take() {
+            tl.talk.entry(q).or_default().add(since, now_ms);
+        }
+        if let Some((_, q, since)) = st.wrap.take() {
+            tl.wrap.entry(q).or_default().add(since, now_ms);
+        }
+    }
+    facts
+}
+
+fn join_queue(tl: &mut AgentTimeline, st: &mut AgentState, queue: &str, at: i64) {
+    if st.queues.contains_key(queue) {
+        return;
+    }
+    st.queues.insert(queue.to_owned(), at);
+    if st.login_since.is_none() {
+        st.login_since = Some(at);
+    }
+    tl.member.entry(queue.to_owned()).or_default();
+}
+
+fn leave_queue(tl: &mut AgentTimeline, st: &mut AgentState, queue: &str, at: i64) {
+    if let Some(since) = st.queues.remove(queue) {
+        tl.member
+            .entry(queue.to_owned())
+            .or_default()
+            .add(since, at);
+    }
+    // The implicit membership (`""`, from an agent event without a queue) ends with the last
+    // real one — or with any logout when it is all we knew.
+    if st.login_since.is_some() && st.queues.keys().all(String::is_empty) {
+        if let Some(since) = st.queues.remove("") {
+            tl.member.entry(String::new()).or_default().add(since, at);
+        }
+        if let Some(since) = st.login_since.take() {
+            tl.logged_in.add(since, at);
+        }
+        if let Some((reason, since)) = st.pause.take() {
+            tl.paused.entry(reason).or_default().add(since, at);
+        }
+    }
+}
+
+fn agent_event(
+    tl: &mut AgentTimeline,
+    st: &mut AgentState,
+    ev: &QueueEventRecord,
+    last: &HashMap<(&str, &str), usize>,
+    visits: &mut [Visit],
+) {
+    let at = ev.at_ms;
+    let queue = if ev.queue == NONE { "" } else { &ev.queue };
+    match ev.event.as_str() {
+        "ADDMEMBER" => {
+            if let Some(ext) = ev.data.first().filter(|e| !e.is_empty()) {
+                tl.extension = Some(ext.clone());
+            }
+            join_queue(tl, st, queue, at);
+            // A real membership replaces an implicit one.
+            if !queue.is_empty()
+                && let Some(since) = st.queues.remove("")
+            {
+                tl.member.entry(String::new()).or_default().add(since, at);
+            }
+            return;
+        }
+        "REMOVEMEMBER" => {
+            leave_queue(tl, st, queue, at);
+            return;
+        }
+        _ => {}
+    }
+    // Any other agent event: the agent is logged in (to this queue, if it names one).
+    if st.login_since.is_none() || (!queue.is_empty() && !st.queues.contains_key(queue)) {
+        join_queue(tl, st, queue, at);
+    }
+    match ev.event.as_str() {
+        "OFFER" => {
+            if let Some(ext) = ev.data.first().filter(|e| !e.is_empty()) {
+                tl.extension = Some(ext.clone());
+            }
+        }
+        "PAUSEALL" => {
+            if let Some((reason, since)) = st.pause.take() {
+                tl.paused.entry(reason).or_default().add(since, at);
+            }
+            let reason = ev.data.first().cloned().unwrap_or_default();
+            st.pause = Some((reason, at));
+        }
+        "UNPAUSEALL" => {
+            if let Some((reason, since)) = st.pause.take() {
+                tl.paused.entry(reason).or_default().add(since, at);
+            }
+        }
+        "CONNECT" => {
+            // A wrap-up never closed by WRAPUPEND (a transfer without wrap-up) ends here.
+            st.wrap = None;
+            st.talk = Some((queue.to_owned(), at));
+        }
+        "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" => {
+            if let Some((q, since)) = st.talk.take() {
+                tl.talk.entry(q).or_default().add(since, at);
+            }
+            if ev.event == "BLINDTRANSFER" {
+                let visit = last.get(&(ev.call_id.as_str(), ev.queue.as_str())).copied();
+                st.wrap = Some((visit, queue.to_owned(), at));
+            }
+        }
+        "WRAPUPSTART" => {
+            let visit = last.get(&(ev.call_id.as_str(), ev.queue.as_str())).copied();
+            st.wrap = Some((visit, queue.to_owned(), at));
+        }
+        "WRAPUPEND" => {
+            if let Some((visit, q, since)) = st.wrap.take() {
+                tl.wrap.entry(q).or_default().add(since, at);
+                if let Some(i) = visit {
+                    visits[i].wrap_ms = at - since;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Where a call came from and went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The caller is not one of our extensions.
+    Inbound,
+    /// One of our extensions called a number that is not ours.
+    Outbound,
+    /// One of our extensions called an extension, queue, group, IVR, mailbox or feature code.
+    Internal,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Internal => "internal",
+        }
+    }
+}
+
+/// History steps that mean the call stayed with us.
+const INTERNAL_STEPS: &[&str] = &[
+    "queue:",
+    "ivr:",
+    "group:",
+    "feature:",
+    "mailbox:",
+    "voicemail:",
+    "pickup:",
+];
+
+/// The `;`-separated steps of a CDR's history.
+pub fn steps(history: &str) -> impl Iterator<Item = &str> {
+    history.split(';').filter(|s| !s.is_empty())
+}
+
+/// Our extension numbers: the configured ones and the agents'. Without a configuration that
+/// names any, every number that answered a call stands in (today only extensions answer;
+/// with trunks the far end of an outbound call would too).
+pub fn extensions(ctx: &Context, data: &Dataset) -> BTreeSet<String> {
+    let mut e = ctx.extensions.clone();
+    e.extend(ctx.agents.values().map(|(_, ext)| ext.clone()));
+    if e.is_empty() {
+        e.extend(data.cdrs.iter().filter_map(|c| c.answered_by.clone()));
+    }
+    e
+}
+
+/// The direction of a call, given our extensions.
+pub fn direction(c: &CdrRecord, exts: &BTreeSet<String>) -> Direction {
+    if !exts.contains(&c.caller) {
+        Direction::Inbound
+    } else if exts.contains(&c.dialed)
+        || steps(&c.history).any(|s| INTERNAL_STEPS.iter().any(|p| s.starts_with(p)))
+    {
+        Direction::Internal
+    } else {
+        Direction::Outbound
+    }
+}
+
+/// A feature-code call (`*78`, ...): a setting, not a conversation.
+pub fn is_feature(c: &CdrRecord) -> bool {
+    steps(&c.history).any(|s| s.starts_with("feature:"))
+}
+
+/// A person answered (`answered_by` is set; Zvon answering for a queue, an IVR or voicemail
+/// does not count).
+pub fn answered(c: &CdrRecord) -> bool {
+    c.answered_by.is_some()
+}
+
+/// Talk seconds: from the first answer of a callee leg (a person) to the end of the call;
+/// `billsec` when the legs do not say; 0 when nobody answered. (The CDR's own `answer` is
+/// when Zvon answered — for a queue or IVR call that is before anybody talked.)
+pub fn talk_s(c: &CdrRecord) -> u64 {
+    if !answered(c) {
+        return 0;
+    }
+    c.legs
+        .iter()
+        .filter(|l| l.side == "callee")
+        .filter_map(|l| l.answer)
+        .min()
+        .map_or(c.billsec, |a| c.end.saturating_sub(a))
+}
+
+/// The call went nowhere: `FAILED`.
+pub fn failed(c: &CdrRecord) -> bool {
+    c.disposition == Disposition::Failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_union_intersect_subtract_and_clip() {
+        let mut a = Spans::default();
+        a.add(0, 10);
+        a.add(20, 30);
+        a.add(5, 12);
+        a.add(7, 7);
+        assert_eq!(a.0, vec![(0, 12), (20, 30)]);
+        // Out of order, overlapping several, touching.
+        let mut c = Spans::default();
+        for (x, y) in [(50, 60), (10, 20), (30, 40), (15, 35), (60, 61), (0, 1)] {
+            c.add(x, y);
+        }
+        assert_eq!(c.0, vec![(0, 1), (10, 40), (50, 61)]);
+        let b = Spans(vec![(10, 25), (28, 40)]);
+        assert_eq!(a.intersect(&b).0, vec![(10, 12), (20, 25), (28, 30)]);
+        assert_eq!(a.union(&b).0, vec![(0, 40)]);
+        assert_eq!(a.minus(&b).0, vec![(0, 10), (25, 28)]);
+        assert_eq!(b.minus(&a).0, vec![(12, 20), (30, 40)]);
+        assert_eq!(a.minus(&Spans::default()), a);
+        assert_eq!(a.total_ms(), 22);
+        let p = Period {
+            from: Some(0),
+            to: Some(0),
+        };
+        assert_eq!(a.clip(&p).total_ms(), 0);
+        assert_eq!(a.clip(&Period::ALL), a);
+    }
+}

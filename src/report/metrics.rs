@@ -1,0 +1,665 @@
+//! The reports' numbers: pure functions of a [`Dataset`], a [`Period`] and [`Options`].
+//!
+//! Every definition here is written out in words and as a formula in README.md ("Reports")
+//! and in `zvon report <name> --help` ([`super::help`]); keep the three in step.
+
+use std::collections::BTreeMap;
+
+use crate::store::CdrRecord;
+
+use super::facts::{
+    self, Context, Dataset, Direction, Outcome, QueueFacts, Spans, Visit, queue_facts,
+};
+use super::period::{self, Period};
+
+/// Which records a report looks at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this agent (id).
+    pub agent: Option<String>,
+    /// Only calls from, to or answered by this extension.
+    pub extension: Option<String>,
+    /// Only calls from or to this number.
+    pub number: Option<String>,
+}
+
+/// What every report needs besides the records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub period: Period,
+    pub filter: Filter,
+    /// An abandon after waiting less than this many seconds is a short abandon.
+    pub short_abandon_s: u64,
+    /// Unix ms of "now": the end of intervals still open (an agent logged in right now).
+    pub now_ms: i64,
+}
+
+/// The default short-abandon threshold, seconds.
+pub const DEFAULT_SHORT_ABANDON: u64 = 5;
+
+impl Options {
+    /// Defaults for `period` at `now_ms`.
+    pub fn new(period: Period, now_ms: i64) -> Options {
+        Options {
+            period,
+            filter: Filter::default(),
+            short_abandon_s: DEFAULT_SHORT_ABANDON,
+            now_ms,
+        }
+    }
+}
+
+/// The CDRs of the period that pass the filter.
+pub fn calls_in<'a>(data: &'a Dataset, opt: &'a Options) -> impl Iterator<Item = &'a CdrRecord> {
+    data.cdrs
+        .iter()
+        .filter(|c| opt.period.contains(c.start as i64))
+        .filter(|c| call_matches(c, &opt.filter))
+}
+
+/// `--queue`: a `queue:Q` history step; `--agent`: an `agent:ID` step (the agent answered it
+/// from a queue); `--extension`: caller, dialled number or answerer; `--number`: caller or
+/// dialled number. All exact.
+pub fn call_matches(c: &CdrRecord, f: &Filter) -> bool {
+    let step =
+        |prefix: &str, v: &str| facts::steps(&c.history).any(|s| s.strip_prefix(prefix) == Some(v));
+    f.queue.as_deref().is_none_or(|q| step("queue:", q))
+        && f.agent.as_deref().is_none_or(|a| step("agent:", a))
+        && f.extension
+            .as_deref()
+            .is_none_or(|e| c.caller == e || c.dialed == e || c.answered_by.as_deref() == Some(e))
+        && f.number
+            .as_deref()
+            .is_none_or(|n| c.caller == n || c.dialed == n)
+}
+
+// ---------------------------------------------------------------------------------------
+// summary
+
+/// `zvon report summary`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// CDRs started in the period, feature-code calls left out.
+    pub calls: u64,
+    pub inbound: u64,
+    pub outbound: u64,
+    pub internal: u64,
+    /// A person answered.
+    pub answered: u64,
+    /// Nobody answered, and the call did not fail.
+    pub missed: u64,
+    /// `FAILED`.
+    pub failed: u64,
+    /// Σ talk seconds of the answered calls.
+    pub talk_s: u64,
+    /// talk_s / answered.
+    pub avg_talk_s: Option<f64>,
+}
+
+pub fn summary(data: &Dataset, ctx: &Context, opt: &Options) -> Summary {
+    let exts = facts::extensions(ctx, data);
+    let mut s = Summary::default();
+    for c in calls_in(data, opt).filter(|c| !facts::is_feature(c)) {
+        s.calls += 1;
+        match facts::direction(c, &exts) {
+            Direction::Inbound => s.inbound += 1,
+            Direction::Outbound => s.outbound += 1,
+            Direction::Internal => s.internal += 1,
+        }
+        if facts::answered(c) {
+            s.answered += 1;
+            s.talk_s += facts::talk_s(c);
+        } else if facts::failed(c) {
+            s.failed += 1;
+        } else {
+            s.missed += 1;
+        }
+    }
+    s.avg_talk_s = ratio(s.talk_s as f64, s.answered);
+    s
+}
+
+fn ratio(num: f64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num / den as f64)
+}
+
+// ---------------------------------------------------------------------------------------
+// queues
+
+/// The counts and times of a set of queue visits (one queue, an hour, a weekday).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisitStats {
+    /// Visits that started in the period: entered, or refused at the door (FULL, JOINEMPTY).
+    pub offered: u64,
+    pub answered: u64,
+    /// ABANDON after waiting at least the short-abandon threshold.
+    pub abandoned: u64,
+    /// ABANDON after waiting less than the short-abandon threshold.
+    pub short_abandoned: u64,
+    /// EXITWITHTIMEOUT, EXITWITHKEY, EXITEMPTY, FULL, JOINEMPTY.
+    pub overflowed: u64,
+    /// Answered with hold ≤ T (the queue's service-level threshold).
+    pub answered_in_sl: u64,
+    /// Σ hold of the answered.
+    pub hold_s: u64,
+    /// Answered visits whose call has ended (talk known), and Σ (talk + wrap-up) of them, ms.
+    pub handled: u64,
+    pub handle_ms: i64,
+    /// Every wait of a visit that entered and ended (answered: hold; abandoned or exited:
+    /// the wait), sorted.
+    pub waits: Vec<u64>,
+}
+
+impl VisitStats {
+    fn add(&mut self, v: &Visit, sl: u64, short: u64) {
+        self.offered += 1;
+        match v.outcome {
+            Outcome::Waiting => {}
+            Outcome::Answered => {
+                self.answered += 1;
+                let hold = v.wait_s.unwrap_or(0);
+                self.hold_s += hold;
+                if hold <= sl {
+                    self.answered_in_sl += 1;
+                }
+                if let Some(talk) = v.talk_s {
+                    self.handled += 1;
+                    self.handle_ms += talk as i64 * 1000 + v.wrap_ms;
+                }
+            }
+            Outcome::Abandoned => {
+                if v.wait_s.unwrap_or(0) < short {
+                    self.short_abandoned += 1;
+                } else {
+                    self.abandoned += 1;
+                }
+            }
+            Outcome::Overflowed(_) => self.overflowed += 1,
+        }
+        if v.entered()
+            && let Some(w) = v.wait_s
+        {
+            self.waits.push(w);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.waits.sort_unstable();
+    }
+
+    /// answered_in_sl / offered.
+    pub fn service_level(&self) -> Option<f64> {
+        ratio(self.answered_in_sl as f64, self.offered)
+    }
+
+    /// abandoned / offered (short abandons not counted).
+    pub fn abandon_rate(&self) -> Option<f64> {
+        ratio(self.abandoned as f64, self.offered)
+    }
+
+    /// Average speed of answer: Σ hold / answered.
+    pub fn asa_s(&self) -> Option<f64> {
+        ratio(self.hold_s as f64, self.answered)
+    }
+
+    /// Average handle time: Σ (talk + wrap-up) / handled.
+    pub fn aht_s(&self) -> Option<f64> {
+        ratio(self.handle_ms as f64 / 1000.0, self.handled)
+    }
+
+    /// The longest wait.
+    pub fn longest_wait_s(&self) -> Option<u64> {
+        self.waits.last().copied()
+    }
+
+    /// The p-th percentile of the waits, nearest rank: the smallest wait with at least p % of
+    /// the waits at or below it, `waits[⌈p/100 · n⌉ − 1]`.
+    pub fn wait_percentile(&self, p: u32) -> Option<u64> {
+        let n = self.waits.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = (p as usize * n).div_ceil(100).max(1);
+        Some(self.waits[rank.min(n) - 1])
+    }
+}
+
+/// One row of `zvon report queues`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueRow {
+    pub queue: String,
+    /// The service-level threshold T used, seconds.
+    pub sl_threshold_s: u64,
+    pub stats: VisitStats,
+}
+
+/// The wait percentiles the queue report shows.
+pub const WAIT_PERCENTILES: [u32; 4] = [50, 80, 90, 95];
+
+/// The queue visits that started in the period (and pass `--queue`).
+pub fn visits_in<'a>(qf: &'a QueueFacts, opt: &'a Options) -> impl Iterator<Item = &'a Visit> {
+    qf.visits
+        .iter()
+        .filter(|v| opt.period.contains_ms(v.entered_ms))
+        .filter(|v| opt.filter.queue.as_deref().is_none_or(|q| v.queue == q))
+}
+
+pub fn queues(data: &Dataset, ctx: &Context, opt: &Options) -> Vec<QueueRow> {
+    let qf = queue_facts(&data.events, opt.now_ms);
+    queues_of(&qf, ctx, opt)
+}
+
+pub fn queues_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<QueueRow> {
+    let mut rows: BTreeMap<String, QueueRow> = BTreeMap::new();
+    // Configured queues appear even without calls (unless filtered out).
+    for q in ctx.service_level.keys() {
+        if opt.filter.queue.as_deref().is_none_or(|f| f == q) {
+            rows.insert(q.clone(), new_queue_row(q, ctx));
+        }
+    }
+    for v in visits_in(qf, opt) {
+        let row = rows
+            .entry(v.queue.clone())
+            .or_insert_with(|| new_queue_row(&v.queue, ctx));
+        let sl = row.sl_threshold_s;
+        row.stats.add(v, sl, opt.short_abandon_s);
+    }
+    let mut rows: Vec<QueueRow> = rows.into_values().collect();
+    for r in &mut rows {
+        r.stats.finish();
+    }
+    rows
+}
+
+fn new_queue_row(q: &str, ctx: &Context) -> QueueRow {
+    QueueRow {
+        queue: q.to_owned(),
+        sl_threshold_s: ctx.service_level(q),
+        stats: VisitStats::default(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// hourly
+
+/// One row of `zvon report hourly`: an hour of the day or a weekday (UTC).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SlotRow {
+    /// `"hour"` or `"weekday"`.
+    pub by: &'static str,
+    /// `"00"`…`"23"` or `"Mon"`…`"Sun"`.
+    pub slot: String,
+    pub stats: VisitStats,
+}
+
+/// 24 hour rows, then 7 weekday rows, by the visits' entry times; every row is there, empty
+/// or not.
+pub fn hourly(data: &Dataset, ctx: &Context, opt: &Options) -> Vec<SlotRow> {
+    let qf = queue_facts(&data.events, opt.now_ms);
+    hourly_of(&qf, ctx, opt)
+}
+
+pub fn hourly_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<SlotRow> {
+    let mut rows: Vec<SlotRow> = (0..24)
+        .map(|h| SlotRow {
+            by: "hour",
+            slot: format!("{h:02}"),
+            stats: VisitStats::default(),
+        })
+        .chain(period::WEEKDAYS.iter().map(|d| SlotRow {
+            by: "weekday",
+            slot: (*d).to_owned(),
+            stats: VisitStats::default(),
+        }))
+        .collect();
+    for v in visits_in(qf, opt) {
+        let t = v.entered_ms.div_euclid(1000);
+        let sl = ctx.service_level(&v.queue);
+        rows[period::hour(t)].stats.add(v, sl, opt.short_abandon_s);
+        rows[24 + period::weekday(t)]
+            .stats
+            .add(v, sl, opt.short_abandon_s);
+    }
+    for r in &mut rows {
+        r.stats.finish();
+    }
+    rows
+}
+
+/// All visits of the period together (each with its own queue's T).
+pub fn total_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> VisitStats {
+    let mut s = VisitStats::default();
+    for v in visits_in(qf, opt) {
+        s.add(v, ctx.service_level(&v.queue), opt.short_abandon_s);
+    }
+    s.finish();
+    s
+}
+
+/// Arrivals (offered visits) per weekday × hour, for the heat map: `[weekday][hour]`.
+pub fn arrivals_grid(qf: &QueueFacts, opt: &Options) -> [[u64; 24]; 7] {
+    let mut g = [[0u64; 24]; 7];
+    for v in visits_in(qf, opt) {
+        let t = v.entered_ms.div_euclid(1000);
+        g[period::weekday(t)][period::hour(t)] += 1;
+    }
+    g
+}
+
+// ---------------------------------------------------------------------------------------
+// agents
+
+/// One row of `zvon report agents`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgentRow {
+    pub agent: String,
+    pub name: String,
+    pub extension: String,
+    /// OFFER events in the period.
+    pub offers: u64,
+    /// CONNECT events in the period.
+    pub answered: u64,
+    /// RINGNOANSWER events in the period.
+    pub missed: u64,
+    /// Time on queue calls within the period, ms.
+    pub talk_ms: i64,
+    /// Σ (talk + wrap-up) of the calls the agent answered in the period that have ended, and
+    /// their number.
+    pub handle_ms: i64,
+    pub handled: u64,
+    /// Wrap-up time within the period, ms.
+    pub wrap_ms: i64,
+    /// Paused while logged in, within the period, by reason (`""` = no reason given), ms.
+    pub paused_ms: BTreeMap<String, i64>,
+    /// Logged in within the period, ms.
+    pub logged_in_ms: i64,
+    /// Busy (talk or wrap-up) while logged in and not paused, ms.
+    pub busy_staffed_ms: i64,
+    /// Logged in and not paused, ms.
+    pub staffed_ms: i64,
+}
+
+impl AgentRow {
+    /// Average handle time: Σ (talk + wrap-up) / handled.
+    pub fn aht_s(&self) -> Option<f64> {
+        ratio(self.handle_ms as f64 / 1000.0, self.handled)
+    }
+
+    /// Total pause, ms.
+    pub fn paused_total_ms(&self) -> i64 {
+        self.paused_ms.values().sum()
+    }
+
+    /// Occupancy: busy time / (logged-in time − paused time).
+    pub fn occupancy(&self) -> Option<f64> {
+        (self.staffed_ms > 0).then(|| self.busy_staffed_ms as f64 / self.staffed_ms as f64)
+    }
+}
+
+pub fn agents(data: &Dataset, ctx: &Context, opt: &Options) -> Vec<AgentRow> {
+    let qf = queue_facts(&data.events, opt.now_ms);
+    agents_of(data, &qf, ctx, opt)
+}
+
+pub fn agents_of(data: &Dataset, qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<AgentRow> {
+    let queue = opt.filter.queue.as_deref();
+    let mut rows: BTreeMap<String, AgentRow> = BTreeMap::new();
+    let wanted = |id: &str| opt.filter.agent.as_deref().is_none_or(|a| a == id);
+    let new_row = |id: &str| {
+        let (name, ext) = ctx.agents.get(id).cloned().unwrap_or_default();
+        AgentRow {
+            agent: id.to_owned(),
+            name,
+            extension: ext,
+            ..AgentRow::default()
+        }
+    };
+    for id in ctx.agents.keys().filter(|id| wanted(id)) {
+        rows.insert(id.clone(), new_row(id));
+    }
+    for ev in &data.events {
+        if ev.agent == "NONE"
+            || !wanted(&ev.agent)
+            || !opt.period.contains_ms(ev.at_ms)
+            || queue.is_some_and(|q| ev.queue != q)
+        {
+            continue;
+        }
+        let field: fn(&mut AgentRow) = match ev.event.as_str() {
+            "OFFER" => |r: &mut AgentRow| r.offers += 1,
+            "CONNECT" => |r: &mut AgentRow| r.answered += 1,
+            "RINGNOANSWER" => |r: &mut AgentRow| r.missed += 1,
+            _ => continue,
+        };
+        field(
+            rows.entry(ev.agent.clone())
+                .or_insert_with(|| new_row(&ev.agent)),
+        );
+    }
+    for v in qf.visits.iter().filter(|v| {
+        v.connected_ms.is_some_and(|c| opt.period.contains_ms(c))
+            && queue.is_none_or(|q| v.queue == q)
+    }) {
+        let (Some(agent), Some(talk)) = (&v.agent, v.talk_s) else {
+            continue;
+        };
+        if let Some(r) = rows.get_mut(agent) {
+            r.handled += 1;
+            r.handle_ms += talk as i64 * 1000 + v.wrap_ms;
+        }
+    }
+    for (id, tl) in &qf.agents {
+        if !wanted(id) {
+            continue;
+        }
+        let pick = |m: &BTreeMap<String, Spans>| -> Spans {
+            match queue {
+                Some(q) => m.get(q).cloned().unwrap_or_default(),
+                None => m.values().fold(Spans::default(), |a, s| a.union(s)),
+            }
+        };
+        let logged = match queue {
+            Some(q) => tl.member.get(q).cloned().unwrap_or_default(),
+            None => tl.logged_in.clone(),
+        }
+        .clip(&opt.period);
+        let mut paused_all = Spans::default();
+        let mut paused = BTreeMap::new();
+        for (reason, s) in &tl.paused {
+            let s = s.intersect(&logged);
+            if s.total_ms() > 0 {
+                paused.insert(reason.clone(), s.total_ms());
+            }
+            paused_all = paused_all.union(&s);
+        }
+        let talk = pick(&tl.talk).clip(&opt.period);
+        let wrap = pick(&tl.wrap).clip(&opt.period);
+        let staffed = logged.minus(&paused_all);
+        let busy = talk.union(&wrap).intersect(&staffed);
+        let empty = talk.0.is_empty() && wrap.0.is_empty() && logged.0.is_empty();
+        if empty && !rows.contains_key(id) {
+            continue;
+        }
+        let r = rows.entry(id.clone()).or_insert_with(|| new_row(id));
+        if r.extension.is_empty() {
+            r.extension = tl.extension.clone().unwrap_or_default();
+        }
+        r.talk_ms = talk.total_ms();
+        r.wrap_ms = wrap.total_ms();
+        r.paused_ms = paused;
+        r.logged_in_ms = logged.total_ms();
+        r.staffed_ms = staffed.total_ms();
+        r.busy_staffed_ms = busy.total_ms();
+    }
+    rows.into_values().collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// calls
+
+/// One row of `zvon report calls`: the CDR and what the report derives from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallRow<'a> {
+    pub cdr: &'a CdrRecord,
+    pub direction: Direction,
+    pub talk_s: u64,
+}
+
+pub fn calls<'a>(data: &'a Dataset, ctx: &Context, opt: &'a Options) -> Vec<CallRow<'a>> {
+    let exts = facts::extensions(ctx, data);
+    calls_in(data, opt)
+        .map(|c| CallRow {
+            cdr: c,
+            direction: facts::direction(c, &exts),
+            talk_s: facts::talk_s(c),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// abandoned
+
+/// One row of `zvon report abandoned`: a number to call back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AbandonedRow {
+    pub number: String,
+    /// ABANDONs from this number in the period.
+    pub abandons: u64,
+    /// Unix ms of the last one.
+    pub last_ms: i64,
+    /// Its queue and wait.
+    pub queue: String,
+    pub waited_s: u64,
+}
+
+/// Callers who abandoned a queue in the period (`ABANDON`, short ones included) and have
+/// had no answered call with us since their last abandon — neither a call from them that
+/// somebody answered nor one to them that they answered. `data.answered` must reach to the
+/// end of the data, not just to the end of the period. Oldest last abandon first.
+pub fn abandoned(data: &Dataset, opt: &Options) -> Vec<AbandonedRow> {
+    let qf = queue_facts(&data.events, opt.now_ms);
+    abandoned_of(data, &qf, opt)
+}
+
+pub fn abandoned_of(data: &Dataset, qf: &QueueFacts, opt: &Options) -> Vec<AbandonedRow> {
+    let mut by_number: BTreeMap<&str, AbandonedRow> = BTreeMap::new();
+    for v in visits_in(qf, opt).filter(|v| v.outcome == Outcome::Abandoned) {
+        if opt.filter.number.as_deref().is_some_and(|n| v.caller != n) {
+            continue;
+        }
+        let at = v.ended_ms.unwrap_or(v.entered_ms);
+        let row = by_number
+            .entry(v.caller.as_str())
+            .or_insert_with(|| AbandonedRow {
+                number: v.caller.clone(),
+                abandons: 0,
+                last_ms: i64::MIN,
+                queue: String::new(),
+                waited_s: 0,
+            });
+        row.abandons += 1;
+        if at >= row.last_ms {
+            row.last_ms = at;
+            row.queue.clone_from(&v.queue);
+            row.waited_s = v.wait_s.unwrap_or(0);
+        }
+    }
+    // The latest answered call per number (either direction).
+    let mut reached: BTreeMap<&str, u64> = BTreeMap::new();
+    for (caller, dialed, start) in &data.answered {
+        for n in [caller.as_str(), dialed.as_str()] {
+            let e = reached.entry(n).or_insert(0);
+            *e = (*e).max(*start);
+        }
+    }
+    let mut rows: Vec<AbandonedRow> = by_number
+        .into_values()
+        .filter(|r| {
+            reached
+                .get(r.number.as_str())
+                .is_none_or(|&s| (s as i64) * 1000 < r.last_ms)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.last_ms.cmp(&b.last_ms).then(a.number.cmp(&b.number)));
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+// ivr
+
+/// One row of `zvon report ivr`: a node of an IVR flow.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IvrRow {
+    pub flow: String,
+    pub node: String,
+    /// Times callers reached the node.
+    pub visits: u64,
+    /// Keys pressed (and `timeout` for no input) at the node.
+    pub inputs: BTreeMap<String, u64>,
+    /// What came next: another node, or the exit the flow took (`queue:support`, `hangup`, …).
+    pub next: BTreeMap<String, u64>,
+    /// Visits after which the path ends without an exit: the caller hung up at this node.
+    pub dropped: u64,
+}
+
+/// From the `ivr:FLOW:path` history steps of the CDRs in the period (filters: `--number`).
+/// A path is `node[input]…>node…>exit`, where an item with a `:` (or `hangup`) is the exit.
+pub fn ivr(data: &Dataset, opt: &Options) -> Vec<IvrRow> {
+    let f = Filter {
+        number: opt.filter.number.clone(),
+        ..Filter::default()
+    };
+    let mut rows: BTreeMap<(String, String), IvrRow> = BTreeMap::new();
+    for c in data
+        .cdrs
+        .iter()
+        .filter(|c| opt.period.contains(c.start as i64) && call_matches(c, &f))
+    {
+        for step in facts::steps(&c.history) {
+            let Some((flow, path)) = step.strip_prefix("ivr:").and_then(|s| s.split_once(':'))
+            else {
+                continue;
+            };
+            ivr_path(&mut rows, flow, path);
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn ivr_path(rows: &mut BTreeMap<(String, String), IvrRow>, flow: &str, path: &str) {
+    let items: Vec<&str> = path.split('>').collect();
+    for (i, item) in items.iter().enumerate() {
+        let (node, inputs) = match item.find('[') {
+            Some(b) => (&item[..b], &item[b..]),
+            None => (*item, ""),
+        };
+        let is_exit = node.contains(':') || node == "hangup";
+        if is_exit || node.is_empty() {
+            continue;
+        }
+        let row = rows
+            .entry((flow.to_owned(), node.to_owned()))
+            .or_insert_with(|| IvrRow {
+                flow: flow.to_owned(),
+                node: node.to_owned(),
+                ..IvrRow::default()
+            });
+        row.visits += 1;
+        for input in inputs
+            .split(']')
+            .filter_map(|s| s.strip_prefix('['))
+            .filter(|s| !s.is_empty())
+        {
+            *row.inputs.entry(input.to_owned()).or_insert(0) += 1;
+        }
+        match items.get(i + 1) {
+            Some(next) => {
+                let next = next.split('[').next().unwrap_or(next);
+                *row.next.entry(next.to_owned()).or_insert(0) += 1;
+            }
+            None => row.dropped += 1,
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! A report as one table, and its three text forms: an aligned table for people, CSV
+//! (RFC 4180) and JSON. Pure.
+//!
+//! # Value forms
+//!
+//! | cell | table | CSV | JSON |
+//! |---|---|---|---|
+//! | count | `12` | `12` | `12` |
+//! | total seconds | `1:02:03` | `3723` | `3723` |
+//! | average seconds | `12.5` | `12.5` | `12.5` (one decimal) |
+//! | rate (a fraction) | `83.3%` | `0.8333` | `0.8333` (four decimals) |
+//! | time | `2024-05-06 09:00:00` | `2024-05-06T09:00:00Z` | `"2024-05-06T09:00:00Z"` |
+//! | map | `a=1;b=2` | `a=1;b=2` | `{"a": 1, "b": 2}` |
+//! | none (undefined: 0 of 0) | `-` | empty | `null` |
+//!
+//! # JSON
+//!
+//! ```text
+//! {
+//!   "report": "queues",
+//!   "from": "2024-05-06T00:00:00Z",      (null: from the first record)
+//!   "to": "2024-05-07T00:00:00Z",        (null: to the last record; exclusive)
+//!   "parameters": {"short_abandon_s": 5},
+//!   "rows": [
+//!     {"queue": "support", "offered": 171, ...},
+//!     ...
+//!   ]
+//! }
+//! ```
+//!
+//! Every row has every column, in the documented order.
+
+use std::fmt::Write as _;
+
+use super::period::{self, Period};
+
+/// One value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// Undefined (an average of nothing) or absent.
+    Null,
+    Int(i64),
+    Text(String),
+    /// A total in seconds.
+    Secs(i64),
+    /// An average in seconds (one decimal).
+    Avg(Option<f64>),
+    /// A fraction 0..1, shown as a percentage in tables (four decimals elsewhere).
+    Rate(Option<f64>),
+    /// A number with this many decimals.
+    Num(f64, usize),
+    /// Unix seconds.
+    Time(Option<i64>),
+    /// Keys with integer values.
+    Map(Vec<(String, i64)>),
+}
+
+impl Cell {
+    /// An optional count.
+    pub fn opt_int(v: Option<u64>) -> Cell {
+        v.map_or(Cell::Null, |v| Cell::Int(v as i64))
+    }
+
+    /// Optional text (`None` → null).
+    pub fn opt_text(v: Option<&str>) -> Cell {
+        v.map_or(Cell::Null, |v| Cell::Text(v.to_owned()))
+    }
+
+    pub(crate) fn numeric(&self) -> bool {
+        matches!(
+            self,
+            Cell::Int(_) | Cell::Secs(_) | Cell::Avg(_) | Cell::Rate(_) | Cell::Num(..)
+        )
+    }
+}
+
+/// A report, ready to print.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// `summary`, `queues`, ...
+    pub report: &'static str,
+    /// The period the numbers cover; `None` when they come from no records (`forecast
+    /// --calls`).
+    pub period: Option<Period>,
+    /// Settings that shaped the numbers (shown in the title, `parameters` in JSON).
+    pub parameters: Vec<(&'static str, Cell)>,
+    /// Column keys: the CSV header, the JSON keys, the table header.
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// The output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    /// A self-contained page ([`super::html`]).
+    Html,
+}
+
+impl Table {
+    /// The table in `format`.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => self.text(),
+            Format::Csv => self.csv(),
+            Format::Json => self.json(),
+            Format::Html if self.report == "forecast" => super::html::forecast_page(self),
+            Format::Html => super::html::report_page(self),
+        }
+    }
+
+    /// The title line of the text form.
+    pub fn title(&self) -> String {
+        let mut t = self.report.to_owned();
+        if let Some(p) = &self.period {
+            let from = p
+                .from
+                .map_or_else(|| "the first record".to_owned(), period::utc_time);
+            let to =
+                p.to.map_or_else(|| "the last record".to_owned(), period::utc_time);
+            let _ = write!(t, ": {from} to {to} UTC");
+        }
+        for (i, (k, v)) in self.parameters.iter().enumerate() {
+            let sep = if i == 0 && self.period.is_none() {
+                ":"
+            } else {
+                ","
+            };
+            let _ = write!(t, "{sep} {k} {}", table_value(v));
+        }
+        t
+    }
+
+    /// Aligned columns for a terminal.
+    pub fn text(&self) -> String {
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(table_value).collect())
+            .collect();
+        let mut width: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        for r in &cells {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let right: Vec<bool> = (0..self.columns.len())
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .find(|r| !matches!(r[i], Cell::Null))
+                    .is_some_and(|r| r[i].numeric())
+            })
+            .collect();
+        let mut out = self.title();
+        out.push_str("\n\n");
+        let line = |out: &mut String, vals: &[String]| {
+            let mut l = String::new();
+            for (i, v) in vals.iter().enumerate() {
+                if i > 0 {
+                    l.push_str("  ");
+                }
+                let pad = width[i] - v.chars().count();
+                if right[i] {
+                    l.extend(std::iter::repeat_n(' ', pad));
+                    l.push_str(v);
+                } else {
+                    l.push_str(v);
+                    l.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        let header: Vec<String> = self.columns.iter().map(|c| (*c).to_owned()).collect();
+        line(&mut out, &header);
+        let dashes: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+        line(&mut out, &dashes);
+        for r in &cells {
+            line(&mut out, r);
+        }
+        if cells.is_empty() {
+            out.push_str("(no rows)\n");
+        }
+        out
+    }
+
+    /// RFC 4180: a header of the column keys, CRLF line ends, fields quoted when needed.
+    pub fn csv(&self) -> String {
+        let mut out = String::new();
+        let line = |out: &mut String, vals: &mut dyn Iterator<Item = String>| {
+            let mut first = true;
+            for v in vals {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&csv_field(&v));
+            }
+            out.push_str("\r\n");
+        };
+        line(&mut out, &mut self.columns.iter().map(|c| (*c).to_owned()));
+        for r in &self.rows {
+            line(&mut out, &mut r.iter().map(csv_value));
+        }
+        out
+    }
+
+    /// The documented JSON object, one row per line.
+    pub fn json(&self) -> String {
+        let bound =
+            |b: Option<i64>| b.map_or_else(|| "null".to_owned(), |t| json_str(&period::rfc3339(t)));
+        let mut out = String::from("{\n");
+        let _ = writeln!(out, "  \"report\": {},", json_str(self.report));
+        let p = self.period.unwrap_or(Period::ALL);
+        let _ = writeln!(out, "  \"from\": {},", bound(p.from));
+        let _ = writeln!(out, "  \"to\": {},", bound(p.to));
+        let params: Vec<String> = self
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
+            .collect();
+        let _ = writeln!(out, "  \"parameters\": {{{}}},", params.join(", "));
+        if self.rows.is_empty() {
+            out.push_str("  \"rows\": []\n}\n");
+            return out;
+        }
+        out.push_str("  \"rows\": [\n");
+        for (i, r) in self.rows.iter().enumerate() {
+            let fields: Vec<String> = self
+                .columns
+                .iter()
+                .zip(r)
+                .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
+                .collect();
+            let comma = if i + 1 < self.rows.len() { "," } else { "" };
+            let _ = writeln!(out, "    {{{}}}{comma}", fields.join(", "));
+        }
+        out.push_str("  ]\n}\n");
+        out
+    }
+}
+
+/// `h:mm:ss`.
+pub fn hms(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn map_text(m: &[(String, i64)]) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+/// A cell as the text table shows it.
+pub(crate) fn table_value(c: &Cell) -> String {
+    match c {
+        Cell::Null => "-".into(),
+        Cell::Int(v) => v.to_string(),
+        Cell::Text(s) => s
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+        Cell::Secs(s) => hms(*s),
+        Cell::Avg(v) => finite(*v).map_or_else(|| "-".into(), |v| format!("{v:.1}")),
+        Cell::Rate(v) => finite(*v).map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0)),
+        Cell::Num(v, p) => format!("{v:.p$}"),
+        Cell::Time(t) => t.map_or_else(|| "-".into(), period::utc_time),
+        Cell::Map(m) => map_text(m),
+    }
+}
+
+fn csv_value(c: &Cell) -> String {
+    match c {
+        Cell::Null => String::new(),
+        Cell::Int(v) | Cell::Secs(v) => v.to_string(),
+        Cell::Text(s) => s.clone(),
+        Cell::Avg(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.1}")),
+        Cell::Rate(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.4}")),
+        Cell::Num(v, p) => format!("{v:.p$}"),
+        Cell::Time(t) => t.map_or_else(String::new, period::rfc3339),
+        Cell::Map(m) => map_text(m),
+    }
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\r', '\n']) || v.starts_with(' ') || v.ends_with(' ') {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_owned()
+    }
+}
+
+fn json_value(c: &Cell) -> String {
+    match c {
+        Cell::Null => "null".into(),
+        Cell::Int(v) | Cell::Secs(v) => v.to_string(),
+        Cell::Text(s) => json_str(s),
+        Cell::Avg(v) => finite(*v).map_or_else(|| "null".into(), |v| format!("{v:.1}")),
+        Cell::Rate(v) => finite(*v).map_or_else(|| "null".into(), |v| format!("{v:.4}")),
+        Cell::Num(v, p) => {
+            if v.is_finite() {
+                format!("{v:.p$}")
+            } else {
+                "null".into()
+            }
+        }
+        Cell::Time(t) => t.map_or_else(|| "null".into(), |t| json_str(&period::rfc3339(t))),
+        Cell::Map(m) => {
+            let kv: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {v}", json_str(k)))
+                .collect();
+            format!("{{{}}}", kv.join(", "))
+        }
+    }
+}
+
+/// A JSON string literal (RFC 8259 §7).
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table {
+            report: "demo",
+            period: Some(Period {
+                from: Some(1_714_521_600),
+                to: Some(1_714_608_000),
+            }),
+            parameters: vec![("short_abandon_s", Cell::Int(5))],
+            columns: vec!["name", "n", "talk_s", "avg_s", "rate", "at", "map"],
+            rows: vec![
+                vec![
+                    Cell::Text("a, \"b\"\nc".into()),
+                    Cell::Int(12),
+                    Cell::Secs(3723),
+                    Cell::Avg(Some(12.25)),
+                    Cell::Rate(Some(5.0 / 6.0)),
+                    Cell::Time(Some(1_714_554_000)),
+                    Cell::Map(vec![("2".into(), 240), ("".into(), 1)]),
+                ],
+                vec![
+                    Cell::Text("ü".into()),
+                    Cell::Int(0),
+                    Cell::Secs(0),
+                    Cell::Avg(None),
+                    Cell::Rate(None),
+                    Cell::Time(None),
+                    Cell::Map(vec![]),
+                ],
+            ],
+        }
+    }
+
+    #[test]
+    fn text_aligns_numbers_right_and_text_left() {
+        assert_eq!(
+            table().text(),
+            "demo: 2024-05-01 00:00:00 to 2024-05-02 00:00:00 UTC, short_abandon_s 5\n\
+             \n\
+             name       n   talk_s  avg_s   rate  at                   map\n\
+             --------  --  -------  -----  -----  -------------------  --------\n\
+             a, \"b\" c  12  1:02:03   12.2  83.3%  2024-05-01 09:00:00  2=240;=1\n\
+             ü          0  0:00:00      -      -  -\n"
+        );
+        let mut empty = table();
+        empty.rows.clear();
+        empty.period = Some(Period::ALL);
+        assert!(
+            empty
+                .text()
+                .starts_with("demo: the first record to the last record UTC, short")
+        );
+        empty.period = None;
+        assert!(empty.text().starts_with("demo: short_abandon_s 5\n"));
+        assert!(empty.json().contains("\"from\": null,\n  \"to\": null,"));
+        assert!(empty.text().ends_with("(no rows)\n"));
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_ends_lines_with_crlf() {
+        assert_eq!(
+            table().csv(),
+            "name,n,talk_s,avg_s,rate,at,map\r\n\
+             \"a, \"\"b\"\"\nc\",12,3723,12.2,0.8333,2024-05-01T09:00:00Z,2=240;=1\r\n\
+             ü,0,0,,,,\r\n"
+        );
+    }
+
+    #[test]
+    fn json_is_the_documented_object_with_nulls_for_undefined_values() {
+        assert_eq!(
+            table().json(),
+            "{\n  \"report\": \"demo\",\n  \"from\": \"2024-05-01T00:00:00Z\",\n  \
+             \"to\": \"2024-05-02T00:00:00Z\",\n  \"parameters\": {\"short_abandon_s\": 5},\n  \
+             \"rows\": [\n    {\"name\": \"a, \\\"b\\\"\\nc\", \"n\": 12, \"talk_s\": 3723, \
+             \"avg_s\": 12.2, \"rate\": 0.8333, \"at\": \"2024-05-01T09:00:00Z\", \
+             \"map\": {\"2\": 240, \"\": 1}},\n    {\"name\": \"ü\", \"n\": 0, \"talk_s\": 0, \
+             \"avg_s\": null, \"rate\": null, \"at\": null, \"map\": {}}\n  ]\n}\n"
+        );
+        assert_eq!(json_str("\u{1}\t\\"), "\"\\u0001\\t\\\\\"");
+    }
+
+    #[test]
+    fn durations_are_hours_minutes_seconds() {
+        assert_eq!(hms(0), "0:00:00");
+        assert_eq!(hms(59), "0:00:59");
+        assert_eq!(hms(3600 * 27 + 61), "27:01:01");
+        assert_eq!(hms(-61), "-0:01:01");
+    }
+}
