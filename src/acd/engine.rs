@@ -1226,7 +1226,9 @@ impl Acd {
             a.idle_since = now.mono;
             if !wrap.is_zero() {
                 a.wrapup_until = Some(now.mono + wrap);
+                let (qn, id) = (self.queues[k.queue].name.clone(), a.id.clone());
                 self.arm(now.mono + wrap, Timer::WrapUp(k.agent));
+                self.event(now, &k.uniqueid, &qn, &id, "WRAPUPSTART", vec![secs(wrap)]);
             }
             self.mark_agent_queues(k.agent);
             self.distribute(now, p);

@@ -1436,6 +1436,12 @@ impl Pbx {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
+        // A caller who hangs up inside an IVR: the path so far goes into the CDR too, so
+        // reports see where callers drop out.
+        if let Some(crate::call::voicemail::LocalApp::Ivr(s)) = &call.local {
+            let path = s.path_string();
+            call.history.push(format!("ivr:{path}"));
+        }
         if call.media_open {
             let session = call.session;
             call.close_deadline = Some(now.mono + CLOSE_GRACE);

@@ -2682,6 +2682,10 @@ fn an_agent_who_transfers_the_caller_is_free_after_wrap_up_and_the_log_says_so()
     assert_eq!(t.1, "bob");
     assert_eq!(t.2[0], "1004");
     assert!(!ev.iter().any(|(e, _, _)| e.starts_with("COMPLETE")));
+    assert!(
+        ev.iter()
+            .any(|(e, a, d)| e == "WRAPUPSTART" && a == "bob" && d == &["5".to_string()])
+    );
     let a = w.control(crate::api::Request::AgentList);
     assert!(a.text.contains("wrap-up"), "{}", a.text);
     // After the wrap-up Bob takes the next queue caller, while the first call goes on.
@@ -2918,5 +2922,25 @@ fn skills_variables_are_parsed_leniently() {
     assert_eq!(
         crate::call::queue::skills_of(&v),
         Some([("english".to_string(), 2), ("billing".to_string(), 1)].into())
+    );
+}
+
+#[test]
+fn a_caller_who_hangs_up_in_the_ivr_leaves_the_path_so_far_in_the_cdr() {
+    let mut w = ivr_world();
+    let (_c, _out) = call(&mut w, "500", offer_sdp("192.0.2.10", 40000, "0", ""), "");
+    let session = session_of(&w);
+    let id = plays(&w)[0].0;
+    w.media_event(MediaEvent::PlayDone { session, id });
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    let cdr = &cdrs(&w)[0];
+    assert_eq!(cdr.history.matches("ivr:").count(), 1, "{}", cdr.history);
+    assert!(
+        cdr.history.contains("ivr:front:hello>menu"),
+        "{}",
+        cdr.history
     );
 }
