@@ -2290,6 +2290,30 @@ fn queue_config(strategy: &str) -> crate::config::Config {
     cfg
 }
 
+/// Alice calls the queue (700); Zvon answers at once and Alice ACKs. Returns what Zvon sent
+/// after the authenticated INVITE.
+fn call_queue_and_ack(w: &mut World) -> Vec<(SocketAddr, Message)> {
+    let (c, out) = call(w, "700", offer_sdp("192.0.2.10", 40000, "0 101", ""), "");
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("Zvon answers the queue caller")
+        .clone();
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
+    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    out
+}
+
+/// Hangs up every call and returns the CDRs written.
+fn end_all(w: &mut World) -> Vec<CdrRecord> {
+    w.pbx.hangup_all(w.clock.now());
+    w.drain();
+    w.pbx.flush_cdrs(w.clock.now());
+    w.drain();
+    cdrs(w)
+}
+
 fn queue_events(w: &World) -> Vec<(String, String, Vec<String>)> {
     w.store
         .iter()
@@ -2303,20 +2327,7 @@ fn queue_events(w: &World) -> Vec<(String, String, Vec<String>)> {
 #[test]
 fn a_queue_caller_hears_music_rings_agents_in_turn_and_is_connected_to_the_one_who_answers() {
     let mut w = queue_world("linear");
-    let (c, out) = call(
-        &mut w,
-        "700",
-        offer_sdp("192.0.2.10", 40000, "0 101", ""),
-        "",
-    );
-    let ok = to_alice(&out)
-        .into_iter()
-        .find(|m| m.status() == Some(200))
-        .expect("Zvon answers the queue caller")
-        .clone();
-    let tag = ok.to().unwrap().tag().unwrap().to_owned();
-    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
-    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    let out = call_queue_and_ack(&mut w);
     assert!(
         w.media
             .iter()
@@ -2366,11 +2377,7 @@ fn a_queue_caller_hears_music_rings_agents_in_turn_and_is_connected_to_the_one_w
             .any(|m| matches!(m, MediaCommand::StopMoh { side: Side::A, .. }))
     );
     w.run_for(Duration::from_secs(42));
-    w.pbx.hangup_all(w.clock.now());
-    w.drain();
-    w.pbx.flush_cdrs(w.clock.now());
-    w.drain();
-    let cdr = cdrs(&w);
+    let cdr = end_all(&mut w);
     assert_eq!(cdr[0].answered_by.as_deref(), Some("1003"));
     assert_eq!(cdr[0].disposition, Disposition::Answered);
     assert!(
@@ -2629,20 +2636,7 @@ fn an_ivr_option_puts_the_caller_in_the_queue_with_the_dial_plans_priority() {
 #[test]
 fn an_agent_who_transfers_the_caller_is_free_after_wrap_up_and_the_log_says_so() {
     let mut w = queue_world("linear");
-    let (c, out) = call(
-        &mut w,
-        "700",
-        offer_sdp("192.0.2.10", 40000, "0 101", ""),
-        "",
-    );
-    let ok = to_alice(&out)
-        .into_iter()
-        .find(|m| m.status() == Some(200))
-        .unwrap()
-        .clone();
-    let tag = ok.to().unwrap().tag().unwrap().to_owned();
-    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
-    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    let out = call_queue_and_ack(&mut w);
     let bob = invites_to(&out, BOB1).remove(0);
     respond(
         &mut w,
@@ -2737,20 +2731,7 @@ fn a_queue_caller_asks_for_a_callback_hangs_up_and_is_called_back_and_connected(
         });
         assert!(r.ok);
     }
-    let (c, out) = call(
-        &mut w,
-        "700",
-        offer_sdp("192.0.2.10", 40000, "0 101", ""),
-        "",
-    );
-    let ok = to_alice(&out)
-        .into_iter()
-        .find(|m| m.status() == Some(200))
-        .unwrap()
-        .clone();
-    let tag = ok.to().unwrap().tag().unwrap().to_owned();
-    let ack = ack_2xx(&c, &tag, 2).replace("sip:1002@", "sip:700@");
-    w.recv_any(addr(ALICE), Transport::Udp, &ack);
+    call_queue_and_ack(&mut w);
     let session = session_of(&w);
     let first_uid = w
         .control(crate::api::Request::StatusQueues)
@@ -2851,11 +2832,7 @@ fn a_queue_caller_asks_for_a_callback_hangs_up_and_is_called_back_and_connected(
             .any(|m| matches!(m, MediaCommand::Update { side: Side::B, .. }))
     );
     w.run_for(Duration::from_secs(30));
-    w.pbx.hangup_all(w.clock.now());
-    w.drain();
-    w.pbx.flush_cdrs(w.clock.now());
-    w.drain();
-    let cdr = cdrs(&w);
+    let cdr = end_all(&mut w);
     assert_eq!(cdr.len(), 2);
     let back = cdr
         .iter()
