@@ -10,6 +10,9 @@ command -v baresip >/dev/null || need_pkgs+=(baresip-core)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
 [ -e /usr/include/sqlite3.h ] || need_pkgs+=(libsqlite3-dev)
 command -v cc >/dev/null || need_pkgs+=(build-essential)
+command -v python3 >/dev/null || need_pkgs+=(python3)   # report tests read CSV/JSON with it
+# The HTML report is rendered in headless Chromium by tests/e2e/report.rs.
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
