@@ -621,8 +621,26 @@ impl Acd {
     }
 
     /// The wait estimate for the caller at `position` of queue `q` (see the module docs).
-    fn ewt(&self, q: usize, position: usize, p: &impl Presence) -> Duration {
+    fn ewt(&self, q: usize, call: CallId, p: &impl Presence) -> Duration {
         let qs = &self.queues[q];
+        // Position, and how many callers ahead already ring (or have reserved) an agent: those
+        // are being served by agents that are not free, so they do not wait for one.
+        let mut position = 0usize;
+        let mut ringing_ahead = 0usize;
+        for &(_, _, c) in &qs.waiting {
+            position += 1;
+            if c == call {
+                break;
+            }
+            if self.callers.get(&c).is_some_and(|c| {
+                matches!(
+                    c.state,
+                    CallerState::Offered { .. } | CallerState::Reserved { .. }
+                )
+            }) {
+                ringing_ahead += 1;
+            }
+        }
         let mut serving = 0u32;
         let mut free = 0usize;
         for m in qs.members.iter().filter(|m| m.active) {
@@ -640,7 +658,7 @@ impl Acd {
                 free += 1;
             }
         }
-        let ahead = position.saturating_sub(free) as u32;
+        let ahead = position.saturating_sub(ringing_ahead + free) as u32;
         if serving == 0 {
             return qs.aht * ahead;
         }
@@ -650,8 +668,8 @@ impl Acd {
     /// The current wait estimate for a waiting caller.
     pub fn estimate(&self, call: CallId, p: &impl Presence) -> Option<Duration> {
         let c = self.callers.get(&call)?;
-        let pos = self.position(c.queue, call)?;
-        Some(self.ewt(c.queue, pos, p))
+        self.position(c.queue, call)?;
+        Some(self.ewt(c.queue, call, p))
     }
 
     /// The first estimate announced to a caller.
@@ -667,7 +685,7 @@ impl Acd {
         let Some(pos) = self.position(q, call) else {
             return Vec::new();
         };
-        let ewt = self.ewt(q, pos, p);
+        let ewt = self.ewt(q, call, p);
         if let Some(c) = self.callers.get_mut(&call) {
             c.announced_ewt.get_or_insert(ewt);
         }

@@ -40,8 +40,9 @@
 //! # Wait-time estimate
 //!
 //! The estimate announced to a caller at position `p` (1 = next) is
-//! `max(0, p − free) × AHT / N`, where `N` is the number of agents logged in to the queue and
-//! not paused, `free` the number of those available now, and `AHT` the queue's average handle
+//! `max(0, p − ringing − free) × AHT / N`, where `N` is the number of agents logged in to the
+//! queue and not paused, `free` the number of those available now, `ringing` the callers ahead
+//! who already ring an agent (they are being served), and `AHT` the queue's average handle
 //! time (talk + wrap-up), an exponentially weighted mean (α = 0.2) of its completed calls,
 //! starting from the configured `expected_handle_time`. With `N` agents busy and handle
 //! times roughly exponential, the next agent frees up after `AHT / N` on average, so the
