@@ -7,9 +7,21 @@
 //! `ENTERQUEUE` (or is refused at the door by `FULL` / `JOINEMPTY`, which have no
 //! `ENTERQUEUE`) and ends with exactly one of `CONNECT` (then `COMPLETECALLER`,
 //! `COMPLETEAGENT` or `BLINDTRANSFER`), `ABANDON`, `EXITWITHTIMEOUT`, `EXITWITHKEY` or
-//! `EXITEMPTY`. A visit with no ending in the data (still waiting, or the daemon stopped) is
-//! [`Outcome::Waiting`]. Waits, holds and talk times are the engine's own numbers from the
-//! events' data fields (whole seconds on the monotonic clock).
+//! `EXITEMPTY`, or `CALLBACKFAILED`. A visit with no ending in the data (still waiting, or the
+//! daemon stopped) is [`Outcome::Waiting`]. Waits, holds and talk times are the engine's own
+//! numbers from the events' data fields (whole seconds on the monotonic clock).
+//!
+//! # Callbacks (virtual hold)
+//!
+//! A waiting caller may ask to be called back (`CALLBACKREQUEST`) and hang up: the visit goes
+//! on without them on the line (the engine logs no `ABANDON` for that hang-up), under the same
+//! call id. Zvon calls the customer when it is their turn (`CALLBACKATTEMPT`, with the agent
+//! kept for them); an attempt is answered (`CALLBACKANSWER`) or not (`CALLBACKNOANSWER`, then
+//! a retry later). After an answer the visit continues like any other, with the same call id:
+//! `OFFER`, `CONNECT` (whose hold is the whole wait from `ENTERQUEUE`), `COMPLETE…`, or
+//! `ABANDON` when the customer hangs up before an agent answers. `CALLBACKFAILED` (the last
+//! attempt was not answered) ends the visit as [`Overflow::CallbackFailed`]; a virtual caller
+//! can also leave by `EXITEMPTY`. What happened is in [`Visit::callback`].
 //!
 //! Wrap-up is measured: from `WRAPUPSTART` (which names the call), or from `BLINDTRANSFER`
 //! (the engine starts wrap-up there without a `WRAPUPSTART`), to the agent's next
@@ -111,8 +123,9 @@ pub enum Outcome {
     Answered,
     /// `ABANDON`: the caller hung up while waiting.
     Abandoned,
-    /// Sent elsewhere: `EXITWITHTIMEOUT`, `EXITWITHKEY`, `EXITEMPTY`, or refused at the door
-    /// (`FULL`, `JOINEMPTY`).
+    /// Left without an agent and without hanging up: sent elsewhere (`EXITWITHTIMEOUT`,
+    /// `EXITWITHKEY`, `EXITEMPTY`), refused at the door (`FULL`, `JOINEMPTY`), or a callback
+    /// given up (`CALLBACKFAILED`).
     Overflowed(Overflow),
 }
 
@@ -124,6 +137,22 @@ pub enum Overflow {
     Empty,
     Full,
     JoinEmpty,
+    /// `CALLBACKFAILED`: no attempt to call the customer back was answered.
+    CallbackFailed,
+}
+
+/// A visit's callback: the caller asked to be called back (`CALLBACKREQUEST`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Callback {
+    /// The number to call back (`CALLBACKREQUEST` data1; may differ from the caller's).
+    pub number: String,
+    /// Unix ms of `CALLBACKREQUEST`.
+    pub requested_ms: i64,
+    /// `CALLBACKATTEMPT`s: calls to the customer.
+    pub attempts: u32,
+    /// Unix ms of `CALLBACKANSWER`: the customer answered (what followed is the visit's
+    /// outcome).
+    pub answered_ms: Option<i64>,
 }
 
 /// One caller's stay in one queue.
@@ -138,7 +167,8 @@ pub struct Visit {
     pub entered_ms: i64,
     pub outcome: Outcome,
     /// Seconds waited before the outcome: the hold of an answered visit, the wait of an
-    /// abandoned or exited one; 0 when refused at the door; `None` while waiting.
+    /// abandoned or exited one (for a callback: the whole wait from `ENTERQUEUE`, on the line
+    /// or not); 0 when refused at the door; `None` while waiting.
     pub wait_s: Option<u64>,
     /// Unix ms of the outcome event.
     pub ended_ms: Option<i64>,
@@ -150,6 +180,8 @@ pub struct Visit {
     pub talk_s: Option<u64>,
     /// Measured wrap-up after the call, ms (0 when it had none).
     pub wrap_ms: i64,
+    /// The caller asked to be called back.
+    pub callback: Option<Callback>,
 }
 
 impl Visit {
@@ -329,6 +361,7 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
             connected_ms: None,
             talk_s: None,
             wrap_ms: 0,
+            callback: None,
         };
         match ev.event.as_str() {
             "ENTERQUEUE" => {
@@ -370,11 +403,33 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
                     facts.visits[i].talk_s = Some(talk);
                 }
             }
-            "ABANDON" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY" => {
+            "CALLBACKREQUEST" => {
+                if let Some(&i) = open.get(&key) {
+                    facts.visits[i].callback = Some(Callback {
+                        number: d.first().cloned().unwrap_or_default(),
+                        requested_ms: at,
+                        ..Callback::default()
+                    });
+                }
+            }
+            "CALLBACKATTEMPT" | "CALLBACKANSWER" => {
+                if let Some(cb) = open
+                    .get(&key)
+                    .and_then(|&i| facts.visits[i].callback.as_mut())
+                {
+                    if ev.event == "CALLBACKATTEMPT" {
+                        cb.attempts += 1;
+                    } else {
+                        cb.answered_ms = Some(at);
+                    }
+                }
+            }
+            "ABANDON" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY" | "CALLBACKFAILED" => {
                 let (outcome, wait) = match ev.event.as_str() {
                     "ABANDON" => (Outcome::Abandoned, num(d, 2)),
                     "EXITWITHTIMEOUT" => (Outcome::Overflowed(Overflow::Timeout), num(d, 2)),
                     "EXITEMPTY" => (Outcome::Overflowed(Overflow::Empty), num(d, 2)),
+                    "CALLBACKFAILED" => (Outcome::Overflowed(Overflow::CallbackFailed), num(d, 2)),
                     _ => (Outcome::Overflowed(Overflow::Key), num(d, 3)),
                 };
                 if let Some(i) = open.remove(&key) {
@@ -535,7 +590,8 @@ fn agent_event(
 pub enum Direction {
     /// The caller is not one of our extensions.
     Inbound,
-    /// One of our extensions called a number that is not ours.
+    /// One of our extensions called a number that is not ours, or Zvon called a customer
+    /// back on one.
     Outbound,
     /// One of our extensions called an extension, queue, group, IVR, mailbox or feature code.
     Internal,
@@ -579,8 +635,23 @@ pub fn extensions(ctx: &Context, data: &Dataset) -> BTreeSet<String> {
     e
 }
 
-/// The direction of a call, given our extensions.
+/// A call Zvon placed to call a queue's customer back (its history starts `callback:QUEUE`).
+pub fn is_callback(c: &CdrRecord) -> bool {
+    steps(&c.history)
+        .next()
+        .is_some_and(|s| s.starts_with("callback:"))
+}
+
+/// The direction of a call, given our extensions. A callback call (whose caller field is the
+/// customer's number) is outbound, or internal when the number is one of ours.
 pub fn direction(c: &CdrRecord, exts: &BTreeSet<String>) -> Direction {
+    if is_callback(c) {
+        return if exts.contains(&c.dialed) {
+            Direction::Internal
+        } else {
+            Direction::Outbound
+        };
+    }
     if !exts.contains(&c.caller) {
         Direction::Inbound
     } else if exts.contains(&c.dialed)

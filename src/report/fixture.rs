@@ -29,6 +29,14 @@
 //! - billing: answered by bob at 17:00 (hold 5 s, talk 200 s, wrap-up 10 s) and at 17:10
 //!   (hold 25 s, blind transfer to 1003 after 300 s, wrap-up 10 s measured to WRAPUPEND), a
 //!   short abandon (17:20, 3 s) and an abandon (17:25, 50 s).
+//! - billing callbacks, alice kept for every attempt (30 s each): bv-0 enters 15:00, asks at
+//!   +40 s, the attempt at 15:10 is answered (hold 615 s, talk 180 s, wrap-up 10 s; the
+//!   caller is support abandon k = 4's number); bv-1 enters 15:20, attempt 1 at 15:30 not
+//!   answered, attempt 2 at 15:35:30 answered (hold 945 s, talk 240 s, wrap-up 10 s); bv-2
+//!   enters 15:40, attempts at 15:45, 15:50:30 and 15:56 not answered, CALLBACKFAILED at
+//!   15:56:30 (990 s); bv-3 enters 16:00, the customer answers the attempt at 16:05 and
+//!   hangs up while alice rings (ABANDON at 16:05:25, 325 s); bv-4 enters 17:26, asks at
+//!   +30 s, EXITEMPTY at 17:30 (240 s).
 //! - Pauses: alice reason 2 12:04–12:08, bob no reason 13:01–13:05, carol autopause
 //!   15:30–15:45, erin reason 3 from 23:30 the day before to her logout at 01:00.
 //! - Outside the day: an abandon at 23:50 the day before and one at 00:10 the day after.
@@ -91,6 +99,9 @@ struct Cdr<'a> {
     history: String,
     /// A later callee leg (a transfer target) answered at this time.
     transfer: Option<(&'a str, i64)>,
+    /// The call this one belongs to (a callback's first call); `None`: itself.
+    linkedid: Option<&'a str>,
+    caller_name: Option<&'a str>,
 }
 
 impl B {
@@ -133,13 +144,13 @@ impl B {
             legs.push(leg(2, "callee", peer, Some(at)));
         }
         self.cdrs.push(CdrRecord {
-            uniqueid: c.uid.clone(),
-            linkedid: c.uid,
+            linkedid: c.linkedid.map_or_else(|| c.uid.clone(), str::to_owned),
+            uniqueid: c.uid,
             start: c.start as u64,
             answer: answer.map(|a| a as u64),
             end: c.end as u64,
             caller: c.caller.into(),
-            caller_name: None,
+            caller_name: c.caller_name.map(str::to_owned),
             dialed: c.dialed.into(),
             answered_by: c.person.map(|p| p.0.to_owned()),
             disposition: c.disposition,
@@ -209,6 +220,8 @@ impl B {
             sip_code: None,
             history,
             transfer: None,
+            linkedid: None,
+            caller_name: None,
         });
     }
 
@@ -260,6 +273,8 @@ impl B {
             sip_code: None,
             history: format!("queue:{queue}{more}"),
             transfer: None,
+            linkedid: None,
+            caller_name: None,
         });
     }
 
@@ -305,6 +320,116 @@ impl B {
             sip_code,
             history: history.into(),
             transfer: None,
+            linkedid: None,
+            caller_name: None,
+        });
+    }
+}
+
+/// The callback calls' CDRs, as the engine writes them: caller and dialled are the
+/// customer's number, the caller name says which queue calls, the history starts
+/// `callback:QUEUE` (then `queue:QUEUE;offer:…;agent:…` once the customer answered), and
+/// the linkedid is the customer's first call.
+impl B {
+    /// A caller enters `queue` at `enter` and `after` s later asks to be called back on their
+    /// own number: ENTERQUEUE, CALLBACKREQUEST and the first call's CDR (Zvon thanks them and
+    /// hangs up 5 s later).
+    fn callback_request(&mut self, queue: &str, uid: &str, caller: &str, enter: i64, after: i64) {
+        self.ev(enter, uid, queue, "NONE", "ENTERQUEUE", &["", caller, "1"]);
+        let w = after.to_string();
+        let at = enter + after;
+        self.ev(
+            at,
+            uid,
+            queue,
+            "NONE",
+            "CALLBACKREQUEST",
+            &[caller, "1", &w],
+        );
+        let more = format!(";callback-request:{caller}");
+        self.queue_cdr(queue, uid, caller, enter, at + 5, &more);
+    }
+
+    /// Attempt `n` at `at` with `agent` kept for it; the customer does not answer in 30 s
+    /// (CALLBACKNOANSWER, and the attempt's CDR).
+    fn callback_unanswered(
+        &mut self,
+        queue: &str,
+        uid: &str,
+        number: &str,
+        at: i64,
+        n: u32,
+        agent: &str,
+    ) {
+        let n = n.to_string();
+        self.ev(at, uid, queue, agent, "CALLBACKATTEMPT", &[number, &n]);
+        self.ev(
+            at + 30,
+            uid,
+            queue,
+            "NONE",
+            "CALLBACKNOANSWER",
+            &[number, &n],
+        );
+        self.cdr(Cdr {
+            uid: format!("{uid}.cb{n}"),
+            start: at,
+            caller: number,
+            dialed: number,
+            zvon_answer: None,
+            person: None,
+            end: at + 30,
+            disposition: Disposition::NoAnswer,
+            sip_code: Some(480),
+            history: format!("callback:{queue}"),
+            transfer: None,
+            linkedid: Some(uid),
+            caller_name: Some(&format!("Callback {queue}")),
+        });
+    }
+
+    /// Attempt `n` at `at` with `agent` kept for it; the customer answers 10 s later, the
+    /// agent is offered the call at once and answers after 5 s, they talk `talk` s (the
+    /// customer hangs up) and the agent has 10 s of wrap-up. The hold is from `enter`.
+    #[allow(clippy::too_many_arguments)]
+    fn callback_answered(
+        &mut self,
+        queue: &str,
+        uid: &str,
+        number: &str,
+        enter: i64,
+        at: i64,
+        n: u32,
+        (agent, ext): (&str, &str),
+        talk: i64,
+    ) {
+        let ns = n.to_string();
+        self.ev(at, uid, queue, agent, "CALLBACKATTEMPT", &[number, &ns]);
+        let answer = at + 10;
+        self.ev(answer, uid, queue, "NONE", "CALLBACKANSWER", &[number]);
+        self.ev(answer, uid, queue, agent, "OFFER", &[ext]);
+        let connect = answer + 5;
+        let h = (connect - enter).to_string();
+        self.ev(connect, uid, queue, agent, "CONNECT", &[&h, uid, "5"]);
+        let end = connect + talk;
+        let tk = talk.to_string();
+        self.ev(end, uid, queue, agent, "COMPLETECALLER", &[&h, &tk, "1"]);
+        self.ev(end, uid, queue, agent, "WRAPUPSTART", &["10"]);
+        self.ev(end + 10, "NONE", "NONE", agent, "WRAPUPEND", &[]);
+        self.cdr(Cdr {
+            uid: format!("{uid}.cb{n}"),
+            start: at,
+            caller: number,
+            dialed: number,
+            zvon_answer: Some(answer),
+            person: Some((ext, connect)),
+            end,
+            disposition: Disposition::Answered,
+            sip_code: None,
+            history: format!("callback:{queue};queue:{queue};offer:{agent};agent:{agent}"),
+            transfer: None,
+            linkedid: Some(uid),
+            caller_name: Some(&format!("Callback {queue}")),
         });
     }
 }
@@ -558,9 +683,85 @@ pub fn build() -> Fixture {
         sip_code: None,
         history: "queue:billing;offer:bob;agent:bob;transfer:blind:1003".into(),
         transfer: Some(("1003", enter + 330)),
+        linkedid: None,
+        caller_name: None,
     });
     b.abandon("billing", "b-3", "+4950000003", t(17, 20, 0), 3);
     b.abandon("billing", "b-4", "+4950000004", t(17, 25, 0), 50);
+
+    // Billing callbacks (callback_ring 30 s, callback_retry 300 s, callback_attempts 3); alice
+    // is kept for every attempt. bv-0: the support caller who abandoned at 10:52:10 (sl-4)
+    // calls billing, asks for a callback, and answers the first attempt.
+    let alice = agents[0];
+    let (enter, uid, num) = (t(15, 0, 0), "bv-0", "+49307770004");
+    b.callback_request("billing", uid, num, enter, 40);
+    b.callback_answered("billing", uid, num, enter, t(15, 10, 0), 1, alice, 180);
+    // bv-1: the first attempt is not answered, the second is.
+    let (enter, uid, num) = (t(15, 20, 0), "bv-1", "+4950000011");
+    b.callback_request("billing", uid, num, enter, 30);
+    b.callback_unanswered("billing", uid, num, t(15, 30, 0), 1, "alice");
+    b.callback_answered("billing", uid, num, enter, t(15, 35, 30), 2, alice, 240);
+    // bv-2: three attempts, none answered: given up.
+    let (enter, uid, num) = (t(15, 40, 0), "bv-2", "+4950000012");
+    b.callback_request("billing", uid, num, enter, 20);
+    for (n, at) in [(1, t(15, 45, 0)), (2, t(15, 50, 30)), (3, t(15, 56, 0))] {
+        b.callback_unanswered("billing", uid, num, at, n, "alice");
+    }
+    b.ev(
+        t(15, 56, 30),
+        uid,
+        "billing",
+        "NONE",
+        "CALLBACKFAILED",
+        &[num, "3", "990"],
+    );
+    // bv-3: the customer answers, alice is offered the call, and the customer hangs up
+    // 15 s later, before she answers (the offer is withdrawn; no RINGNOANSWER).
+    let (enter, uid, num) = (t(16, 0, 0), "bv-3", "+4950000013");
+    b.callback_request("billing", uid, num, enter, 50);
+    b.ev(
+        t(16, 5, 0),
+        uid,
+        "billing",
+        "alice",
+        "CALLBACKATTEMPT",
+        &[num, "1"],
+    );
+    b.ev(
+        t(16, 5, 10),
+        uid,
+        "billing",
+        "NONE",
+        "CALLBACKANSWER",
+        &[num],
+    );
+    b.ev(t(16, 5, 10), uid, "billing", "alice", "OFFER", &["1001"]);
+    b.ev(
+        t(16, 5, 25),
+        uid,
+        "billing",
+        "NONE",
+        "ABANDON",
+        &["1", "1", "325"],
+    );
+    b.cdr(Cdr {
+        uid: format!("{uid}.cb1"),
+        start: t(16, 5, 0),
+        caller: num,
+        dialed: num,
+        zvon_answer: Some(t(16, 5, 10)),
+        person: None,
+        end: t(16, 5, 25),
+        disposition: Disposition::Answered,
+        sip_code: None,
+        history: "callback:billing;queue:billing;offer:alice".into(),
+        transfer: None,
+        linkedid: Some(uid),
+        caller_name: Some("Callback billing"),
+    });
+    // bv-4: asks for a callback at 17:26:30 and is still waiting for it when the queue
+    // empties at 17:30 (below).
+    b.callback_request("billing", "bv-4", "+4950000014", t(17, 26, 0), 30);
 
     // The last caller of the day waits when everybody logs out.
     b.ev(
@@ -595,6 +796,14 @@ pub fn build() -> Fixture {
         t(17, 29, 53),
         t(17, 30, 5),
         ";queue-empty",
+    );
+    b.ev(
+        t(17, 30, 0),
+        "bv-4",
+        "billing",
+        "NONE",
+        "EXITEMPTY",
+        &["1", "1", "240"],
     );
 
     // Bob logs in again; a call across midnight; one still waiting at the end.

@@ -36,43 +36,69 @@ settings, not calls, and are left out.
   avg_talk_s  average talk time = talk_s / answered
 
 Our extensions are those of the configuration and the agents' (without a configuration:
-every number that answered a call).";
+every number that answered a call).
+
+A callback call (Zvon calling a queue's customer back; its history starts callback:QUEUE)
+is outbound, or internal when the number is one of our extensions; each attempt is a call.
+The call in which the caller asked to be called back (callback-request:NUMBER in its
+history) was answered by Zvon, not by a person: it counts as missed.";
 
 pub const QUEUES: &str = "\
 One row per queue: the queue visits that started (entered the queue, or were turned away
 at the door) in the period. T is the queue's service_level from queues.toml (20 s for a
 queue not in the configuration); S is --short-abandon (default 5 s).
 
-  offered          visits = ENTERQUEUE + FULL + JOINEMPTY
-  answered         visits an agent answered (CONNECT)
-  abandoned        callers who hung up while waiting (ABANDON) after waiting >= S
-  short_abandoned  callers who hung up while waiting after less than S seconds
-  overflowed       visits sent elsewhere: EXITWITHTIMEOUT + EXITWITHKEY + EXITEMPTY + FULL
-                   + JOINEMPTY
-  callbacks        always 0: callbacks are not built yet
-  sl_threshold_s   T
-  answered_in_sl   answered visits with hold <= T (hold = wait from entering to CONNECT)
-  service_level    answered_in_sl / offered
-  abandon_rate     abandoned / offered (short abandons not counted)
-  asa_s            average speed of answer = sum of hold / answered
-  aht_s            average handle time = sum of (talk + wrap-up) / answered calls that have
-                   ended; talk from CONNECT to the end of the agent's part, wrap-up as measured
-                   (WRAPUPSTART or the transfer to WRAPUPEND)
-  longest_wait_s   the longest wait of a visit that entered and ended (hold if answered, the
-                   wait if abandoned or exited)
-  wait_p50_s ...   percentiles of those waits, nearest rank: the smallest wait w such that
-  wait_p95_s       at least p % of the waits are <= w, i.e. waits[ceil(p/100 * n) - 1]
+  offered             visits = ENTERQUEUE + FULL + JOINEMPTY
+  answered            visits an agent answered (CONNECT), callbacks included
+  abandoned           callers who hung up while waiting (ABANDON) after waiting >= S
+  short_abandoned     callers who hung up while waiting after less than S seconds
+  overflowed          visits that left without an agent and without hanging up: sent
+                      elsewhere (EXITWITHTIMEOUT + EXITWITHKEY + EXITEMPTY), turned away
+                      (FULL + JOINEMPTY), or a callback given up (CALLBACKFAILED)
+  callbacks           visits whose caller asked to be called back (CALLBACKREQUEST)
+  callbacks_answered  callbacks an agent answered (a CONNECT after the CALLBACKREQUEST;
+                      also counted in answered)
+  callbacks_failed    callbacks given up after the last unanswered attempt (CALLBACKFAILED;
+                      also counted in overflowed)
+  sl_threshold_s      T
+  answered_in_sl      answered visits with hold <= T (hold = wait from entering to CONNECT)
+  service_level       answered_in_sl / offered
+  abandon_rate        abandoned / offered (short abandons not counted)
+  asa_s               average speed of answer = sum of hold / answered
+  aht_s               average handle time = sum of (talk + wrap-up) / answered calls that
+                      have ended; talk from CONNECT to the end of the agent's part, wrap-up
+                      as measured (WRAPUPSTART or the transfer to WRAPUPEND)
+  longest_wait_s      the longest wait of a visit that entered and ended (hold if answered,
+                      the wait if abandoned or exited)
+  wait_p50_s ...      percentiles of those waits, nearest rank: the smallest wait w such
+  wait_p95_s          that at least p % of the waits are <= w, i.e.
+                      waits[ceil(p/100 * n) - 1]
 
 offered = answered + abandoned + short_abandoned + overflowed + visits still waiting.
 The queue's hold time is the caller's wait before an agent answers: it is in ASA, not in
-AHT (Zvon logs no on-call hold; an agent's hold during the call counts as talk).";
+AHT (Zvon logs no on-call hold; an agent's hold during the call counts as talk).
+
+Callbacks (virtual hold): a callback is one visit, from ENTERQUEUE to its end under the
+caller's first call id, and counts once in offered. The caller who asks to be called back
+and hangs up keeps their place: that is not an abandon. The visit's wait is the whole
+wait from ENTERQUEUE, on the line or not. How a callback ends:
+  CONNECT         answered; that wait is its hold, in asa_s and the waits; it is in
+                  answered_in_sl only if <= T (in practice a callback is answered outside
+                  T), and in offered, the denominator of service_level, like any visit
+  CALLBACKFAILED  overflowed (and callbacks_failed); the wait until then is in the waits
+  ABANDON         the customer answered the callback (CALLBACKANSWER) and hung up before
+                  an agent answered: abandoned or short_abandoned by that whole wait
+  EXITEMPTY       overflowed, like any caller (nobody left to serve the queue)
+callbacks = callbacks_answered + callbacks_failed + the callbacks abandoned, exited or
+still waiting.";
 
 pub const HOURLY: &str = "\
 The queue visits of the period by the UTC hour of the day (24 rows, by=hour, slot 00-23)
 and by the UTC weekday (7 rows, by=weekday, slot Mon-Sun), every row shown. The columns
 are those of `zvon report queues` with the same definitions (offered are the arrivals;
 service_level = answered_in_sl / offered with each queue's own T; abandon_rate =
-abandoned / offered).";
+abandoned / offered; callbacks count as there, by the hour they entered the queue, and a
+failed callback is in overflowed).";
 
 pub const AGENTS: &str = "\
 One row per agent (configured or seen in the queue log). Counts are of the agent's events
@@ -82,6 +108,8 @@ crossing the start or end of the period is cut there; one still going ends now).
   offers              queue calls rung at the agent (OFFER)
   answered            queue calls the agent answered (CONNECT)
   missed              offers the agent did not answer (RINGNOANSWER)
+  callback_attempts   times the agent was kept free while Zvon called a customer back
+                      (CALLBACKATTEMPT); an answered attempt is then offered to the agent
   talk_s              time on queue calls (CONNECT to the end of the agent's part)
   aht_s               average handle time = sum of (talk + wrap-up) / calls answered in the
                       period that have ended
@@ -97,7 +125,8 @@ crossing the start or end of the period is cut there; one still going ends now).
 An agent working without a login in the log (a static member, logged_in = true in
 queues.toml) counts as logged in from its first event. A restart of the daemon is not in
 the log: an agent it logged out counts as logged in until its next logout. With --queue:
-only that queue's calls, and logged in = logged in to that queue.";
+only that queue's calls, and logged in = logged in to that queue. The time an agent is
+kept for a callback attempt counts like ringing: staffed, not busy.";
 
 pub const CALLS: &str = "\
 One row per call (CDR) that started in the period, every CDR column (see README, Call
@@ -106,21 +135,28 @@ detail records) plus:
   direction  inbound, outbound or internal (as in `zvon report summary`)
   talk_s     end - first answer by a person (0 if nobody answered)
 
-Filters are exact: --queue Q (a queue:Q step in history), --agent ID (an agent:ID step: the
-agent answered it from a queue), --extension EXT (caller, dialed or answered_by),
---number N (caller or dialed).";
+Filters are exact: --queue Q (a queue:Q or callback:Q step in history: callback calls
+for Q too, answered or not), --agent ID (an agent:ID step: the agent answered it from a
+queue), --extension EXT (caller, dialed or answered_by), --number N (caller or
+dialed).";
 
 pub const ABANDONED: &str = "\
 Callers to call back: the numbers that abandoned a queue (ABANDON, short abandons
 included) in the period and have had no answered call with us since their last abandon -
 neither a call from them that somebody answered nor one to them that they answered (up
-to the last CDR, not only to the end of the period). Oldest last abandon first.
+to the last CDR, not only to the end of the period), nor a callback to the number that
+they answered (CALLBACKANSWER in the queue log, which is read up to a day after the
+period). Oldest last abandon first.
 
   number        the caller's number (ENTERQUEUE data2)
   abandons      abandons from the number in the period
   last_abandon  when the last one was
   queue         its queue
-  waited_s      how long the caller waited that time";
+  waited_s      how long the caller waited that time
+
+A caller who asked to be called back and hung up has not abandoned (no ABANDON is logged
+for it). A customer who answers the callback and hangs up before an agent answers has
+(ABANDON after the CALLBACKANSWER) and is listed, unless reached again after that.";
 
 pub const IVR: &str = "\
 One row per IVR menu node, from the paths stored in the CDRs' history

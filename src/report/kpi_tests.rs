@@ -56,38 +56,47 @@ fn summary_counts_directions_answers_and_talk() {
     let s = metrics::summary(&data(), &ctx(), &day());
     // Queue calls with a CDR that started on the day: support 120 + 10 + 15 + 5 + 3 + 2 + 2
     // + 1 (EXITEMPTY) + 1 (across midnight) = 159 (the one still waiting has no CDR yet),
-    // sales 35, billing 4: 198, all inbound. Internal 40, outbound 10 + 3 call-backs from
-    // 1001, 1 call-back from the caller (inbound), 32 IVR calls (inbound). Feature codes: out.
-    assert_eq!(s.calls, 198 + 40 + 10 + 4 + 32);
-    assert_eq!(s.inbound, 198 + 1 + 32);
-    assert_eq!(s.outbound, 10 + 3);
+    // sales 35, billing 4: 198, and the 5 first calls of the billing callbacks: all inbound.
+    // Internal 40, outbound 10 + 3 call-backs from 1001 + the 7 callback calls Zvon placed
+    // (bv-0 1, bv-1 2, bv-2 3, bv-3 1), 1 call-back from the caller (inbound), 32 IVR calls
+    // (inbound). Feature codes: out.
+    assert_eq!(s.calls, 198 + 5 + 40 + 10 + 3 + 7 + 1 + 32);
+    assert_eq!(s.inbound, 198 + 5 + 1 + 32);
+    assert_eq!(s.outbound, 10 + 3 + 7);
     assert_eq!(s.internal, 40);
     // Answered by a person: queue 120 + 1 + 30 + 2, internal 30, call-backs 3 (not the NO
-    // ANSWER one), IVR 8 + 4.
-    assert_eq!(s.answered, 153 + 30 + 3 + 12);
+    // ANSWER one), IVR 8 + 4, the callback calls alice answered (bv-0, bv-1's second).
+    assert_eq!(s.answered, 153 + 30 + 3 + 12 + 2);
     assert_eq!(s.failed, 10);
-    // The rest: queue 45, internal 5 + 3 + 2, call-back 1, IVR 20.
-    assert_eq!(s.missed, 45 + 10 + 1 + 20);
+    // The rest: queue 45, the callbacks' first calls 5 (Zvon answered them, nobody else),
+    // internal 5 + 3 + 2, call-back 1, IVR 20, callback calls 5 (4 not answered, and bv-3's
+    // that the customer answered and hung up before alice did).
+    assert_eq!(s.missed, 45 + 5 + 10 + 1 + 20 + 5);
     assert_eq!(s.calls, s.answered + s.missed + s.failed);
     // Talk: block A 30·(60 + 90 + 120 + 150) = 12600, across midnight 60, sales 30·100, billing
     // 200 and 360 (the transferred call goes on with 1003 for 60 s after bob's 300), internal
-    // Σ(30 + k, k < 30) = 1335, call-backs 120 + 90 + 30, IVR 8·45 + 4·50.
-    let talk = 12600 + 60 + 3000 + 200 + 360 + 1335 + 120 + 90 + 30 + 360 + 200;
-    assert_eq!(talk, 18355);
+    // Σ(30 + k, k < 30) = 1335, call-backs 120 + 90 + 30, IVR 8·45 + 4·50, callbacks 180 + 240.
+    let talk = 12600 + 60 + 3000 + 200 + 360 + 1335 + 120 + 90 + 30 + 360 + 200 + 180 + 240;
+    assert_eq!(talk, 18775);
     assert_eq!(s.talk_s, talk);
-    assert_eq!(s.avg_talk_s, Some(18355.0 / 198.0));
+    assert_eq!(s.avg_talk_s, Some(18775.0 / 200.0));
 }
 
 #[test]
 fn summary_and_calls_filters() {
     let d = data();
     let q = |f: Filter| metrics::summary(&d, &ctx(), &with(f));
-    // billing: 4 calls, 2 answered (talk 200 + 360), 2 abandoned.
+    // billing: 4 calls, 2 answered (talk 200 + 360), 2 abandoned; the callbacks' 5 first calls
+    // (queue:billing) and 7 callback calls (callback:billing, the unanswered ones without a
+    // queue step), 2 of them answered (talk 180 + 240).
     let s = q(Filter {
         queue: Some("billing".into()),
         ..Filter::default()
     });
-    assert_eq!((s.calls, s.answered, s.missed, s.talk_s), (4, 2, 2, 560));
+    assert_eq!(
+        (s.calls, s.answered, s.missed, s.talk_s),
+        (4 + 5 + 7, 2 + 2, 2 + 5 + 5, 560 + 420)
+    );
     // bob answered 40 block-A calls, the one across midnight and 2 billing calls.
     let s = q(Filter {
         agent: Some("bob".into()),
@@ -112,7 +121,24 @@ fn summary_and_calls_filters() {
     assert_eq!(calls[1].talk_s, 120);
     // The whole day: every CDR that started on it, feature codes included.
     let opt = day();
-    assert_eq!(metrics::calls(&d, &ctx(), &opt).len(), 284 + 2);
+    assert_eq!(metrics::calls(&d, &ctx(), &opt).len(), 296 + 2);
+    // A callback call: outbound, linked to the first call, with the queue in its history.
+    let opt = with(Filter {
+        number: Some("+4950000011".into()),
+        ..Filter::default()
+    });
+    let calls = metrics::calls(&d, &ctx(), &opt);
+    let ids: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (c.cdr.uniqueid.as_str(), c.cdr.linkedid.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [("bv-1", "bv-1"), ("bv-1.cb1", "bv-1"), ("bv-1.cb2", "bv-1")]
+    );
+    let dirs: Vec<_> = calls.iter().map(|c| (c.direction, c.talk_s)).collect();
+    use super::facts::Direction::{Inbound, Outbound};
+    assert_eq!(dirs, [(Inbound, 0), (Outbound, 0), (Outbound, 240)]);
 }
 
 #[test]
@@ -184,20 +210,61 @@ fn queues_offered_answered_abandoned_overflowed_sl_asa_aht_and_waits() {
         .collect();
     assert_eq!(p, [Some(42), Some(66), Some(78), Some(84)]);
 
-    // billing: not configured, so T = 20 s.
+    // billing: not configured, so T = 20 s. b-1..b-4 and the five callbacks bv-0..bv-4:
+    // answered b-1, b-2 and by callback bv-0, bv-1; abandoned b-4 (50 s) and bv-3 (the
+    // customer hung up after answering the callback; 325 s ≥ S), short b-3; overflowed bv-2
+    // (CALLBACKFAILED) and bv-4 (EXITEMPTY).
     let s = &q["billing"].stats;
     assert_eq!(q["billing"].sl_threshold_s, 20);
     assert_eq!(
-        (s.offered, s.answered, s.abandoned, s.short_abandoned),
-        (4, 2, 1, 1)
+        (
+            s.offered,
+            s.answered,
+            s.abandoned,
+            s.short_abandoned,
+            s.overflowed
+        ),
+        (4 + 5, 2 + 2, 1 + 1, 1, 2)
     );
+    assert_eq!(
+        (s.callbacks, s.callbacks_answered, s.callbacks_failed),
+        (5, 2, 1)
+    );
+    // Holds 5, 25, 615 and 945 s: only b-1's is within T (a callback's hold is its whole wait).
     assert_eq!(s.answered_in_sl, 1);
-    assert_eq!(s.asa_s(), Some(15.0));
-    // (200 + 10) and (300 + 10: the wrap-up after the transfer, to WRAPUPEND).
-    assert_eq!(s.aht_s(), Some(260.0));
-    assert_eq!(s.waits, [3, 5, 25, 50]);
-    assert_eq!(s.wait_percentile(50), Some(5));
-    assert_eq!(s.wait_percentile(80), Some(50));
+    assert_eq!(s.service_level(), Some(1.0 / 9.0));
+    assert_eq!(s.abandon_rate(), Some(2.0 / 9.0));
+    assert_eq!(s.asa_s(), Some((5.0 + 25.0 + 615.0 + 945.0) / 4.0));
+    // (200 + 10), (300 + 10: the wrap-up after the transfer, to WRAPUPEND), and the callbacks
+    // (180 + 10), (240 + 10).
+    assert_eq!(s.aht_s(), Some(960.0 / 4.0));
+    // b-3 3, b-1 5, b-2 25, b-4 50, bv-4 240, bv-3 325, bv-0 615, bv-1 945, bv-2 990; ranks
+    // ⌈p·9/100⌉ = 5, 8, 9, 9.
+    assert_eq!(s.waits, [3, 5, 25, 50, 240, 325, 615, 945, 990]);
+    assert_eq!(s.longest_wait_s(), Some(990));
+    let p: Vec<Option<u64>> = metrics::WAIT_PERCENTILES
+        .iter()
+        .map(|&p| s.wait_percentile(p))
+        .collect();
+    assert_eq!(p, [Some(240), Some(945), Some(990), Some(990)]);
+    // Support and sales had no callbacks.
+    for q in [&q["support"].stats, &q["sales"].stats] {
+        assert_eq!(
+            (q.callbacks, q.callbacks_answered, q.callbacks_failed),
+            (0, 0, 0)
+        );
+    }
+    // offered = answered + abandoned + short_abandoned + overflowed + still waiting (support's
+    // one).
+    for (name, r) in &q {
+        let s = &r.stats;
+        let waiting = u64::from(*name == "support");
+        assert_eq!(
+            s.offered,
+            s.answered + s.abandoned + s.short_abandoned + s.overflowed + waiting,
+            "{name}"
+        );
+    }
 
     // vip: nothing happened; every rate is undefined.
     let s = &q["vip"].stats;
@@ -207,6 +274,73 @@ fn queues_offered_answered_abandoned_overflowed_sl_asa_aht_and_waits() {
         (None, None, None)
     );
     assert_eq!((s.longest_wait_s(), s.wait_percentile(50)), (None, None));
+}
+
+#[test]
+fn a_callback_is_one_visit_from_entering_to_its_end() {
+    use super::facts::{Outcome, Overflow};
+    let qf = super::facts::queue_facts(&data().events, day().now_ms);
+    let v = |id: &str| qf.visits.iter().find(|v| v.call_id == id).unwrap();
+    // (outcome, wait, attempts, answered by the customer at, agent)
+    let want = [
+        (
+            "bv-0",
+            Outcome::Answered,
+            615,
+            1,
+            Some(t(15, 10, 10)),
+            Some("alice"),
+        ),
+        (
+            "bv-1",
+            Outcome::Answered,
+            945,
+            2,
+            Some(t(15, 35, 40)),
+            Some("alice"),
+        ),
+        (
+            "bv-2",
+            Outcome::Overflowed(Overflow::CallbackFailed),
+            990,
+            3,
+            None,
+            None,
+        ),
+        ("bv-3", Outcome::Abandoned, 325, 1, Some(t(16, 5, 10)), None),
+        (
+            "bv-4",
+            Outcome::Overflowed(Overflow::Empty),
+            240,
+            0,
+            None,
+            None,
+        ),
+    ];
+    for (id, outcome, wait, attempts, answered, agent) in want {
+        let v = v(id);
+        assert_eq!(qf.visits.iter().filter(|w| w.call_id == id).count(), 1);
+        assert_eq!((v.outcome, v.wait_s), (outcome, Some(wait)), "{id}");
+        let cb = v.callback.as_ref().unwrap();
+        assert_eq!(cb.number, v.caller, "{id}");
+        assert_eq!(
+            (cb.attempts, cb.answered_ms),
+            (attempts, answered.map(|a| a * 1000)),
+            "{id}"
+        );
+        assert_eq!(v.agent.as_deref(), agent, "{id}");
+    }
+    assert_eq!(
+        v("bv-0").callback.as_ref().unwrap().requested_ms,
+        t(15, 0, 40) * 1000
+    );
+    assert_eq!((v("bv-1").talk_s, v("bv-1").wrap_ms), (Some(240), 10_000));
+    assert!(
+        qf.visits
+            .iter()
+            .filter(|v| !v.call_id.starts_with("bv-"))
+            .all(|v| v.callback.is_none())
+    );
 }
 
 #[test]
@@ -264,7 +398,7 @@ fn hourly_by_hour_of_day_and_weekday() {
     // (offered, answered, abandoned, short, overflowed, answered in SL) per hour, from the
     // fixture's times. Block A: 20 calls an hour from 09 to 14, in SL 11 10 9 11 10 9 (i % 6
     // < 3 in each run of 20 starting at i % 6 = 0, 2, 4, 0, 2, 4).
-    let want: [(usize, Counts); 9] = [
+    let want: [(usize, Counts); 11] = [
         (7, (2, 0, 0, 0, 2, 0)),      // JOINEMPTY ×2
         (9, (30, 20, 0, 10, 0, 11)),  // block A, 10 short abandons
         (10, (45, 32, 11, 0, 2, 21)), // + sales 12 (11 in SL) and 5 abandons, 6 abandons, FULL ×2
@@ -272,7 +406,9 @@ fn hourly_by_hour_of_day_and_weekday() {
         (12, (26, 26, 0, 0, 0, 11)),  // + sales 6
         (13, (23, 20, 0, 0, 3, 10)),  // + 3 exit keys
         (14, (20, 20, 0, 0, 0, 9)),
-        (17, (5, 2, 1, 1, 1, 1)), // billing 4, EXITEMPTY
+        (15, (3, 2, 0, 0, 1, 0)), // callbacks bv-0, bv-1 answered, bv-2 failed
+        (16, (1, 0, 1, 0, 0, 0)), // callback bv-3 abandoned after answering
+        (17, (6, 2, 1, 1, 2, 1)), // billing 4, EXITEMPTY, callback bv-4 (EXITEMPTY)
         (23, (2, 1, 0, 0, 0, 1)), // across midnight, still waiting
     ];
     for (hour, (o, a, ab, sh, ov, sl)) in want {
@@ -290,14 +426,14 @@ fn hourly_by_hour_of_day_and_weekday() {
             "hour {hour}"
         );
     }
-    for hour in [0, 1, 2, 3, 4, 5, 6, 8, 15, 16, 18, 19, 20, 21, 22] {
+    for hour in [0, 1, 2, 3, 4, 5, 6, 8, 18, 19, 20, 21, 22] {
         assert_eq!(h(hour).offered, 0, "hour {hour}");
         assert_eq!(h(hour).service_level(), None);
     }
     assert_eq!(h(10).service_level(), Some(21.0 / 45.0));
     assert_eq!(h(10).abandon_rate(), Some(11.0 / 45.0));
     assert_eq!(rows[9].slot, "09");
-    // Monday has everything: 160 + 35 + 4 visits; answered 121 + 30 + 2; in SL 61 + 11 + 1.
+    // Monday has everything: 160 + 35 + 9 visits; answered 121 + 30 + 4; in SL 61 + 11 + 1.
     let mon = &rows[24];
     assert_eq!((mon.by, mon.slot.as_str()), ("weekday", "Mon"));
     assert_eq!(
@@ -306,7 +442,7 @@ fn hourly_by_hour_of_day_and_weekday() {
             mon.stats.answered,
             mon.stats.answered_in_sl
         ),
-        (199, 153, 73)
+        (204, 155, 73)
     );
     assert_eq!(
         (
@@ -314,12 +450,20 @@ fn hourly_by_hour_of_day_and_weekday() {
             mon.stats.short_abandoned,
             mon.stats.overflowed
         ),
-        (21, 11, 13)
+        (22, 11, 15)
+    );
+    assert_eq!(
+        (
+            mon.stats.callbacks,
+            mon.stats.callbacks_answered,
+            mon.stats.callbacks_failed
+        ),
+        (5, 2, 1)
     );
     assert!(rows[25..].iter().all(|r| r.stats.offered == 0));
     let g = metrics::arrivals_grid(&super::facts::queue_facts(&data().events, 0), &day());
     assert_eq!(g[0][10], 45);
-    assert_eq!(g.iter().flatten().sum::<u64>(), 199);
+    assert_eq!(g.iter().flatten().sum::<u64>(), 204);
 }
 
 #[test]
@@ -335,17 +479,25 @@ fn agents_offers_answers_times_pauses_and_occupancy() {
     // alice: block A calls i ≡ 0 (mod 3), 40 of them; i = 3j runs through i % 4 = 0, 3, 2, 1,
     // so each talk time 10 times: 10·420 = 4200 s; wrap-up 400 s. Offered 40 + the 20 calls
     // with i % 6 = 5 (all carol's), which she missed. Logged in 08:30–17:30, paused 4 min.
+    // The billing callbacks: kept for 1 + 2 + 3 + 1 attempts; offered bv-0, bv-1 and bv-3
+    // (withdrawn when the customer hung up: not missed), answered bv-0 (180 s + 10 s wrap-up)
+    // and bv-1 (240 s + 10 s). The time kept for an attempt is not busy.
     let r = a["alice"];
     assert_eq!(
         (r.name.as_str(), r.extension.as_str()),
         ("Alice Archer", "1001")
     );
-    assert_eq!((r.offers, r.answered, r.missed), (60, 40, 20));
-    assert_eq!((r.talk_ms, r.wrap_ms), (4200 * S, 400 * S));
-    assert_eq!(r.aht_s(), Some(4600.0 / 40.0));
+    assert_eq!((r.offers, r.answered, r.missed), (60 + 3, 40 + 2, 20));
+    assert_eq!(r.callback_attempts, 7);
+    assert_eq!((r.talk_ms, r.wrap_ms), (4620 * S, 420 * S));
+    assert_eq!(r.aht_s(), Some(5040.0 / 42.0));
     assert_eq!(r.paused_ms, BTreeMap::from([("2".to_owned(), 240 * S)]));
     assert_eq!(r.logged_in_ms, 9 * H);
-    assert_eq!(r.occupancy(), Some(4600.0 / (32400.0 - 240.0)));
+    assert_eq!(r.occupancy(), Some(5040.0 / (32400.0 - 240.0)));
+    assert!(
+        rows.iter()
+            .all(|r| r.agent == "alice" || r.callback_attempts == 0)
+    );
 
     // bob: block A i ≡ 1 (mod 3), 40 calls, 4200 s + 400 s; billing 200 + 10 and 300 + 10.
     // The call across midnight is answered the next day: not his today. Logged in
@@ -406,8 +558,14 @@ fn agents_of_one_queue_and_one_agent() {
         (2, 2, 2400 * 1000)
     );
     assert_eq!((bob.talk_ms, bob.wrap_ms), (500_000, 20_000));
+    // alice: the billing callbacks only.
     let alice = rows.iter().find(|r| r.agent == "alice").unwrap();
-    assert_eq!((alice.offers, alice.logged_in_ms), (0, 9 * 3_600_000));
+    assert_eq!(
+        (alice.offers, alice.answered, alice.callback_attempts),
+        (3, 2, 7)
+    );
+    assert_eq!((alice.talk_ms, alice.wrap_ms), (420_000, 20_000));
+    assert_eq!(alice.logged_in_ms, 9 * 3_600_000);
     let rows = metrics::agents(
         &d,
         &ctx(),
@@ -437,17 +595,28 @@ fn abandoned_lists_who_to_call_back() {
     let rows = metrics::abandoned(&data(), &day());
     let numbers: Vec<&str> = rows.iter().map(|r| r.number.as_str()).collect();
     // Short abandons 1–4, then k = 0's number again (its second abandon at 09:16:30), 6–9;
-    // sales 0–4; support abandons 2–14 (0 was called back at 16:00, 1 called again and was
-    // answered at 16:10; 2's call-back was before the abandon, 3's was not answered);
-    // billing 3 and 4.
+    // sales 0–4; support abandons 2, 3 and 5–14 (0 was called back at 16:00, 1 called again
+    // and was answered at 16:10; 2's call-back was before the abandon, 3's was not answered;
+    // 4 asked billing for a callback and answered it at 15:10:10); billing bv-3 (the customer
+    // answered the callback, then hung up at 16:05:25 before alice answered), 3 and 4. The
+    // callers who asked for a callback and hung up did not abandon.
     let mut want: Vec<String> = Vec::new();
     want.extend((1..5).map(|k| format!("+4930666{k:04}")));
     want.push("+49306660000".into());
     want.extend((6..10).map(|k| format!("+4930666{k:04}")));
     want.extend((0..5).map(|k| format!("+4940200{k:04}")));
-    want.extend((2..15).map(|k| format!("+4930777{k:04}")));
-    want.extend(["+4950000003".to_owned(), "+4950000004".to_owned()]);
+    want.extend(
+        (2..15)
+            .filter(|&k| k != 4)
+            .map(|k| format!("+4930777{k:04}")),
+    );
+    want.extend(["+4950000013", "+4950000003", "+4950000004"].map(str::to_owned));
     assert_eq!(numbers, want);
+    let bv3 = rows.iter().find(|r| r.number == "+4950000013").unwrap();
+    assert_eq!(
+        (bv3.queue.as_str(), bv3.waited_s, bv3.last_ms),
+        ("billing", 325, t(16, 5, 25) * 1000)
+    );
     let twice = &rows[4];
     assert_eq!((twice.abandons, twice.last_ms), (2, t(9, 16, 30) * 1000));
     assert_eq!((twice.queue.as_str(), twice.waited_s), ("support", 0));
@@ -456,11 +625,18 @@ fn abandoned_lists_who_to_call_back() {
         (last.queue.as_str(), last.waited_s, last.last_ms),
         ("billing", 50, t(17, 25, 50) * 1000)
     );
-    // Without the later CDRs (a period that ends before the call-backs), 0 and 1 are listed.
+    // Without the later CDRs (a period that ends before the call-backs), 0 and 1 are listed;
+    // 4 is not: the queue log has the CALLBACKANSWER.
     let mut d = data();
     d.answered.retain(|a| (a.2 as i64) < t(12, 0, 0));
     let rows = metrics::abandoned(&d, &day());
     assert_eq!(rows.len(), 29 + 2);
+    assert!(rows.iter().all(|r| r.number != "+49307770004"));
+    // Without that either, 4 is listed too.
+    d.events.retain(|e| e.event != "CALLBACKANSWER");
+    let rows = metrics::abandoned(&d, &day());
+    assert_eq!(rows.len(), 29 + 3);
+    assert!(rows.iter().any(|r| r.number == "+49307770004"));
     let only = metrics::abandoned(
         &data(),
         &with(Filter {
@@ -528,9 +704,9 @@ fn forecast_from_the_fixture_day() {
     assert_eq!(h.days, [1, 0, 0, 0, 0, 0, 0]);
     // 09:00–09:30: block A i = 0..10 and 10 short abandons.
     assert_eq!(h.arrivals[0][18], 20);
-    assert_eq!(h.arrivals.iter().flatten().sum::<u64>(), 199);
-    // (13870 + 3150 + 520) / 153 answered calls that ended.
-    assert_eq!(h.aht_s, Some(17540.0 / 153.0));
+    assert_eq!(h.arrivals.iter().flatten().sum::<u64>(), 204);
+    // (13870 + 3150 + 520 + 440) / 155 answered calls that ended (440: the two callbacks).
+    assert_eq!(h.aht_s, Some(17980.0 / 155.0));
     let mode = Mode::Target {
         service_level: 0.8,
         t_s: 20.0,
@@ -546,12 +722,12 @@ fn forecast_from_the_fixture_day() {
     let three = forecast::evaluate(2.0, 180.0, 3, 20.0);
     assert!((three.wait_probability - 4.0 / 9.0).abs() < 1e-15);
     assert!((three.service_level - (1.0 - 4.0 / 9.0 * (-1.0f64 / 9.0).exp())).abs() < 1e-15);
-    // Only the half-hours with calls: 07:00, 07:30, 09:00 … 14:30, 17:00, 23:30.
+    // Only the half-hours with calls: 07:00, 07:30, 09:00 … 16:00, 17:00, 23:30.
     let slots: Vec<usize> = week.iter().map(|s| s.slot.unwrap()).collect();
     assert_eq!(
         slots,
         [
-            14, 15, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 34, 47
+            14, 15, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 34, 47
         ]
     );
     assert!(forecast::history(&qf, &Options::new(Period::ALL, 0)).is_err());
@@ -563,10 +739,11 @@ fn without_a_configuration_the_numbers_that_answered_stand_in_for_extensions() {
     let s = metrics::summary(&d, &Context::default(), &day());
     // 1001 and 1002 answered calls, so the internal calls stay internal. The limit: the far
     // ends that answered the two call-backs (+49307770000, +49307770002) count as ours, so
-    // the call-backs and those two callers' abandoned queue calls look internal too.
+    // the call-backs and those two callers' abandoned queue calls look internal too. The
+    // callback calls Zvon placed stay outbound.
     assert_eq!(
         (s.inbound, s.outbound, s.internal),
-        (231 - 2, 11, 40 + 2 + 2)
+        (236 - 2, 11 + 7, 40 + 2 + 2)
     );
     // Without configured queues only those with calls are listed, all at T = 20 s.
     let rows = metrics::queues(&d, &Context::default(), &day());

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::store::CdrRecord;
 
 use super::facts::{
-    self, Context, Dataset, Direction, Outcome, QueueFacts, Spans, Visit, queue_facts,
+    self, Context, Dataset, Direction, Outcome, Overflow, QueueFacts, Spans, Visit, queue_facts,
 };
 use super::period::{self, Period};
 
@@ -59,13 +59,16 @@ pub fn calls_in<'a>(data: &'a Dataset, opt: &'a Options) -> impl Iterator<Item =
         .filter(|c| call_matches(c, &opt.filter))
 }
 
-/// `--queue`: a `queue:Q` history step; `--agent`: an `agent:ID` step (the agent answered it
-/// from a queue); `--extension`: caller, dialled number or answerer; `--number`: caller or
-/// dialled number. All exact.
+/// `--queue`: a `queue:Q` or `callback:Q` history step (a callback call for the queue that
+/// the customer did not answer has only the latter); `--agent`: an `agent:ID` step (the
+/// agent answered it from a queue); `--extension`: caller, dialled number or answerer;
+/// `--number`: caller or dialled number. All exact.
 pub fn call_matches(c: &CdrRecord, f: &Filter) -> bool {
     let step =
         |prefix: &str, v: &str| facts::steps(&c.history).any(|s| s.strip_prefix(prefix) == Some(v));
-    f.queue.as_deref().is_none_or(|q| step("queue:", q))
+    f.queue
+        .as_deref()
+        .is_none_or(|q| step("queue:", q) || step("callback:", q))
         && f.agent.as_deref().is_none_or(|a| step("agent:", a))
         && f.extension
             .as_deref()
@@ -138,8 +141,14 @@ pub struct VisitStats {
     pub abandoned: u64,
     /// ABANDON after waiting less than the short-abandon threshold.
     pub short_abandoned: u64,
-    /// EXITWITHTIMEOUT, EXITWITHKEY, EXITEMPTY, FULL, JOINEMPTY.
+    /// EXITWITHTIMEOUT, EXITWITHKEY, EXITEMPTY, FULL, JOINEMPTY, CALLBACKFAILED.
     pub overflowed: u64,
+    /// Visits whose caller asked to be called back (CALLBACKREQUEST), whatever came of it.
+    pub callbacks: u64,
+    /// Of those, answered by an agent (CONNECT after the request; also in `answered`).
+    pub callbacks_answered: u64,
+    /// Of those, given up after the last attempt (CALLBACKFAILED; also in `overflowed`).
+    pub callbacks_failed: u64,
     /// Answered with hold ≤ T (the queue's service-level threshold).
     pub answered_in_sl: u64,
     /// Σ hold of the answered.
@@ -155,6 +164,14 @@ pub struct VisitStats {
 impl VisitStats {
     fn add(&mut self, v: &Visit, sl: u64, short: u64) {
         self.offered += 1;
+        if v.callback.is_some() {
+            self.callbacks += 1;
+            match v.outcome {
+                Outcome::Answered => self.callbacks_answered += 1,
+                Outcome::Overflowed(Overflow::CallbackFailed) => self.callbacks_failed += 1,
+                _ => {}
+            }
+        }
         match v.outcome {
             Outcome::Waiting => {}
             Outcome::Answered => {
@@ -363,6 +380,9 @@ pub struct AgentRow {
     pub answered: u64,
     /// RINGNOANSWER events in the period.
     pub missed: u64,
+    /// CALLBACKATTEMPT events in the period: the agent was kept free while Zvon called a
+    /// customer back.
+    pub callback_attempts: u64,
     /// Time on queue calls within the period, ms.
     pub talk_ms: i64,
     /// Σ (talk + wrap-up) of the calls the agent answered in the period that have ended, and
@@ -431,6 +451,7 @@ pub fn agents_of(data: &Dataset, qf: &QueueFacts, ctx: &Context, opt: &Options) 
             "OFFER" => |r: &mut AgentRow| r.offers += 1,
             "CONNECT" => |r: &mut AgentRow| r.answered += 1,
             "RINGNOANSWER" => |r: &mut AgentRow| r.missed += 1,
+            "CALLBACKATTEMPT" => |r: &mut AgentRow| r.callback_attempts += 1,
             _ => continue,
         };
         field(
@@ -536,14 +557,19 @@ pub struct AbandonedRow {
 
 /// Callers who abandoned a queue in the period (`ABANDON`, short ones included) and have
 /// had no answered call with us since their last abandon — neither a call from them that
-/// somebody answered nor one to them that they answered. `data.answered` must reach to the
+/// somebody answered nor one to them that they answered, nor a callback to their number
+/// that they answered (`CALLBACKANSWER`, in any queue). `data.answered` must reach to the
 /// end of the data, not just to the end of the period. Oldest last abandon first.
+///
+/// A caller who asked for a callback and hung up did not abandon (the engine logs no
+/// `ABANDON` for it); a customer who answers the callback and hangs up before an agent
+/// answers does (an `ABANDON` after the `CALLBACKANSWER`).
 pub fn abandoned(data: &Dataset, opt: &Options) -> Vec<AbandonedRow> {
     let qf = queue_facts(&data.events, opt.now_ms);
     abandoned_of(data, &qf, opt)
 }
 
-pub fn abandoned_of(data: &Dataset, qf: &QueueFacts, opt: &Options) -> Vec<AbandonedRow> {
+pub fn abandoned_of<'a>(data: &'a Dataset, qf: &'a QueueFacts, opt: &Options) -> Vec<AbandonedRow> {
     let mut by_number: BTreeMap<&str, AbandonedRow> = BTreeMap::new();
     for v in visits_in(qf, opt).filter(|v| v.outcome == Outcome::Abandoned) {
         if opt.filter.number.as_deref().is_some_and(|n| v.caller != n) {
@@ -566,12 +592,23 @@ pub fn abandoned_of(data: &Dataset, qf: &QueueFacts, opt: &Options) -> Vec<Aband
             row.waited_s = v.wait_s.unwrap_or(0);
         }
     }
-    // The latest answered call per number (either direction).
-    let mut reached: BTreeMap<&str, u64> = BTreeMap::new();
+    // The latest answered call per number (either direction), unix ms.
+    let mut reached: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut reach = |n: &'a str, at: i64| {
+        let e = reached.entry(n).or_insert(i64::MIN);
+        *e = (*e).max(at);
+    };
     for (caller, dialed, start) in &data.answered {
-        for n in [caller.as_str(), dialed.as_str()] {
-            let e = reached.entry(n).or_insert(0);
-            *e = (*e).max(*start);
+        let at = (*start as i64).saturating_mul(1000);
+        reach(caller.as_str(), at);
+        reach(dialed.as_str(), at);
+    }
+    // Callbacks the customer answered.
+    for v in &qf.visits {
+        if let Some(cb) = &v.callback
+            && let Some(at) = cb.answered_ms
+        {
+            reach(cb.number.as_str(), at);
         }
     }
     let mut rows: Vec<AbandonedRow> = by_number
@@ -579,7 +616,7 @@ pub fn abandoned_of(data: &Dataset, qf: &QueueFacts, opt: &Options) -> Vec<Aband
         .filter(|r| {
             reached
                 .get(r.number.as_str())
-                .is_none_or(|&s| (s as i64) * 1000 < r.last_ms)
+                .is_none_or(|&at| at < r.last_ms)
         })
         .collect();
     rows.sort_by(|a, b| a.last_ms.cmp(&b.last_ms).then(a.number.cmp(&b.number)));

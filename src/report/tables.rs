@@ -63,6 +63,8 @@ pub const QUEUE_COLUMNS: &[&str] = &[
     "short_abandoned",
     "overflowed",
     "callbacks",
+    "callbacks_answered",
+    "callbacks_failed",
     "sl_threshold_s",
     "answered_in_sl",
     "service_level",
@@ -95,8 +97,9 @@ pub fn queues(rows: &[QueueRow], opt: &Options) -> Table {
         let mut row = vec![Cell::Text(r.queue.clone())];
         row.extend(stats_cells(s));
         row.extend([
-            // Callbacks are not built yet: always 0.
-            Cell::Int(0),
+            int(s.callbacks),
+            int(s.callbacks_answered),
+            int(s.callbacks_failed),
             int(r.sl_threshold_s),
             int(s.answered_in_sl),
             Cell::Rate(s.service_level()),
@@ -153,6 +156,7 @@ pub const AGENT_COLUMNS: &[&str] = &[
     "offers",
     "answered",
     "missed",
+    "callback_attempts",
     "talk_s",
     "aht_s",
     "wrapup_s",
@@ -180,6 +184,7 @@ pub fn agents(rows: &[AgentRow], opt: &Options) -> Table {
             int(r.offers),
             int(r.answered),
             int(r.missed),
+            int(r.callback_attempts),
             secs(r.talk_ms),
             Cell::Avg(r.aht_s()),
             secs(r.wrap_ms),
