@@ -1222,6 +1222,18 @@ impl Acd {
 
     /// A connected queue call was transferred by the agent to `to`.
     pub fn transferred(&mut self, now: Now, call: CallId, to: &str, p: &impl Presence) {
+        self.transferred_as(now, call, to, false, p);
+    }
+
+    /// [`Acd::transferred`] for a blind or an attended transfer (the event names which).
+    pub fn transferred_as(
+        &mut self,
+        now: Now,
+        call: CallId,
+        to: &str,
+        attended: bool,
+        p: &impl Presence,
+    ) {
         if let Some(k) = self.connected.get(&call) {
             let (qn, id, uid) = (
                 self.queues[k.queue].name.clone(),
@@ -1230,7 +1242,12 @@ impl Acd {
             );
             let talk = now.mono.saturating_duration_since(k.at);
             let data = vec![to.to_owned(), String::new(), secs(k.hold), secs(talk)];
-            self.event(now, &uid, &qn, &id, "BLINDTRANSFER", data);
+            let ev = if attended {
+                "ATTENDEDTRANSFER"
+            } else {
+                "BLINDTRANSFER"
+            };
+            self.event(now, &uid, &qn, &id, ev, data);
         }
         // The agent's part of the call is over: the same as a completed call from here on,
         // without a second completion event.

@@ -971,7 +971,7 @@ impl Pbx {
             self.send_bye(now, id, t.transferor);
         }
         if agent_left {
-            self.queue_transferred(now, id, &ext);
+            self.queue_transferred(now, id, &ext, t.attended);
         }
         self.arm_call(id);
     }

@@ -418,13 +418,13 @@ impl Pbx {
 
     /// The agent of a queue call transferred the caller to `to`: the agent is free (after
     /// wrap-up), and the rest of the call is the target's.
-    pub(crate) fn queue_transferred(&mut self, now: Now, id: u64, to: &str) {
+    pub(crate) fn queue_transferred(&mut self, now: Now, id: u64, to: &str, attended: bool) {
         if let Some(c) = self.calls.calls.get_mut(&id) {
             c.queue = None;
             c.callee = to.to_owned();
         }
         let view = View::new(&self.registrar, &self.calls);
-        self.acd.transferred(now, id, to, &view);
+        self.acd.transferred_as(now, id, to, attended, &view);
         self.pump_acd(now);
     }
 
