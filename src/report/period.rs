@@ -100,7 +100,8 @@ pub fn parse_tz(s: &str) -> Result<TimeZone, String> {
 
 /// The name of `tz` as reports print it (`UTC`, `Europe/Berlin`).
 pub fn tz_name(tz: &TimeZone) -> String {
-    tz.iana_name().map_or_else(|| "UTC".to_owned(), str::to_owned)
+    tz.iana_name()
+        .map_or_else(|| "UTC".to_owned(), str::to_owned)
 }
 
 impl Period {
@@ -335,7 +336,10 @@ mod tests {
         let feb = Period::relative(Relative::Month, 1_709_164_800, &TimeZone::UTC); // 2024-02-29
         assert_eq!(feb.to.unwrap() - feb.from.unwrap(), 29 * DAY);
         let monday = MAY1 + 5 * DAY;
-        assert_eq!(Period::relative(Relative::Week, monday, &TimeZone::UTC).from, Some(monday));
+        assert_eq!(
+            Period::relative(Relative::Week, monday, &TimeZone::UTC).from,
+            Some(monday)
+        );
         assert_eq!(
             Period::days_before_today(28, now, &TimeZone::UTC),
             Period::new(Some(MAY1 + 2 * DAY - 28 * DAY), Some(MAY1 + 2 * DAY)).unwrap()

@@ -695,8 +695,16 @@ fn reports_default_to_the_time_zone_of_the_dial_plans_default_context() {
     let cfg = config.to_str().unwrap();
     let queues_json = |extra: &[&str]| {
         let mut args = vec![
-            "report", "queues", "--config", cfg, "--from", "2024-05-06", "--to", "2024-05-06",
-            "--format", "json",
+            "report",
+            "queues",
+            "--config",
+            cfg,
+            "--from",
+            "2024-05-06",
+            "--to",
+            "2024-05-06",
+            "--format",
+            "json",
         ];
         args.extend_from_slice(extra);
         let (ok, out, err) = zvon(&args);
@@ -762,11 +770,21 @@ fn reports_default_to_the_time_zone_of_the_dial_plans_default_context() {
     );
     // The forecast too: its JSON names the zone.
     let (ok, out, err) = zvon(&[
-        "forecast", "--config", cfg, "--from", "2024-05-06", "--to", "2024-05-06", "--format",
+        "forecast",
+        "--config",
+        cfg,
+        "--from",
+        "2024-05-06",
+        "--to",
+        "2024-05-06",
+        "--format",
         "json",
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("\"time_zone\": \"America/New_York\","), "{out}");
+    assert!(
+        out.contains("\"time_zone\": \"America/New_York\","),
+        "{out}"
+    );
     // A name not in the database is refused with the accepted form.
     let (ok, _, err) = zvon(&["report", "queues", "--config", cfg, "--tz", "Mars/Olympus"]);
     assert!(!ok && err.contains("Europe/Berlin"), "{err}");
