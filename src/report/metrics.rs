@@ -305,7 +305,7 @@ fn new_queue_row(q: &str, ctx: &Context) -> QueueRow {
 // ---------------------------------------------------------------------------------------
 // hourly
 
-/// One row of `zvon report hourly`: an hour of the day or a weekday (UTC).
+/// One row of `zvon report hourly`: a local hour of the day or a local weekday.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SlotRow {
     /// `"hour"` or `"weekday"`.
