@@ -379,7 +379,8 @@ impl DbArgs {
             (Err(_), Some(state)) if !named => {
                 eprintln!(
                     "zvon: warning: no configuration read from {} (give --config): service \
-                     levels are 20 s and extensions are guessed from the calls",
+                     levels are 20 s, extensions are guessed from the calls and the time \
+                     zone is UTC unless --tz names one",
                     dir.display()
                 );
                 Ok((
