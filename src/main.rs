@@ -460,9 +460,12 @@ impl PeriodArgs {
         match rel {
             Some(r) => Ok(Some(Period::relative(r, now, tz))),
             None if self.from.is_none() && self.to.is_none() => Ok(None),
-            None => {
-                Period::new(self.from.map(|b| b.start(tz)), self.to.map(|b| b.end(tz))).map(Some)
-            }
+            None => Period::new_in(
+                self.from.map(|b| b.start(tz)),
+                self.to.map(|b| b.end(tz)),
+                tz,
+            )
+            .map(Some),
         }
     }
 }

@@ -113,13 +113,27 @@ impl Period {
 
     /// `[from, to)` from optional bounds, refusing an empty range.
     pub fn new(from: Option<i64>, to: Option<i64>) -> Result<Period, String> {
+        Period::checked(from, to, &TimeZone::UTC, "")
+    }
+
+    /// [`Period::new`], the error naming the bounds as local times in `tz`.
+    pub fn new_in(from: Option<i64>, to: Option<i64>, tz: &TimeZone) -> Result<Period, String> {
+        Period::checked(from, to, tz, &format!(" {}", tz_name(tz)))
+    }
+
+    fn checked(
+        from: Option<i64>,
+        to: Option<i64>,
+        tz: &TimeZone,
+        zone: &str,
+    ) -> Result<Period, String> {
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
             return Err(format!(
-                "empty period: --from {} is not before --to {} (the end is exclusive)",
-                utc_time(f),
-                utc_time(t)
+                "empty period: --from {}{zone} is not before --to {}{zone} (the end is exclusive)",
+                local_time(f, tz),
+                local_time(t, tz)
             ));
         }
         Ok(Period { from, to })

@@ -197,4 +197,10 @@ fn time_zone_names_are_iana_names() {
     // Unix seconds are instants whatever the zone.
     assert_eq!(Bound::Unix(MAY6).start(&berlin()), MAY6);
     assert_eq!(Bound::Unix(MAY6).end(&berlin()), MAY6);
+    let err = Period::new_in(Some(MAY6), Some(MAY6), &berlin()).unwrap_err();
+    assert_eq!(
+        err,
+        "empty period: --from 2024-05-06 02:00:00 Europe/Berlin is not before --to \
+         2024-05-06 02:00:00 Europe/Berlin (the end is exclusive)"
+    );
 }
