@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use zvon::api::Request;
 use zvon::report::facts::Context;
 use zvon::report::metrics::{Filter, Options};
-use zvon::report::period::Period;
+use zvon::report::period::{Bound, Period};
 use zvon::report::tables::Kind;
 
 /// Zvon — an IP-PBX and call center in one daemon.
@@ -205,7 +205,8 @@ struct Target {
 
 const REPORT_AFTER_HELP: &str = "\
 Every column of every report is defined in `zvon report <name> --help` and in the README
-(Reports). Hours, days and dates are UTC.
+(Reports). Dates, days, hours and weekdays are local to --tz: by default the time zone of
+the dial plan's default context (`timezone` in dialplan.toml), UTC without one.
 
 Examples:
   zvon report summary --today
@@ -357,24 +358,36 @@ impl DbArgs {
     /// read if it loads; with --state-dir a configuration that does not load only costs
     /// the queues' service levels and the extension list (a warning says so), unless it was
     /// named explicitly.
-    fn open(self) -> Result<(PathBuf, Context), ExitCode> {
+    /// The third value is the time zone of the dial plan's default context (UTC when the
+    /// configuration is not read).
+    fn open(self) -> Result<(PathBuf, Context, jiff::tz::TimeZone), ExitCode> {
         let named = self.config.is_some();
         let dir = config_dir(self.config);
         match (zvon::config::load_dir(&dir), self.state_dir) {
             (Ok(cfg), state) => {
                 let state = state.unwrap_or_else(|| cfg.server.state_dir.clone());
+                let tz = cfg
+                    .dialplan
+                    .context(&cfg.dialplan.default_context)
+                    .map_or(jiff::tz::TimeZone::UTC, |c| c.timezone.clone());
                 Ok((
                     zvon::runtime::database_path(&state),
                     Context::from_config(&cfg),
+                    tz,
                 ))
             }
             (Err(_), Some(state)) if !named => {
                 eprintln!(
                     "zvon: warning: no configuration read from {} (give --config): service \
-                     levels are 20 s and extensions are guessed from the calls",
+                     levels are 20 s, extensions are guessed from the calls and the time \
+                     zone is UTC unless --tz names one",
                     dir.display()
                 );
-                Ok((zvon::runtime::database_path(&state), Context::default()))
+                Ok((
+                    zvon::runtime::database_path(&state),
+                    Context::default(),
+                    jiff::tz::TimeZone::UTC,
+                ))
             }
             (Err(errs), _) => {
                 eprint!("{errs}");
@@ -403,32 +416,38 @@ struct ReportCommon {
     output: Option<PathBuf>,
 }
 
-/// The period of a report (UTC).
+/// The period of a report and the time zone it is read in.
 #[derive(Args, Debug)]
 struct PeriodArgs {
-    /// From this time: YYYY-MM-DD (00:00 UTC) or unix seconds
-    #[arg(long, value_name = "DATE", value_parser = zvon::report::period::parse_from)]
-    from: Option<i64>,
-    /// To this time: YYYY-MM-DD (that whole UTC day included) or unix seconds (exclusive)
-    #[arg(long, value_name = "DATE", value_parser = zvon::report::period::parse_to)]
-    to: Option<i64>,
-    /// Today (UTC)
+    /// From this time: YYYY-MM-DD (local midnight in --tz) or unix seconds
+    #[arg(long, value_name = "DATE", value_parser = zvon::report::period::parse_bound)]
+    from: Option<Bound>,
+    /// To this time: YYYY-MM-DD (that whole local day included) or unix seconds (exclusive)
+    #[arg(long, value_name = "DATE", value_parser = zvon::report::period::parse_bound)]
+    to: Option<Bound>,
+    /// Today (local)
     #[arg(long, conflicts_with_all = ["from", "to", "yesterday", "week", "month"])]
     today: bool,
-    /// Yesterday (UTC)
+    /// Yesterday (local)
     #[arg(long, conflicts_with_all = ["from", "to", "week", "month"])]
     yesterday: bool,
-    /// This ISO week, Monday to Sunday (UTC)
+    /// This ISO week, Monday to Sunday (local)
     #[arg(long, conflicts_with_all = ["from", "to", "month"])]
     week: bool,
-    /// This calendar month (UTC)
+    /// This calendar month (local)
     #[arg(long, conflicts_with_all = ["from", "to"])]
     month: bool,
+    /// Time zone (IANA name, e.g. Europe/Berlin, or UTC) of the dates, days, hours and
+    /// weekdays [default: the `timezone` of the dial plan's default context in the
+    /// configuration; UTC without one]
+    #[arg(long, value_name = "ZONE", value_parser = zvon::report::period::parse_tz)]
+    tz: Option<jiff::tz::TimeZone>,
 }
 
 impl PeriodArgs {
-    /// The period, relative ones around `now` (unix seconds); `None` when none was given.
-    fn resolve(&self, now: i64) -> Result<Option<Period>, String> {
+    /// The period in `tz`, relative ones around `now` (unix seconds); `None` when none was
+    /// given.
+    fn resolve(&self, now: i64, tz: &jiff::tz::TimeZone) -> Result<Option<Period>, String> {
         use zvon::report::period::Relative;
         let rel = [
             (self.today, Relative::Today),
@@ -439,9 +458,14 @@ impl PeriodArgs {
         .into_iter()
         .find_map(|(on, r)| on.then_some(r));
         match rel {
-            Some(r) => Ok(Some(Period::relative(r, now))),
+            Some(r) => Ok(Some(Period::relative(r, now, tz))),
             None if self.from.is_none() && self.to.is_none() => Ok(None),
-            None => Period::new(self.from, self.to).map(Some),
+            None => Period::new_in(
+                self.from.map(|b| b.start(tz)),
+                self.to.map(|b| b.end(tz)),
+                tz,
+            )
+            .map(Some),
         }
     }
 }
@@ -726,17 +750,18 @@ fn report(report: Report) -> ExitCode {
             (Kind::Ivr, common, f, short)
         }
     };
+    let (db, ctx, plan_tz) = match common.db.open() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let tz = common.period.tz.clone().unwrap_or(plan_tz);
     let now = zvon::runtime::clock::now().wall.secs() as i64;
-    let period = match common.period.resolve(now) {
+    let period = match common.period.resolve(now, &tz) {
         Ok(p) => p.unwrap_or(Period::ALL),
         Err(e) => {
             eprintln!("zvon: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    let (db, ctx) = match common.db.open() {
-        Ok(v) => v,
-        Err(code) => return code,
     };
     let needs = zvon::report::Needs::of(kind, common.format.format());
     let data = match zvon::report::load(&db, &period, needs) {
@@ -751,6 +776,7 @@ fn report(report: Report) -> ExitCode {
         filter,
         short_abandon_s: short,
         now_ms: now.saturating_mul(1000),
+        tz,
     };
     let text = zvon::report::tables::render(kind, &data, &ctx, &opt, common.format.format());
     write_output(common.output.as_deref(), &text)
@@ -771,15 +797,16 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         eprintln!("zvon: {e}");
         ExitCode::FAILURE
     };
-    let now = zvon::runtime::clock::now().wall.secs() as i64;
-    let period = match a.period.resolve(now) {
-        Ok(Some(p)) => p,
-        Ok(None) => Period::days_before_today(28, now),
-        Err(e) => return fail(&e),
-    };
-    let (db, _ctx) = match a.db.open() {
+    let (db, _ctx, plan_tz) = match a.db.open() {
         Ok(v) => v,
         Err(code) => return code,
+    };
+    let tz = a.period.tz.clone().unwrap_or(plan_tz);
+    let now = zvon::runtime::clock::now().wall.secs() as i64;
+    let period = match a.period.resolve(now, &tz) {
+        Ok(Some(p)) => p,
+        Ok(None) => Period::days_before_today(28, now, &tz),
+        Err(e) => return fail(&e),
     };
     let data = match zvon::report::load(&db, &period, zvon::report::Needs::EVENTS) {
         Ok(d) => d,
@@ -787,6 +814,7 @@ fn forecast(a: ForecastArgs) -> ExitCode {
     };
     let mut opt = Options::new(period, now.saturating_mul(1000));
     opt.filter.queue = a.queue;
+    opt.tz = tz;
     let qf = zvon::report::facts::queue_facts(&data.events, opt.now_ms);
     match req.typical_week(&qf, &opt) {
         Ok(table) => write_output(a.output.as_deref(), &table.render(a.format.format())),

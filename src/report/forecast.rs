@@ -21,7 +21,7 @@
 
 use super::facts::QueueFacts;
 use super::metrics::{self, Options};
-use super::period::{self, DAY, Period};
+use super::period::{self, Period};
 use super::render::{Cell, Table};
 
 /// Erlang B blocking probability of `a` Erlangs offered to `n` servers.
@@ -130,9 +130,12 @@ pub const SLOT_S: f64 = 1800.0;
 /// What the history says about a typical week.
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
-    /// Offered queue visits per weekday (Mon = 0) and half-hour (UTC).
+    /// Offered queue visits per local weekday (Mon = 0) and local half-hour of the
+    /// options' time zone, by the wall clock: on the day clocks go forward the skipped
+    /// half-hours get no calls, on the day they go back the repeated ones get the calls of
+    /// both passes.
     pub arrivals: [[u64; SLOTS]; 7],
-    /// How many of each weekday the period holds.
+    /// How many of each local weekday the period holds (a day partly inside counts).
     pub days: [u32; 7],
     /// AHT of the answered calls that ended (talk + wrap-up), seconds.
     pub aht_s: Option<f64>,
@@ -148,13 +151,13 @@ pub fn history(qf: &QueueFacts, opt: &Options) -> Result<History, String> {
         days: [0; 7],
         aht_s: None,
     };
-    for day in from.div_euclid(DAY)..to.div_euclid(DAY) + i64::from(to.rem_euclid(DAY) != 0) {
-        h.days[period::weekday(day * DAY)] += 1;
+    for wd in period::local_weekdays(from, to, &opt.tz) {
+        h.days[wd] += 1;
     }
     let mut stats = metrics::VisitStats::default();
     for v in metrics::visits_in(qf, opt) {
         let t = v.entered_ms.div_euclid(1000);
-        h.arrivals[period::weekday(t)][(t.rem_euclid(DAY) / 1800) as usize] += 1;
+        h.arrivals[period::weekday(t, &opt.tz)][period::half_hour(t, &opt.tz)] += 1;
         if let (Some(talk), true) = (v.talk_s, v.outcome == super::facts::Outcome::Answered) {
             stats.handled += 1;
             stats.handle_ms += talk as i64 * 1000 + v.wrap_ms;
@@ -246,11 +249,13 @@ pub const FORECAST_COLUMNS: &[&str] = &[
 pub fn table(
     rows: &[SlotForecast],
     period: Option<Period>,
+    tz: Option<jiff::tz::TimeZone>,
     parameters: Vec<(&'static str, Cell)>,
 ) -> Table {
     Table {
         report: "forecast",
         period,
+        tz,
         parameters,
         columns: FORECAST_COLUMNS.to_vec(),
         rows: rows
@@ -317,6 +322,7 @@ impl Request {
         Some(table(
             &[single(calls, interval, aht, self.mode())],
             None,
+            None,
             params,
         ))
     }
@@ -339,7 +345,7 @@ impl Request {
             params.push(("queue", Cell::Text(q.clone())));
         }
         let rows = typical_week(&h, aht, self.mode());
-        Ok(table(&rows, Some(opt.period), params))
+        Ok(table(&rows, Some(opt.period), Some(opt.tz.clone()), params))
     }
 }
 

@@ -4,16 +4,23 @@
 
 /// What all reports share.
 pub const COMMON: &str = "\
-Period: --from/--to take a UTC date YYYY-MM-DD or unix seconds. --from DATE starts at 00:00
-UTC; --to DATE includes that whole day (it ends at 00:00 UTC of the next day); --to with
-unix seconds is exclusive. --today, --yesterday, --week (ISO week, Monday to Sunday) and
---month (calendar month) are UTC too. Without any, the report covers all the data.
-Hours and weekdays are UTC.
+Time zone: --tz ZONE (an IANA name such as Europe/Berlin, or UTC); by default the
+`timezone` of the dial plan's default context (its own, else the top-level one of
+dialplan.toml), UTC without one or without a readable configuration. Dates, days, hours
+and weekdays are local to it; the table title names it, JSON has it as \"time_zone\".
+Period: --from/--to take a local date YYYY-MM-DD or unix seconds. --from DATE starts at
+local midnight; --to DATE includes that whole day (it ends at the next local midnight), so
+a day is 23 or 25 hours long when the clocks change; unix seconds are instants, --to with
+them exclusive. --today, --yesterday, --week (ISO week, Monday to Sunday) and --month
+(calendar month) are local too. Without any, the report covers all the data.
+Hours and weekdays are by the local wall clock: when clocks go forward the skipped hour
+has no calls; when they go back both passes of the repeated hour count in that hour.
 
-Formats: table (for people: totals as h:mm:ss, rates as percentages), csv (RFC 4180, a
-header row of the column names, totals in seconds, rates as fractions with 4 decimals,
-averages with 1 decimal, times as RFC 3339 UTC) and json ({\"report\", \"from\", \"to\",
-\"parameters\", \"rows\": [{column: value}]}, undefined values null), and html: one
+Formats: table (for people: totals as h:mm:ss, rates as percentages, times local), csv
+(RFC 4180, a header row of the column names and no other, totals in seconds, rates as
+fractions with 4 decimals, averages with 1 decimal, times as RFC 3339 UTC) and json
+({\"report\", \"from\", \"to\", \"time_zone\", \"parameters\", \"rows\": [{column: value}]}, times
+RFC 3339 UTC, undefined values null), and html: one
 self-contained page (inline CSS and SVG charts, no scripts, nothing fetched) with the
 table; for summary the manager dashboard (summary tiles, the queue table, service level
 and abandon rate by hour, an hour x weekday heat map of arrivals, the agent table), for
@@ -93,12 +100,12 @@ callbacks = callbacks_answered + callbacks_failed + the callbacks abandoned, exi
 still waiting.";
 
 pub const HOURLY: &str = "\
-The queue visits of the period by the UTC hour of the day (24 rows, by=hour, slot 00-23)
-and by the UTC weekday (7 rows, by=weekday, slot Mon-Sun), every row shown. The columns
-are those of `zvon report queues` with the same definitions (offered are the arrivals;
-service_level = answered_in_sl / offered with each queue's own T; abandon_rate =
-abandoned / offered; callbacks count as there, by the hour they entered the queue, and a
-failed callback is in overflowed).";
+The queue visits of the period by the local hour of the day (24 rows, by=hour, slot
+00-23) and by the local weekday (7 rows, by=weekday, slot Mon-Sun) of --tz, every row
+shown. The columns are those of `zvon report queues` with the same definitions (offered
+are the arrivals; service_level = answered_in_sl / offered with each queue's own T;
+abandon_rate = abandoned / offered; callbacks count as there, by the hour they entered the
+queue, and a failed callback is in overflowed).";
 
 pub const AGENTS: &str = "\
 One row per agent (configured or seen in the queue log). Counts are of the agent's events
@@ -172,10 +179,13 @@ Zvon stores the path when the flow exits; a caller who hangs up inside the IVR l
 path yet, so dropped stays 0 until the engine records those paths.";
 
 pub const FORECAST: &str = "\
-Erlang C staffing for each UTC half-hour of a typical week. From the history period
-(default: the 28 days before today): the calls offered to the queues (--queue: one queue)
-in each half-hour, divided by the number of such weekdays in the period, and the AHT of
-the period (talk + wrap-up of the answered calls that ended; --aht overrides it).
+Erlang C staffing for each local half-hour (--tz, as for the reports) of a typical week.
+From the history period (default: the 28 local days before today): the calls offered to
+the queues (--queue: one queue) in each half-hour, divided by the number of such weekdays
+in the period, and the AHT of the period (talk + wrap-up of the answered calls that ended;
+--aht overrides it). Half-hours are by the wall clock: on the day clocks go forward the
+skipped half-hours get no calls (the day still counts, so their average is a little low);
+on the day they go back the repeated half-hours get the calls of both passes.
 
   calls             average calls offered in the half-hour
   erlangs           A = calls * AHT / 1800 s

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::metrics::{SlotRow, VisitStats};
 use super::period::WEEKDAYS;
-use super::render::{Cell, Table, table_value};
+use super::render::{Cell, Table, local_value, table_value};
 
 /// `s` safe inside HTML text and attribute values.
 pub fn escape(s: &str) -> String {
@@ -97,10 +97,11 @@ pub fn table(t: &Table) -> String {
         );
     }
     out.push_str("</tr></thead>\n<tbody>\n");
+    let tz = t.zone();
     for r in &t.rows {
         out.push_str("<tr>");
         for (i, c) in r.iter().enumerate() {
-            let v = table_value(c);
+            let v = local_value(c, &tz);
             if matches!(c, Cell::Null) {
                 let _ = write!(out, "<td{} class=\"none\">{}</td>", class(i), escape(&v));
             } else {
@@ -200,10 +201,17 @@ pub fn bar_chart(
 }
 
 /// The hour × weekday heat map of arrivals (`grid[weekday][hour]`).
-pub fn heat_map(grid: &[[u64; 24]; 7]) -> String {
+/// `zone` names the time zone of the hours and days.
+pub fn heat_map(grid: &[[u64; 24]; 7], zone: &str) -> String {
     let rows: Vec<Vec<u64>> = grid.iter().map(|r| r.to_vec()).collect();
     let cols: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
-    grid_chart("Arrivals by weekday and hour (UTC)", &rows, &cols, 26.0, 1)
+    grid_chart(
+        &format!("Arrivals by weekday and hour ({zone})"),
+        &rows,
+        &cols,
+        26.0,
+        1,
+    )
 }
 
 /// A weekday × column heat map: the colour runs from pale (low) to the accent colour (the
@@ -294,21 +302,22 @@ pub fn grid_chart(
 }
 
 /// The two hourly charts: service level and abandon rate by hour of day.
-pub fn hourly_charts(rows: &[SlotRow]) -> String {
+/// `zone` names the time zone of the hours.
+pub fn hourly_charts(rows: &[SlotRow], zone: &str) -> String {
     let hours: Vec<&SlotRow> = rows.iter().filter(|r| r.by == "hour").collect();
     let labels: Vec<String> = hours.iter().map(|r| r.slot.clone()).collect();
     let sl: Vec<Option<f64>> = hours.iter().map(|r| r.stats.service_level()).collect();
     let ab: Vec<Option<f64>> = hours.iter().map(|r| r.stats.abandon_rate()).collect();
     let mut s = String::from("<div class=\"charts\">\n");
     s.push_str(&bar_chart(
-        "Service level by hour (UTC)",
+        &format!("Service level by hour ({zone})"),
         &labels,
         &sl,
         1.0,
         true,
     ));
     s.push_str(&bar_chart(
-        "Abandon rate by hour (UTC)",
+        &format!("Abandon rate by hour ({zone})"),
         &labels,
         &ab,
         1.0,
@@ -367,14 +376,17 @@ impl Dashboard<'_> {
         body.push_str("</div>\n<h2>Queues</h2>\n");
         body.push_str(&table(self.queues));
         body.push_str("<h2>By hour</h2>\n");
-        body.push_str(&hourly_charts(self.hourly));
+        let zone = self.queues.zone_name();
+        body.push_str(&hourly_charts(self.hourly, &zone));
         body.push_str("<h2>Arrivals</h2>\n<div class=\"charts\">\n");
-        body.push_str(&heat_map(self.arrivals));
+        body.push_str(&heat_map(self.arrivals, &zone));
         body.push_str("</div>\n<h2>Agents</h2>\n");
         body.push_str(&table(self.agents));
-        body.push_str(
+        let _ = writeln!(
+            body,
             "<p class=\"sub\">Every column is defined in the README (Reports) and in \
-             <code>zvon report &lt;name&gt; --help</code>. Hours and days are UTC.</p>\n",
+             <code>zvon report &lt;name&gt; --help</code>. Hours and days are {}.</p>",
+            escape(&zone)
         );
         page("Zvon call-center report", &subtitle(self.queues), &body)
     }
@@ -410,7 +422,7 @@ pub fn forecast_page(t: &Table) -> String {
             .collect();
         body.push_str("<div class=\"charts\">\n");
         body.push_str(&grid_chart(
-            "Agents needed by weekday and half-hour (UTC)",
+            &format!("Agents needed by weekday and half-hour ({})", t.zone_name()),
             &grid,
             &cols,
             20.0,
@@ -436,6 +448,7 @@ pub(crate) mod tests {
         let t = Table {
             report: "calls",
             period: Some(Period::ALL),
+            tz: None,
             parameters: vec![],
             columns: vec!["caller_name", "n"],
             rows: vec![vec![
@@ -474,7 +487,7 @@ pub(crate) mod tests {
         let mut grid = [[0u64; 24]; 7];
         grid[0][9] = 4;
         grid[6][23] = 2;
-        let hm = heat_map(&grid);
+        let hm = heat_map(&grid, "UTC");
         assert_eq!(hm.matches("<rect").count(), 7 * 24);
         assert!(hm.contains("<title>Mon 09: 4</title>") && hm.contains("<title>Sun 23: 2</title>"));
         // The busiest cell gets the accent colour, an empty one the background.

@@ -34,6 +34,9 @@ pub struct Options {
     pub short_abandon_s: u64,
     /// Unix ms of "now": the end of intervals still open (an agent logged in right now).
     pub now_ms: i64,
+    /// The zone local hours and weekdays (`hourly`, the heat map, the forecast) and the
+    /// table form's times are read in.
+    pub tz: jiff::tz::TimeZone,
 }
 
 /// The default short-abandon threshold, seconds.
@@ -47,6 +50,7 @@ impl Options {
             filter: Filter::default(),
             short_abandon_s: DEFAULT_SHORT_ABANDON,
             now_ms,
+            tz: jiff::tz::TimeZone::UTC,
         }
     }
 }
@@ -301,7 +305,7 @@ fn new_queue_row(q: &str, ctx: &Context) -> QueueRow {
 // ---------------------------------------------------------------------------------------
 // hourly
 
-/// One row of `zvon report hourly`: an hour of the day or a weekday (UTC).
+/// One row of `zvon report hourly`: a local hour of the day or a local weekday.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SlotRow {
     /// `"hour"` or `"weekday"`.
@@ -334,8 +338,10 @@ pub fn hourly_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<SlotRow> 
     for v in visits_in(qf, opt) {
         let t = v.entered_ms.div_euclid(1000);
         let sl = ctx.service_level(&v.queue);
-        rows[period::hour(t)].stats.add(v, sl, opt.short_abandon_s);
-        rows[24 + period::weekday(t)]
+        rows[period::hour(t, &opt.tz)]
+            .stats
+            .add(v, sl, opt.short_abandon_s);
+        rows[24 + period::weekday(t, &opt.tz)]
             .stats
             .add(v, sl, opt.short_abandon_s);
     }
@@ -360,7 +366,7 @@ pub fn arrivals_grid(qf: &QueueFacts, opt: &Options) -> [[u64; 24]; 7] {
     let mut g = [[0u64; 24]; 7];
     for v in visits_in(qf, opt) {
         let t = v.entered_ms.div_euclid(1000);
-        g[period::weekday(t)][period::hour(t)] += 1;
+        g[period::weekday(t, &opt.tz)][period::hour(t, &opt.tz)] += 1;
     }
     g
 }

@@ -264,3 +264,5 @@ pub fn parse_time_bound(s: &str) -> Result<i64, String> {
 mod kpi_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tz_tests;

@@ -1,14 +1,18 @@
-//! The time a report covers: `[from, to)` in unix seconds, UTC.
+//! The time a report covers: `[from, to)` in unix seconds, and the time zone its dates,
+//! days, hours and weekdays are read in.
 //!
-//! Dates are UTC days. `--from DATE` starts at 00:00 UTC of that day; `--to DATE` ends at the
-//! end of that day (00:00 UTC of the next one), so `--from 2024-05-01 --to 2024-05-31` is all
-//! of May. Unix seconds are instants, `--to` exclusive. The relative periods are whole UTC
-//! days, weeks (ISO: Monday to Sunday) and calendar months containing "today", which the
-//! caller passes in (only `main.rs` reads the clock).
+//! Dates are local days of the report's time zone. `--from DATE` starts at local midnight
+//! of that day; `--to DATE` ends at the end of that day (local midnight of the next one),
+//! so `--from 2024-05-01 --to 2024-05-31` is all of May. A day is as long as the zone makes
+//! it: 23 hours on the day clocks go forward, 25 on the day they go back. Unix seconds are
+//! instants, whatever the zone, `--to` exclusive. The relative periods are whole local days,
+//! weeks (ISO: Monday to Sunday) and calendar months containing "today", which the caller
+//! passes in (only `main.rs` reads the clock).
 
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 
-/// Seconds in a day.
+/// Seconds in a (UTC) day.
 pub const DAY: i64 = 86_400;
 
 /// A half-open range of unix seconds; `None` is unbounded on that side.
@@ -20,17 +24,84 @@ pub struct Period {
     pub to: Option<i64>,
 }
 
-/// A period relative to today (UTC).
+/// A period relative to today (local).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Relative {
-    /// Today, 00:00 to 24:00 UTC.
+    /// Today, local midnight to the next local midnight.
     Today,
     /// The day before today.
     Yesterday,
-    /// This ISO week, Monday 00:00 to the next Monday 00:00 UTC.
+    /// This ISO week, Monday 00:00 to the next Monday 00:00 (local).
     Week,
     /// This calendar month.
     Month,
+}
+
+/// A `--from`/`--to` value before the time zone is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// `YYYY-MM-DD`: a local day.
+    Date(Date),
+    /// Unix seconds: an instant.
+    Unix(i64),
+}
+
+impl Bound {
+    /// As a `--from`: local midnight at the start of the day, or the instant.
+    pub fn start(self, tz: &TimeZone) -> i64 {
+        match self {
+            Bound::Date(d) => day_start(d, tz),
+            Bound::Unix(t) => t,
+        }
+    }
+
+    /// As a `--to`: local midnight at the end of the day (the day included), or the instant
+    /// (exclusive).
+    pub fn end(self, tz: &TimeZone) -> i64 {
+        match self {
+            Bound::Date(d) => day_start(d.tomorrow().unwrap_or(d), tz),
+            Bound::Unix(t) => t,
+        }
+    }
+}
+
+/// Parses a `--from`/`--to` value: `YYYY-MM-DD` or unix seconds.
+pub fn parse_bound(s: &str) -> Result<Bound, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse::<i64>()
+            .ok()
+            .filter(|v| v.checked_mul(1000).is_some())
+            .map(Bound::Unix)
+            .ok_or_else(|| format!("{t}: unix seconds out of range"));
+    }
+    let shape = t.len() == 10
+        && t.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return Err(format!(
+            "{t:?}: expected a date YYYY-MM-DD (local to --tz) or unix seconds"
+        ));
+    }
+    t.parse::<Date>()
+        .map(Bound::Date)
+        .map_err(|e| format!("{t}: {e}"))
+}
+
+/// Parses a `--tz` value: an IANA time zone name (`Europe/Berlin`, `UTC`).
+pub fn parse_tz(s: &str) -> Result<TimeZone, String> {
+    TimeZone::get(s.trim()).map_err(|_| {
+        format!("{s:?}: not a time zone of the IANA database, e.g. Europe/Berlin or UTC")
+    })
+}
+
+/// The name of `tz` as reports print it (`UTC`, `Europe/Berlin`).
+pub fn tz_name(tz: &TimeZone) -> String {
+    tz.iana_name()
+        .map_or_else(|| "UTC".to_owned(), str::to_owned)
 }
 
 impl Period {
@@ -42,47 +113,62 @@ impl Period {
 
     /// `[from, to)` from optional bounds, refusing an empty range.
     pub fn new(from: Option<i64>, to: Option<i64>) -> Result<Period, String> {
+        Period::checked(from, to, &TimeZone::UTC, "")
+    }
+
+    /// [`Period::new`], the error naming the bounds as local times in `tz`.
+    pub fn new_in(from: Option<i64>, to: Option<i64>, tz: &TimeZone) -> Result<Period, String> {
+        Period::checked(from, to, tz, &format!(" {}", tz_name(tz)))
+    }
+
+    fn checked(
+        from: Option<i64>,
+        to: Option<i64>,
+        tz: &TimeZone,
+        zone: &str,
+    ) -> Result<Period, String> {
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
             return Err(format!(
-                "empty period: --from {} is not before --to {} (the end is exclusive)",
-                utc_time(f),
-                utc_time(t)
+                "empty period: --from {}{zone} is not before --to {}{zone} (the end is exclusive)",
+                local_time(f, tz),
+                local_time(t, tz)
             ));
         }
         Ok(Period { from, to })
     }
 
-    /// The relative period `r` around the day that contains `now` (unix seconds).
-    pub fn relative(r: Relative, now: i64) -> Period {
-        let today = now.div_euclid(DAY);
+    /// The relative period `r` around the local day (in `tz`) that contains `now` (unix
+    /// seconds).
+    pub fn relative(r: Relative, now: i64, tz: &TimeZone) -> Period {
+        let today = local_date(now, tz);
+        let next = |d: Date| d.tomorrow().unwrap_or(d);
         let (from, to) = match r {
-            Relative::Today => (today, today + 1),
-            Relative::Yesterday => (today - 1, today),
+            Relative::Today => (today, next(today)),
+            Relative::Yesterday => (today.yesterday().unwrap_or(today), today),
             Relative::Week => {
-                let monday = today - weekday(today * DAY) as i64;
-                (monday, monday + 7)
+                let back = i64::from(today.weekday().to_monday_zero_offset());
+                let monday = add_days(today, -back);
+                (monday, add_days(monday, 7))
             }
             Relative::Month => {
-                let d = date_of_day(today);
-                let first = d.first_of_month();
-                let next = first.last_of_month().tomorrow().unwrap_or(first);
-                (day_of_date(first), day_of_date(next))
+                let first = today.first_of_month();
+                (first, next(first.last_of_month()))
             }
         };
         Period {
-            from: Some(from * DAY),
-            to: Some(to * DAY),
+            from: Some(day_start(from, tz)),
+            to: Some(day_start(to, tz)),
         }
     }
 
-    /// The `n` whole UTC days before the day that contains `now`.
-    pub fn days_before_today(n: i64, now: i64) -> Period {
-        let today = now.div_euclid(DAY) * DAY;
+    /// The `n` whole local days (in `tz`) before the day that contains `now`.
+    pub fn days_before_today(n: i64, now: i64, tz: &TimeZone) -> Period {
+        let today = local_date(now, tz);
         Period {
-            from: Some(today - n * DAY),
-            to: Some(today),
+            from: Some(day_start(add_days(today, -n), tz)),
+            to: Some(day_start(today, tz)),
         }
     }
 
@@ -105,20 +191,57 @@ impl Period {
     }
 }
 
-/// Parses a `--from` value: `YYYY-MM-DD` (00:00 UTC of that day) or unix seconds.
+/// Parses a `--from` value in UTC: `YYYY-MM-DD` (00:00 UTC of that day) or unix seconds.
 pub fn parse_from(s: &str) -> Result<i64, String> {
-    super::parse_time_bound(s).map(|ms| ms / 1000)
+    parse_bound(s).map(|b| b.start(&TimeZone::UTC))
 }
 
-/// Parses a `--to` value: `YYYY-MM-DD` (the end of that UTC day, i.e. 00:00 UTC of the next
-/// one) or unix seconds (exclusive).
+/// Parses a `--to` value in UTC: `YYYY-MM-DD` (the end of that UTC day, i.e. 00:00 UTC of
+/// the next one) or unix seconds (exclusive).
 pub fn parse_to(s: &str) -> Result<i64, String> {
-    let secs = super::parse_time_bound(s)? / 1000;
-    if s.trim().contains('-') {
-        Ok(secs + DAY)
-    } else {
-        Ok(secs)
+    parse_bound(s).map(|b| b.end(&TimeZone::UTC))
+}
+
+/// The first second of local day `d` in `tz` (local midnight; if midnight is skipped by a
+/// clock change, the first instant of that day).
+pub fn day_start(d: Date, tz: &TimeZone) -> i64 {
+    d.to_zoned_datetime(tz.clone())
+        .map(|z| z.timestamp().as_second())
+        .unwrap_or_else(|_| days_of(d) * DAY)
+}
+
+/// The local date of unix second `t` in `tz`.
+pub fn local_date(t: i64, tz: &TimeZone) -> Date {
+    local(t, tz).date()
+}
+
+fn local(t: i64, tz: &TimeZone) -> jiff::civil::DateTime {
+    let ts = jiff::Timestamp::from_second(t).unwrap_or_default();
+    tz.to_datetime(ts)
+}
+
+fn add_days(d: Date, n: i64) -> Date {
+    let days = days_of(d) + n;
+    let (y, m, dd) = crate::time::civil_from_days(days);
+    Date::new(y as i16, m as i8, dd as i8).unwrap_or(d)
+}
+
+fn days_of(d: Date) -> i64 {
+    d.to_zoned_datetime(TimeZone::UTC)
+        .map(|z| z.timestamp().as_second().div_euclid(DAY))
+        .unwrap_or(0)
+}
+
+/// The local days in `tz` that overlap `[from, to)`, as their weekdays (Monday = 0).
+pub fn local_weekdays(from: i64, to: i64, tz: &TimeZone) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut d = local_date(from, tz);
+    while day_start(d, tz) < to {
+        out.push(d.weekday().to_monday_zero_offset() as usize);
+        let Ok(next) = d.tomorrow() else { break };
+        d = next;
     }
+    out
 }
 
 /// Parses a `--target` service level: `PERCENT/SECONDS`, e.g. `80/20` (80 % of calls answered
@@ -139,35 +262,36 @@ pub fn parse_target(s: &str) -> Result<(f64, f64), String> {
     Ok((p / 100.0, t))
 }
 
-/// Day of the week of unix second `t` (UTC), Monday = 0 … Sunday = 6.
-pub fn weekday(t: i64) -> usize {
-    // 1970-01-01 was a Thursday (3).
-    (t.div_euclid(DAY) + 3).rem_euclid(7) as usize
+/// Day of the week of unix second `t` in `tz`, Monday = 0 … Sunday = 6.
+pub fn weekday(t: i64, tz: &TimeZone) -> usize {
+    local(t, tz).weekday().to_monday_zero_offset() as usize
 }
 
-/// Hour of the day of unix second `t` (UTC), 0–23.
-pub fn hour(t: i64) -> usize {
-    (t.rem_euclid(DAY) / 3600) as usize
+/// Local hour of the day of unix second `t` in `tz`, 0–23. In the hour that repeats when
+/// clocks go back both passes are the same hour; the hour skipped when they go forward never
+/// occurs.
+pub fn hour(t: i64, tz: &TimeZone) -> usize {
+    local(t, tz).hour() as usize
+}
+
+/// Local half-hour of the day of unix second `t` in `tz`, 0–47 (like [`hour`]).
+pub fn half_hour(t: i64, tz: &TimeZone) -> usize {
+    let l = local(t, tz);
+    l.hour() as usize * 2 + usize::from(l.minute() >= 30)
 }
 
 /// Short English weekday names, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-fn date_of_day(day: i64) -> Date {
-    let (y, m, d) = crate::time::civil_from_days(day);
-    Date::new(y as i16, m as i8, d as i8).unwrap_or_default()
-}
-
-fn day_of_date(d: Date) -> i64 {
-    d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .map(|z| z.timestamp().as_second().div_euclid(DAY))
-        .unwrap_or(0)
-}
-
 /// Unix seconds as `2024-05-01 09:30:00` (UTC).
 pub fn utc_time(t: i64) -> String {
+    local_time(t, &TimeZone::UTC)
+}
+
+/// Unix seconds as `2024-05-01 09:30:00`, the wall-clock time in `tz`.
+pub fn local_time(t: i64, tz: &TimeZone) -> String {
     match jiff::Timestamp::from_second(t) {
-        Ok(ts) => ts.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Ok(ts) => tz.to_datetime(ts).strftime("%Y-%m-%d %H:%M:%S").to_string(),
         Err(_) => t.to_string(),
     }
 }
@@ -210,7 +334,7 @@ mod tests {
     #[test]
     fn relative_periods_are_whole_utc_days_iso_weeks_and_months() {
         let now = MAY1 + 2 * DAY + 13 * 3600; // Friday 2024-05-03 13:00 UTC
-        let p = |r| Period::relative(r, now);
+        let p = |r| Period::relative(r, now, &TimeZone::UTC);
         assert_eq!(
             p(Relative::Today),
             Period::new(Some(MAY1 + 2 * DAY), Some(MAY1 + 3 * DAY)).unwrap()
@@ -223,27 +347,30 @@ mod tests {
         assert_eq!(p(Relative::Month).from, Some(MAY1));
         assert_eq!(p(Relative::Month).to, Some(MAY1 + 31 * DAY));
         // February of a leap year; a Monday is in its own week.
-        let feb = Period::relative(Relative::Month, 1_709_164_800); // 2024-02-29
+        let feb = Period::relative(Relative::Month, 1_709_164_800, &TimeZone::UTC); // 2024-02-29
         assert_eq!(feb.to.unwrap() - feb.from.unwrap(), 29 * DAY);
         let monday = MAY1 + 5 * DAY;
-        assert_eq!(Period::relative(Relative::Week, monday).from, Some(monday));
         assert_eq!(
-            Period::days_before_today(28, now),
+            Period::relative(Relative::Week, monday, &TimeZone::UTC).from,
+            Some(monday)
+        );
+        assert_eq!(
+            Period::days_before_today(28, now, &TimeZone::UTC),
             Period::new(Some(MAY1 + 2 * DAY - 28 * DAY), Some(MAY1 + 2 * DAY)).unwrap()
         );
         // December rolls into the next year.
-        let dec = Period::relative(Relative::Month, 1_735_603_200); // 2024-12-31
+        let dec = Period::relative(Relative::Month, 1_735_603_200, &TimeZone::UTC); // 2024-12-31
         assert_eq!(dec.to, Some(1_735_689_600)); // 2025-01-01
     }
 
     #[test]
     fn weekdays_hours_and_times_are_utc() {
-        assert_eq!(WEEKDAYS[weekday(MAY1)], "Wed");
-        assert_eq!(WEEKDAYS[weekday(MAY1 + 5 * DAY - 1)], "Sun");
-        assert_eq!(WEEKDAYS[weekday(0)], "Thu");
-        assert_eq!(WEEKDAYS[weekday(-1)], "Wed");
-        assert_eq!(hour(MAY1 + 9 * 3600 + 59 * 60), 9);
-        assert_eq!(hour(-1), 23);
+        assert_eq!(WEEKDAYS[weekday(MAY1, &TimeZone::UTC)], "Wed");
+        assert_eq!(WEEKDAYS[weekday(MAY1 + 5 * DAY - 1, &TimeZone::UTC)], "Sun");
+        assert_eq!(WEEKDAYS[weekday(0, &TimeZone::UTC)], "Thu");
+        assert_eq!(WEEKDAYS[weekday(-1, &TimeZone::UTC)], "Wed");
+        assert_eq!(hour(MAY1 + 9 * 3600 + 59 * 60, &TimeZone::UTC), 9);
+        assert_eq!(hour(-1, &TimeZone::UTC), 23);
         assert_eq!(utc_time(MAY1 + 3661), "2024-05-01 01:01:01");
         assert_eq!(rfc3339(MAY1 + 3661), "2024-05-01T01:01:01Z");
     }

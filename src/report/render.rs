@@ -9,7 +9,7 @@
 //! | total seconds | `1:02:03` | `3723` | `3723` |
 //! | average seconds | `12.5` | `12.5` | `12.5` (one decimal) |
 //! | rate (a fraction) | `83.3%` | `0.8333` | `0.8333` (four decimals) |
-//! | time | `2024-05-06 09:00:00` | `2024-05-06T09:00:00Z` | `"2024-05-06T09:00:00Z"` |
+//! | time | `2024-05-06 11:00:00` (local to the report's zone) | `2024-05-06T09:00:00Z` | `"2024-05-06T09:00:00Z"` |
 //! | map | `a=1;b=2` | `a=1;b=2` | `{"a": 1, "b": 2}` |
 //! | none (undefined: 0 of 0) | `-` | empty | `null` |
 //!
@@ -20,6 +20,7 @@
 //!   "report": "queues",
 //!   "from": "2024-05-06T00:00:00Z",      (null: from the first record)
 //!   "to": "2024-05-07T00:00:00Z",        (null: to the last record; exclusive)
+//!   "time_zone": "Europe/Berlin",        (IANA name; null: none applies, forecast --calls)
 //!   "parameters": {"short_abandon_s": 5},
 //!   "rows": [
 //!     {"queue": "support", "offered": 171, ...},
@@ -82,6 +83,9 @@ pub struct Table {
     /// The period the numbers cover; `None` when they come from no records (`forecast
     /// --calls`).
     pub period: Option<Period>,
+    /// The zone the period, local hours and weekdays are read in and the text form shows
+    /// times in; `None` when nothing depends on one (`forecast --calls`).
+    pub tz: Option<jiff::tz::TimeZone>,
     /// Settings that shaped the numbers (shown in the title, `parameters` in JSON).
     pub parameters: Vec<(&'static str, Cell)>,
     /// Column keys: the CSV header, the JSON keys, the table header.
@@ -115,12 +119,13 @@ impl Table {
     pub fn title(&self) -> String {
         let mut t = self.report.to_owned();
         if let Some(p) = &self.period {
-            let from = p
-                .from
-                .map_or_else(|| "the first record".to_owned(), period::utc_time);
-            let to =
-                p.to.map_or_else(|| "the last record".to_owned(), period::utc_time);
-            let _ = write!(t, ": {from} to {to} UTC");
+            let tz = self.zone();
+            let time = |b: Option<i64>, none: &str| {
+                b.map_or_else(|| none.to_owned(), |t| period::local_time(t, &tz))
+            };
+            let from = time(p.from, "the first record");
+            let to = time(p.to, "the last record");
+            let _ = write!(t, ": {from} to {to} {}", period::tz_name(&tz));
         }
         for (i, (k, v)) in self.parameters.iter().enumerate() {
             let sep = if i == 0 && self.period.is_none() {
@@ -133,12 +138,23 @@ impl Table {
         t
     }
 
-    /// Aligned columns for a terminal.
+    /// The zone of the table ([`Table::tz`]; UTC without one).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        self.tz.clone().unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// The name of the zone, as the titles print it (`UTC`, `Europe/Berlin`).
+    pub fn zone_name(&self) -> String {
+        period::tz_name(&self.zone())
+    }
+
+    /// Aligned columns for a terminal; times are local to [`Table::tz`].
     pub fn text(&self) -> String {
+        let tz = self.zone();
         let cells: Vec<Vec<String>> = self
             .rows
             .iter()
-            .map(|r| r.iter().map(table_value).collect())
+            .map(|r| r.iter().map(|c| local_value(c, &tz)).collect())
             .collect();
         let mut width: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
         for r in &cells {
@@ -217,6 +233,11 @@ impl Table {
         let p = self.period.unwrap_or(Period::ALL);
         let _ = writeln!(out, "  \"from\": {},", bound(p.from));
         let _ = writeln!(out, "  \"to\": {},", bound(p.to));
+        let zone = self
+            .tz
+            .as_ref()
+            .map_or_else(|| "null".to_owned(), |tz| json_str(&period::tz_name(tz)));
+        let _ = writeln!(out, "  \"time_zone\": {zone},");
         let params: Vec<String> = self
             .parameters
             .iter()
@@ -261,7 +282,15 @@ fn finite(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
 }
 
-/// A cell as the text table shows it.
+/// A cell as the text table shows it, times in `tz`.
+pub(crate) fn local_value(c: &Cell, tz: &jiff::tz::TimeZone) -> String {
+    match c {
+        Cell::Time(Some(t)) => period::local_time(*t, tz),
+        c => table_value(c),
+    }
+}
+
+/// A cell as the text table shows it (times UTC).
 pub(crate) fn table_value(c: &Cell) -> String {
     match c {
         Cell::Null => "-".into(),
@@ -357,6 +386,7 @@ mod tests {
                 from: Some(1_714_521_600),
                 to: Some(1_714_608_000),
             }),
+            tz: Some(jiff::tz::TimeZone::UTC),
             parameters: vec![("short_abandon_s", Cell::Int(5))],
             columns: vec!["name", "n", "talk_s", "avg_s", "rate", "at", "map"],
             rows: vec![
@@ -422,7 +452,8 @@ mod tests {
         assert_eq!(
             table().json(),
             "{\n  \"report\": \"demo\",\n  \"from\": \"2024-05-01T00:00:00Z\",\n  \
-             \"to\": \"2024-05-02T00:00:00Z\",\n  \"parameters\": {\"short_abandon_s\": 5},\n  \
+             \"to\": \"2024-05-02T00:00:00Z\",\n  \"time_zone\": \"UTC\",\n  \
+             \"parameters\": {\"short_abandon_s\": 5},\n  \
              \"rows\": [\n    {\"name\": \"a, \\\"b\\\"\\nc\", \"n\": 12, \"talk_s\": 3723, \
              \"avg_s\": 12.2, \"rate\": 0.8333, \"at\": \"2024-05-01T09:00:00Z\", \
              \"map\": {\"2\": 240, \"\": 1}},\n    {\"name\": \"ü\", \"n\": 0, \"talk_s\": 0, \

@@ -21,6 +21,7 @@ fn table(report: &'static str, opt: &Options, columns: &[&'static str]) -> Table
     Table {
         report,
         period: Some(opt.period),
+        tz: Some(opt.tz.clone()),
         parameters: Vec::new(),
         columns: columns.to_vec(),
         rows: Vec::new(),
@@ -321,9 +322,13 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
     let hourly_rows = metrics::hourly_of(&qf, ctx, opt);
     if kind == Kind::Hourly {
         let t = hourly(&hourly_rows, opt);
-        let mut body = super::html::hourly_charts(&hourly_rows);
+        let zone = t.zone_name();
+        let mut body = super::html::hourly_charts(&hourly_rows, &zone);
         body.push_str("<div class=\"charts\">\n");
-        body.push_str(&super::html::heat_map(&metrics::arrivals_grid(&qf, opt)));
+        body.push_str(&super::html::heat_map(
+            &metrics::arrivals_grid(&qf, opt),
+            &zone,
+        ));
         body.push_str("</div>\n");
         body.push_str(&super::html::table(&t));
         let sub = t.title();

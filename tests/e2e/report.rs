@@ -622,7 +622,7 @@ fn report_periods_formats_and_output_files() {
     ]);
     assert!(ok && out.is_empty(), "{err}");
     let json = std::fs::read_to_string(&file).unwrap();
-    assert!(json.starts_with("{\n  \"report\": \"queues\",\n  \"from\": \"2024-05-06T00:00:00Z\",\n  \"to\": \"2024-05-07T00:00:00Z\",\n  \"parameters\": {\"short_abandon_s\": 5},\n"), "{json}");
+    assert!(json.starts_with("{\n  \"report\": \"queues\",\n  \"from\": \"2024-05-06T00:00:00Z\",\n  \"to\": \"2024-05-07T00:00:00Z\",\n  \"time_zone\": \"UTC\",\n  \"parameters\": {\"short_abandon_s\": 5},\n"), "{json}");
     // With only --state-dir the configuration's service levels are not known: a warning,
     // and every queue at 20 s.
     let (ok, out, err) = zvon(&[
@@ -675,6 +675,119 @@ fn report_periods_formats_and_output_files() {
     ]);
     assert!(!ok && err.contains("no database"), "{err}");
     assert!(!empty.exists());
+}
+
+/// The rows of an `hourly --format csv`: slot → offered.
+fn hourly_offered(csv: &str) -> std::collections::BTreeMap<String, u64> {
+    csv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim_end().split(',').collect();
+            Some((format!("{}:{}", f[0], f[1]), f.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn reports_default_to_the_time_zone_of_the_dial_plans_default_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _state) = write_fixture(dir.path());
+    let cfg = config.to_str().unwrap();
+    let queues_json = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "queues",
+            "--config",
+            cfg,
+            "--from",
+            "2024-05-06",
+            "--to",
+            "2024-05-06",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = zvon(&args);
+        assert!(ok, "{err}");
+        out
+    };
+    let hourly_csv = |extra: &[&str]| {
+        let mut args = vec!["report", "hourly", "--config", cfg, "--format", "csv"];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = zvon(&args);
+        assert!(ok, "{err}");
+        hourly_offered(&out)
+    };
+    // No dial plan: UTC.
+    let utc = queues_json(&[]);
+    assert!(
+        utc.contains("\"from\": \"2024-05-06T00:00:00Z\",\n  \"to\": \"2024-05-07T00:00:00Z\",\n  \"time_zone\": \"UTC\","),
+        "{utc}"
+    );
+    let utc_hours = hourly_csv(&[]);
+    // The top-level zone of the dial plan is the default context's: 2024-05-06 is the
+    // Berlin day (CEST, UTC+2), and every call is two hours later on the local clock.
+    std::fs::write(
+        config.join("dialplan.toml"),
+        "timezone = \"Europe/Berlin\"\n[[context]]\nname = \"internal\"\n",
+    )
+    .unwrap();
+    let berlin = queues_json(&[]);
+    assert!(
+        berlin.contains("\"from\": \"2024-05-05T22:00:00Z\",\n  \"to\": \"2024-05-06T22:00:00Z\",\n  \"time_zone\": \"Europe/Berlin\","),
+        "{berlin}"
+    );
+    let berlin_hours = hourly_csv(&[]);
+    assert_ne!(berlin_hours, utc_hours);
+    for h in 0..24 {
+        assert_eq!(
+            berlin_hours[&format!("hour:{:02}", (h + 2) % 24)],
+            utc_hours[&format!("hour:{h:02}")],
+            "hour {h}"
+        );
+    }
+    let (ok, out, err) = zvon(&["report", "summary", "--config", cfg, "--from", "2024-05-06"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("summary: 2024-05-06 00:00:00 to the last record Europe/Berlin"),
+        "{out}"
+    );
+    // --tz wins over the dial plan.
+    assert_eq!(queues_json(&["--tz", "UTC"]), utc);
+    assert_eq!(hourly_csv(&["--tz", "UTC"]), utc_hours);
+    // The default context's own zone wins over the top-level one.
+    std::fs::write(
+        config.join("dialplan.toml"),
+        "timezone = \"Europe/Berlin\"\ndefault_context = \"office\"\n\
+         [[context]]\nname = \"internal\"\n\
+         [[context]]\nname = \"office\"\ntimezone = \"America/New_York\"\n",
+    )
+    .unwrap();
+    let ny = queues_json(&[]);
+    assert!(
+        ny.contains("\"from\": \"2024-05-06T04:00:00Z\",\n  \"to\": \"2024-05-07T04:00:00Z\",\n  \"time_zone\": \"America/New_York\","),
+        "{ny}"
+    );
+    // The forecast too: its JSON names the zone.
+    let (ok, out, err) = zvon(&[
+        "forecast",
+        "--config",
+        cfg,
+        "--from",
+        "2024-05-06",
+        "--to",
+        "2024-05-06",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"time_zone\": \"America/New_York\","),
+        "{out}"
+    );
+    // A name not in the database is refused with the accepted form.
+    let (ok, _, err) = zvon(&["report", "queues", "--config", cfg, "--tz", "Mars/Olympus"]);
+    assert!(!ok && err.contains("Europe/Berlin"), "{err}");
 }
 
 #[test]
