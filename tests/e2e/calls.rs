@@ -39,6 +39,30 @@ pub(crate) fn sipp(args: &[String], cwd: &Path) -> Child {
         .unwrap()
 }
 
+/// A SIPp caller running `scenario` against the daemon: `calls` calls, a media port of its
+/// own, and `extra` arguments.
+pub(crate) fn sipp_uac(
+    d: &Daemon,
+    scenario: &Path,
+    calls: u32,
+    extra: &[&str],
+    cwd: &Path,
+) -> Child {
+    let mut args = vec![
+        d.udp.to_string(),
+        "-sf".into(),
+        scenario.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-m".into(),
+        calls.to_string(),
+        "-mp".into(),
+        free_udp_port().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    sipp(&args, cwd)
+}
+
 pub(crate) fn wait_ok(child: Child, what: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -135,20 +159,7 @@ fn sipp_call(d: &Daemon, pcap: &str, pause_ms: u64, info: bool) -> CallRun {
         ],
         info,
     );
-    let caller = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        dir,
-    );
+    let caller = sipp_uac(d, &uac, 1, &[], dir);
     wait_ok(caller, "SIPp caller");
     wait_ok(callee, "SIPp callee");
     CallRun {
@@ -276,20 +287,7 @@ fn sigterm_during_a_call_still_writes_its_cdr() {
         ],
         false,
     );
-    let mut caller = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        &dir,
-    );
+    let mut caller = sipp_uac(&d, &uac, 1, &[], &dir);
     assert!(
         d.wait_log("answered", Duration::from_secs(10)),
         "{}",
@@ -669,20 +667,7 @@ fn ivr_call(pcap: Option<&str>, info: bool) -> zvon::store::CdrRecord {
         ],
         info,
     );
-    let caller = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        &dir,
-    );
+    let caller = sipp_uac(&d, &uac, 1, &[], &dir);
     wait_ok(caller, "SIPp caller");
     wait_ok(callee, "SIPp callee (1002)");
     let cdrs = stop_and_cdrs(&mut d);
@@ -1042,18 +1027,5 @@ fn leave_message_for_1004(d: &Daemon) -> Child {
         ],
         false,
     );
-    sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        dir,
-    )
+    sipp_uac(d, &uac, 1, &[], dir)
 }

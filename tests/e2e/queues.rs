@@ -3,7 +3,7 @@
 use std::process::Child;
 use std::time::Duration;
 
-use crate::calls::{info_keys, register_sipp, scenario, sipp};
+use crate::calls::{info_keys, register_sipp, scenario, sipp, sipp_uac};
 use crate::common::{Daemon, TestConfig, free_udp_port};
 
 const AGENTS: [&str; 4] = ["1011", "1012", "1013", "1014"];
@@ -85,24 +85,7 @@ fn twenty_callers_four_agents_round_robin_full_queue_overflows_and_log_matches_c
         ],
         false,
     );
-    let callers = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "20".into(),
-            "-l".into(),
-            "20".into(),
-            "-r".into(),
-            "40".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-        ],
-        d.dir.path(),
-    );
+    let callers = sipp_uac(&d, &uac, 20, &["-l", "20", "-r", "40"], d.dir.path());
     // Every caller's call ends with a BYE from Zvon (agent hung up, or "queue full").
     let out = callers.wait_with_output().unwrap();
     assert!(
@@ -247,21 +230,7 @@ fn a_sipp_caller_asks_for_a_callback_and_is_called_back_and_connected_to_the_age
         ],
         false,
     );
-    let caller = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            uac.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-m".into(),
-            "1".into(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-            "-trace_err".into(),
-        ],
-        d.dir.path(),
-    );
+    let caller = sipp_uac(&d, &uac, 1, &["-trace_err"], d.dir.path());
     // Zvon confirms and hangs up ("you keep your place"): the caller's scenario ends on its BYE.
     let out = caller.wait_with_output().unwrap();
     assert!(
