@@ -621,26 +621,31 @@ impl Acd {
     }
 
     /// The wait estimate for the caller at `position` of queue `q` (see the module docs).
-    fn ewt(&self, q: usize, call: CallId, p: &impl Presence) -> Duration {
+    fn ewt(&self, q: usize, call: CallId, position: usize, p: &impl Presence) -> Duration {
         let qs = &self.queues[q];
         // Position, and how many callers ahead already ring (or have reserved) an agent: those
-        // are being served by agents that are not free, so they do not wait for one.
-        let mut position = 0usize;
-        let mut ringing_ahead = 0usize;
-        for &(_, _, c) in &qs.waiting {
-            position += 1;
-            if c == call {
-                break;
-            }
-            if self.callers.get(&c).is_some_and(|c| {
-                matches!(
-                    c.state,
-                    CallerState::Offered { .. } | CallerState::Reserved { .. }
-                )
-            }) {
-                ringing_ahead += 1;
-            }
-        }
+        // are being served by agents that are not free, so they do not wait for one. Found
+        // through the queue's agents (a few), not by walking the callers ahead.
+        let Some(me) = self.callers.get(&call) else {
+            return Duration::ZERO;
+        };
+        let my_key = (Reverse(me.priority), me.seq);
+        let mut ringing: Vec<CallId> = qs
+            .members
+            .iter()
+            .filter_map(|m| self.agents[m.agent].offered)
+            .filter(|&c| c != call)
+            .collect();
+        ringing.sort_unstable();
+        ringing.dedup();
+        let ringing_ahead = ringing
+            .iter()
+            .filter(|c| {
+                self.callers
+                    .get(c)
+                    .is_some_and(|x| x.queue == q && (Reverse(x.priority), x.seq) < my_key)
+            })
+            .count();
         let mut serving = 0u32;
         let mut free = 0usize;
         for m in qs.members.iter().filter(|m| m.active) {
@@ -668,8 +673,8 @@ impl Acd {
     /// The current wait estimate for a waiting caller.
     pub fn estimate(&self, call: CallId, p: &impl Presence) -> Option<Duration> {
         let c = self.callers.get(&call)?;
-        self.position(c.queue, call)?;
-        Some(self.ewt(c.queue, call, p))
+        let pos = self.position(c.queue, call)?;
+        Some(self.ewt(c.queue, call, pos, p))
     }
 
     /// The first estimate announced to a caller.
@@ -685,7 +690,7 @@ impl Acd {
         let Some(pos) = self.position(q, call) else {
             return Vec::new();
         };
-        let ewt = self.ewt(q, call, p);
+        let ewt = self.ewt(q, call, pos, p);
         if let Some(c) = self.callers.get_mut(&call) {
             c.announced_ewt.get_or_insert(ewt);
         }
