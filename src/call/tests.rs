@@ -146,6 +146,40 @@ fn call(w: &mut World, to: &str, sdp: String, extra: &str) -> (Caller, Vec<(Sock
     (c, out)
 }
 
+/// `user`'s phone at `from` calls `to` (dialog `(tag, call_id)`): INVITE → 407 → INVITE with
+/// credentials. Returns what Zvon sent after the authenticated INVITE.
+fn call_from(
+    w: &mut World,
+    from: &str,
+    user: &str,
+    to: &str,
+    sdp: &str,
+    (tag, call_id): (&str, &str),
+) -> Vec<(SocketAddr, Message)> {
+    let inv = format!(
+        "INVITE sip:{to}@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{tag}1\nMax-Forwards: 70\n\
+         From: <sip:{user}@zvon.test>;tag={tag}\nTo: <sip:{to}@zvon.test>\nCall-ID: {call_id}\nCSeq: 1 INVITE\n\
+         Contact: <sip:{user}@{from}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+        sdp.len()
+    );
+    let r = w.recv_any(addr(from), Transport::Udp, &inv);
+    let auth = digest(
+        &r[0].1,
+        HeaderName::ProxyAuthenticate,
+        "Proxy-Authorization",
+        user,
+        "INVITE",
+        &format!("sip:{to}@zvon.test"),
+    );
+    let inv2 = inv
+        .replace(&format!("z9hG4bK{tag}1"), &format!("z9hG4bK{tag}2"))
+        .replace(
+            "CSeq: 1 INVITE",
+            &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
+        );
+    w.recv_any(addr(from), Transport::Udp, &inv2)
+}
+
 fn to_alice(out: &[(SocketAddr, Message)]) -> Vec<&Message> {
     out.iter()
         .filter(|(a, _)| *a == addr(ALICE))
@@ -1187,27 +1221,14 @@ fn call_waiting_off_makes_a_busy_extension_busy() {
     register(&mut w, "1001", ALICE, "r0");
     let _ = answered_single(&mut w);
     // 1002 now calls 1001, who is on a call and has call waiting off.
-    let inv = format!(
-        "INVITE sip:1001@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {BOB1};branch=z9hG4bKcw1\nMax-Forwards: 70\n\
-         From: <sip:1002@zvon.test>;tag=cw\nTo: <sip:1001@zvon.test>\nCall-ID: cw-1\nCSeq: 1 INVITE\n\
-         Contact: <sip:1002@{BOB1}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
-        offer_sdp("192.0.2.21", 50010, "0", "").len(),
-        offer_sdp("192.0.2.21", 50010, "0", "")
-    );
-    let r = w.recv_any(addr(BOB1), Transport::Udp, &inv);
-    let auth = digest(
-        &r[0].1,
-        HeaderName::ProxyAuthenticate,
-        "Proxy-Authorization",
+    let out = call_from(
+        &mut w,
+        BOB1,
         "1002",
-        "INVITE",
-        "sip:1001@zvon.test",
+        "1001",
+        &offer_sdp("192.0.2.21", 50010, "0", ""),
+        ("cw", "cw-1"),
     );
-    let inv2 = inv.replace("z9hG4bKcw1", "z9hG4bKcw2").replace(
-        "CSeq: 1 INVITE",
-        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
-    );
-    let out = w.recv_any(addr(BOB1), Transport::Udp, &inv2);
     let last = out
         .iter()
         .rev()
@@ -1247,27 +1268,14 @@ fn group_pickup_answers_a_ringing_call_from_another_phone() {
     let b1 = invites_to(&out, BOB1).remove(0);
     respond(&mut w, BOB1, &b1, 180, "bob1", None);
     // Carol (1003, same pickup group "office") dials *8.
-    let sdp = offer_sdp("10.0.0.30", 52000, "0", "");
-    let inv = format!(
-        "INVITE sip:*8@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {CAROL};branch=z9hG4bKpk1\nMax-Forwards: 70\n\
-         From: <sip:1003@zvon.test>;tag=pk\nTo: <sip:*8@zvon.test>\nCall-ID: pk-1\nCSeq: 1 INVITE\n\
-         Contact: <sip:1003@{CAROL}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
-        sdp.len()
-    );
-    let r = w.recv_any(addr(CAROL), Transport::Udp, &inv);
-    let auth = digest(
-        &r[0].1,
-        HeaderName::ProxyAuthenticate,
-        "Proxy-Authorization",
+    let out = call_from(
+        &mut w,
+        CAROL,
         "1003",
-        "INVITE",
-        "sip:*8@zvon.test",
+        "*8",
+        &offer_sdp("10.0.0.30", 52000, "0", ""),
+        ("pk", "pk-1"),
     );
-    let inv2 = inv.replace("z9hG4bKpk1", "z9hG4bKpk2").replace(
-        "CSeq: 1 INVITE",
-        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
-    );
-    let out = w.recv_any(addr(CAROL), Transport::Udp, &inv2);
     let ok_carol = out
         .iter()
         .find(|(a, m)| *a == addr(CAROL) && m.status() == Some(200))
@@ -1314,27 +1322,14 @@ fn attended_transfer_joins_the_transferors_two_far_parties() {
     let (mut c, tag, b1) = answered(&mut w);
     let s1 = session_of(&w);
     // Bob (1002, on BOB1) consults Carol: call 2.
-    let sdp = offer_sdp("192.0.2.21", 50020, "0 101", "");
-    let inv = format!(
-        "INVITE sip:1003@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {BOB1};branch=z9hG4bKc2a\nMax-Forwards: 70\n\
-         From: <sip:1002@zvon.test>;tag=bobc2\nTo: <sip:1003@zvon.test>\nCall-ID: bob-call-2\nCSeq: 1 INVITE\n\
-         Contact: <sip:1002@{BOB1}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
-        sdp.len()
-    );
-    let r = w.recv_any(addr(BOB1), Transport::Udp, &inv);
-    let auth = digest(
-        &r[0].1,
-        HeaderName::ProxyAuthenticate,
-        "Proxy-Authorization",
+    let out = call_from(
+        &mut w,
+        BOB1,
         "1002",
-        "INVITE",
-        "sip:1003@zvon.test",
+        "1003",
+        &offer_sdp("192.0.2.21", 50020, "0 101", ""),
+        ("bobc2", "bob-call-2"),
     );
-    let inv2 = inv.replace("z9hG4bKc2a", "z9hG4bKc2b").replace(
-        "CSeq: 1 INVITE",
-        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
-    );
-    let out = w.recv_any(addr(BOB1), Transport::Udp, &inv2);
     let to_carol = invites_to(&out, CAROL).remove(0);
     let out = respond(
         &mut w,
@@ -1823,27 +1818,14 @@ fn ivr_group_exit_rings_members_in_turn() {
 /// A world whose plan has `*97` (mailbox) and `_1XXX`; Dave (1004) dials `*97` and gets
 /// the PIN prompt. Returns the menu call's media session.
 fn dave_dials_mailbox(w: &mut World) -> SessionId {
-    let sdp = offer_sdp("192.0.2.40", 42000, "0 101", "");
-    let inv = format!(
-        "INVITE sip:*97@zvon.test SIP/2.0\nVia: SIP/2.0/UDP {DAVE};branch=z9hG4bKmb1\nMax-Forwards: 70\n\
-         From: <sip:1004@zvon.test>;tag=mb\nTo: <sip:*97@zvon.test>\nCall-ID: mb-1\nCSeq: 1 INVITE\n\
-         Contact: <sip:1004@{DAVE}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
-        sdp.len()
-    );
-    let r = w.recv_any(addr(DAVE), Transport::Udp, &inv);
-    let auth = digest(
-        &r[0].1,
-        HeaderName::ProxyAuthenticate,
-        "Proxy-Authorization",
+    let out = call_from(
+        w,
+        DAVE,
         "1004",
-        "INVITE",
-        "sip:*97@zvon.test",
+        "*97",
+        &offer_sdp("192.0.2.40", 42000, "0 101", ""),
+        ("mb", "mb-1"),
     );
-    let inv2 = inv.replace("z9hG4bKmb1", "z9hG4bKmb2").replace(
-        "CSeq: 1 INVITE",
-        &format!("CSeq: 2 INVITE\n{}", auth.trim_end()),
-    );
-    let out = w.recv_any(addr(DAVE), Transport::Udp, &inv2);
     assert!(
         out.iter()
             .any(|(a, m)| *a == addr(DAVE) && m.status() == Some(200))
