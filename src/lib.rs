@@ -9,7 +9,7 @@
 //!
 //! # Layering rules
 //!
-//! 1. `sip`, `sdp`, `media`, `call`, `dialplan`, `ivr` and `acd` do no IO and read no clock:
+//! 1. `sip`, `sdp`, `media`, `call`, `dialplan`, `ivr`, `acd` and `trunk` do no IO and read no clock:
 //!    time comes in as [`time::Now`], randomness from a seeded RNG passed in. `.clippy.toml`
 //!    bans the clock reads; `.ci/run` greps for sockets and SQLite in those modules.
 //! 2. Each piece of state has one owner; owners talk through bounded channels carrying plain
@@ -34,6 +34,7 @@ pub mod sdp;
 pub mod sip;
 pub mod store;
 pub mod time;
+pub mod trunk;
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -26,7 +26,7 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== layering: no IO or clock reads in the sans-IO modules"
 pure=""
-for d in src/sip src/sdp src/media src/call src/dialplan src/ivr src/acd; do [ -d "$d" ] && pure="$pure $d"; done
+for d in src/sip src/sdp src/media src/call src/dialplan src/ivr src/acd src/trunk; do [ -d "$d" ] && pure="$pure $d"; done
 if grep -rnE 'tokio::|std::net::(UdpSocket|TcpStream|TcpListener)|rusqlite|Instant::now|SystemTime::now|thread::sleep|std::fs::' $pure \
      | grep -vE '^\S+:\s*//' | grep -v '#\[cfg(test)\]' | grep -vE 'include_bytes|tests\.rs|/tests/' ; then
   echo "layering violation: IO or clock in a sans-IO module (ARCHITECTURE.md rule 1)" >&2
