@@ -80,6 +80,14 @@ pub enum Input {
         /// The command.
         request: crate::api::Request,
     },
+    /// The runtime resolved a trunk's host: where to send (`remote`, empty when the name did
+    /// not resolve) and our address towards it (`local`, the socket the provider talks to).
+    /// Sent at start for every trunk, and again when a host name resolves differently.
+    TrunkAddress {
+        trunk: String,
+        remote: Vec<SocketAddr>,
+        local: Option<SocketAddr>,
+    },
 }
 
 /// Something to send.
@@ -146,6 +154,10 @@ pub(crate) struct Ext {
     pub(crate) password: String,
     pub(crate) allow: Vec<IpNet>,
     pub(crate) max_contacts: u32,
+    /// Class of service for outbound calls (`None`: trunks.toml's default).
+    pub(crate) class: Option<crate::trunk::Class>,
+    /// Outbound caller ID.
+    pub(crate) caller_id: Option<String>,
 }
 
 /// The engine's view of the config.
@@ -198,6 +210,8 @@ impl Settings {
                             password: e.password.expose().to_owned(),
                             allow: e.allow.clone(),
                             max_contacts: e.max_contacts,
+                            class: None,
+                            caller_id: None,
                         },
                     )
                 })
@@ -220,6 +234,12 @@ pub(crate) enum TxnKind {
         txn: crate::sip::txn::ClientInvite,
         call: u64,
         branch: usize,
+    },
+    /// A trunk's REGISTER or OPTIONS.
+    Trunk {
+        txn: ClientNonInvite,
+        trunk: String,
+        what: crate::call::trunk::TrunkReq,
     },
     /// A B2BUA request (BYE, CANCEL).
     Request {
@@ -248,7 +268,9 @@ impl Txn {
         match &mut self.kind {
             TxnKind::ServerInvite(t) => t.poll_output(),
             TxnKind::ServerNonInvite(t) => t.poll_output(),
-            TxnKind::Qualify { txn, .. } | TxnKind::Request { txn, .. } => txn.poll_output(),
+            TxnKind::Qualify { txn, .. }
+            | TxnKind::Request { txn, .. }
+            | TxnKind::Trunk { txn, .. } => txn.poll_output(),
             TxnKind::Invite { txn, .. } => txn.poll_output(),
         }
     }
@@ -257,7 +279,9 @@ impl Txn {
         match &self.kind {
             TxnKind::ServerInvite(t) => t.poll_timeout(),
             TxnKind::ServerNonInvite(t) => t.poll_timeout(),
-            TxnKind::Qualify { txn, .. } | TxnKind::Request { txn, .. } => txn.poll_timeout(),
+            TxnKind::Qualify { txn, .. }
+            | TxnKind::Request { txn, .. }
+            | TxnKind::Trunk { txn, .. } => txn.poll_timeout(),
             TxnKind::Invite { txn, .. } => txn.poll_timeout(),
         }
     }
@@ -266,7 +290,9 @@ impl Txn {
         match &mut self.kind {
             TxnKind::ServerInvite(t) => t.handle_timeout(now),
             TxnKind::ServerNonInvite(t) => t.handle_timeout(now),
-            TxnKind::Qualify { txn, .. } | TxnKind::Request { txn, .. } => txn.handle_timeout(now),
+            TxnKind::Qualify { txn, .. }
+            | TxnKind::Request { txn, .. }
+            | TxnKind::Trunk { txn, .. } => txn.handle_timeout(now),
             TxnKind::Invite { txn, .. } => txn.handle_timeout(now),
         }
     }
@@ -280,7 +306,10 @@ impl Txn {
                 t.send_response(now, code, bytes);
             }
             TxnKind::ServerNonInvite(t) => t.send_response(now, code, bytes),
-            TxnKind::Qualify { .. } | TxnKind::Invite { .. } | TxnKind::Request { .. } => {}
+            TxnKind::Qualify { .. }
+            | TxnKind::Invite { .. }
+            | TxnKind::Request { .. }
+            | TxnKind::Trunk { .. } => {}
         }
     }
 }
@@ -332,6 +361,8 @@ pub struct Pbx {
     pub(crate) acd_repair_at: Option<Instant>,
     /// The local day the queue counters count.
     pub(crate) acd_day: Option<jiff::civil::Date>,
+    /// Trunks: addresses, registrations, health.
+    pub(crate) trunks: crate::call::trunk::Trunks,
 }
 
 impl std::fmt::Debug for Pbx {
@@ -386,6 +417,7 @@ impl Pbx {
             acd: crate::acd::Acd::new(&cfg.acd, now, acd_seed),
             acd_at: None,
             acd_day: None,
+            trunks: crate::call::trunk::Trunks::new(&cfg.trunks),
             acd_repair_at: (!cfg.acd.queues.is_empty())
                 .then(|| now.mono + crate::call::queue::REPAIR_EVERY),
             ext_state: cfg
@@ -445,6 +477,11 @@ impl Pbx {
                 let response = self.control(now, request);
                 self.out.push_back(Output::ControlReply { id, response });
             }
+            Input::TrunkAddress {
+                trunk,
+                remote,
+                local,
+            } => self.trunk_address(now, &trunk, remote, local),
         }
         self.drain_subsystems();
     }
@@ -484,6 +521,7 @@ impl Pbx {
             self.mwi.poll_timeout(),
             self.acd_at,
             self.acd_repair_at,
+            self.trunks_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -497,6 +535,7 @@ impl Pbx {
         self.calls_handle_timeout(now);
         self.mwi_handle_timeout(now);
         self.acd_handle_timeout(now);
+        self.trunks_handle_timeout(now);
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > t {
                 break;
@@ -609,8 +648,21 @@ impl Pbx {
                 }
                 TxnKind::Invite { call, branch, .. } => {
                     let (call, branch) = (*call, *branch);
-                    // Timer B: the branch is dead (RFC 3261 §8.1.3.1: treat as 408).
-                    self.branch_failed(now, call, branch, 408);
+                    // Timer B: the branch is dead (RFC 3261 §8.1.3.1: treat as 408). A branch
+                    // re-sent with credentials has a new transaction: the old one is not it.
+                    let current = self
+                        .calls
+                        .calls
+                        .get(&call)
+                        .and_then(|c| c.branches.get(branch))
+                        .is_some_and(|b| b.txn == id);
+                    if current {
+                        self.branch_failed(now, call, branch, 408);
+                    }
+                }
+                TxnKind::Trunk { trunk, what, .. } => {
+                    let (trunk, what) = (trunk.clone(), *what);
+                    self.trunk_no_response(now, &trunk, what);
                 }
                 _ => {}
             }
@@ -695,6 +747,7 @@ impl Pbx {
         };
         let mut answered = None;
         let mut branch = None;
+        let mut trunk = None;
         if let Some(txn) = self.txns.get_mut(&id) {
             match &mut txn.kind {
                 TxnKind::Qualify {
@@ -717,6 +770,14 @@ impl Pbx {
                     t.handle_response(now.mono, code, ack);
                 }
                 TxnKind::Request { txn: t, .. } => t.handle_response(now.mono, code),
+                TxnKind::Trunk {
+                    txn: t,
+                    trunk: n,
+                    what,
+                } => {
+                    t.handle_response(now.mono, code);
+                    trunk = Some((n.clone(), *what));
+                }
                 _ => {}
             }
         }
@@ -725,6 +786,11 @@ impl Pbx {
             self.qualify_result(&aor, binding, true);
         }
         let delivered = self.pump(now, id);
+        if let Some((name, what)) = trunk {
+            if delivered.iter().any(|c| *c >= 200) {
+                self.trunk_response(now, &name, what, rsp);
+            }
+        }
         if let Some((call, b)) = branch {
             for c in delivered {
                 self.on_branch_response(now, call, b, rsp, c);

@@ -119,6 +119,7 @@ Examples:
   zvon status                                   the daemon of ./config (or /etc/zvon)
   zvon status --config ./config --state-dir ./state
   zvon status queues --socket /run/zvon/zvon.ctl
+  zvon status trunks                            registration, health and channels per trunk
 ",
     control_help!()
 );
@@ -140,6 +141,8 @@ Examples:
 enum StatusWhat {
     /// ACD queues, waiting callers and agents
     Queues,
+    /// Trunks: registration to the provider, health, channels in use
+    Trunks,
 }
 
 #[derive(Subcommand, Debug)]
@@ -618,6 +621,7 @@ fn main() -> ExitCode {
             let req = match what {
                 None => Request::Status,
                 Some(StatusWhat::Queues) => Request::StatusQueues,
+                Some(StatusWhat::Trunks) => Request::StatusTrunks,
             };
             control(&target, &req)
         }

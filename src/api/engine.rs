@@ -20,6 +20,7 @@ impl Pbx {
         match req {
             Request::Status => Response::ok(self.status_text(now)),
             Request::StatusQueues => Response::ok(self.queues_text(now)),
+            Request::StatusTrunks => Response::ok(self.trunks_text(now)),
             Request::AgentList => Response::ok(self.agents_text(now)),
             Request::AgentLogin { agent, queues } => {
                 let view = crate::call::queue::View::new(&self.registrar, &self.calls);
@@ -64,6 +65,68 @@ impl Pbx {
                 }
             }
         }
+    }
+
+    /// `zvon status trunks`.
+    fn trunks_text(&self, now: Now) -> String {
+        use crate::call::trunk::RegStatus;
+        let list = self.trunk_status(now);
+        if list.is_empty() {
+            return "No trunks (define them in trunks.toml).\n".into();
+        }
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{:<14} {:<24} {:<38} {:<6} {:>9}",
+            "TRUNK", "HOST", "REGISTRATION", "HEALTH", "CHANNELS"
+        );
+        for s in list {
+            let reg = match &s.registration {
+                None => "-".to_string(),
+                Some(RegStatus::Waiting) => "waiting for the address".into(),
+                Some(RegStatus::Registering) => "registering".into(),
+                Some(RegStatus::Registered { expires_in }) => {
+                    format!("registered, expires in {expires_in}s")
+                }
+                Some(RegStatus::Failed {
+                    code,
+                    reason,
+                    retry_in,
+                }) => {
+                    let code = code.map_or_else(|| "no answer".to_string(), |c| c.to_string());
+                    format!("FAILED {code} ({reason}), retry in {retry_in}s")
+                }
+            };
+            let health = match (s.up, s.rtt_ms) {
+                (true, Some(ms)) => format!("up {ms}ms"),
+                (true, None) => "up".into(),
+                (false, _) => "DOWN".into(),
+            };
+            let chans = if s.max_channels == 0 {
+                format!("{}", s.channels)
+            } else {
+                format!("{}/{}", s.channels, s.max_channels)
+            };
+            let host = match s.address {
+                Some(a) if a.to_string() != s.host => format!("{} ({a})", s.host),
+                _ => s.host.clone(),
+            };
+            let _ = writeln!(
+                t,
+                "{:<14} {:<24} {:<38} {:<6} {:>9}",
+                s.name,
+                host,
+                printable(&reg),
+                health,
+                chans
+            );
+        }
+        let (alarms, denied) = self.trunk_counters();
+        let _ = writeln!(
+            t,
+            "Outbound calls refused since start: {alarms} by toll-fraud limits, {denied} by class of service."
+        );
+        t
     }
 
     fn agent_line(t: &mut String, a: &crate::acd::AgentView) {

@@ -23,6 +23,7 @@
 //!    |-----------------------------------------|-------------------------------------|
 //!    | `zvon-ctl 1 status`                     | [`Request::Status`]                 |
 //!    | `zvon-ctl 1 status-queues`              | [`Request::StatusQueues`]           |
+//!    | `zvon-ctl 1 status-trunks`              | [`Request::StatusTrunks`]           |
 //!    | `zvon-ctl 1 agent-list`                 | [`Request::AgentList`]              |
 //!    | `zvon-ctl 1 agent-login alice [q ...]`  | [`Request::AgentLogin`] (no queues = the agent's configured ones) |
 //!    | `zvon-ctl 1 agent-logout alice`         | [`Request::AgentLogout`]            |
@@ -68,6 +69,8 @@ pub enum Request {
     Status,
     /// ACD live view: queues, waiting callers, agents.
     StatusQueues,
+    /// Trunks: registration, health, channels; outbound refusals.
+    StatusTrunks,
     /// The ACD agents and their state.
     AgentList,
     /// Log an agent in to queues; an empty list means the agent's configured queues.
@@ -240,6 +243,7 @@ impl Request {
         match self {
             Request::Status => "status",
             Request::StatusQueues => "status-queues",
+            Request::StatusTrunks => "status-trunks",
             Request::AgentList => "agent-list",
             Request::AgentLogin { .. } => "agent-login",
             Request::AgentLogout { .. } => "agent-logout",
@@ -255,7 +259,10 @@ impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{MAGIC} {VERSION} {}", self.command())?;
         match self {
-            Request::Status | Request::StatusQueues | Request::AgentList => Ok(()),
+            Request::Status
+            | Request::StatusQueues
+            | Request::StatusTrunks
+            | Request::AgentList => Ok(()),
             Request::AgentLogin { agent, queues } => {
                 write!(f, " {agent}")?;
                 queues.iter().try_for_each(|q| write!(f, " {q}"))
@@ -278,7 +285,9 @@ impl fmt::Display for Request {
 /// line longer than [`MAX_REQUEST_LINE`].
 pub fn encode_request(req: &Request) -> Result<String, ProtocolError> {
     let (agent, queues): (Option<&str>, &[String]) = match req {
-        Request::Status | Request::StatusQueues | Request::AgentList => (None, &[]),
+        Request::Status | Request::StatusQueues | Request::StatusTrunks | Request::AgentList => {
+            (None, &[])
+        }
         Request::AgentLogin { agent, queues } => (Some(agent), queues),
         Request::AgentLogout { agent }
         | Request::AgentPause { agent, .. }
@@ -332,6 +341,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, ProtocolError> {
     let req = match cmd {
         "status" => Request::Status,
         "status-queues" => Request::StatusQueues,
+        "status-trunks" => Request::StatusTrunks,
         "agent-list" => Request::AgentList,
         "agent-login" => {
             args.command = "agent-login";

@@ -128,6 +128,10 @@ pub struct Branch {
     pub(crate) side: Side,
     /// A leg moved in from another call by an attended transfer (answered with a re-INVITE).
     pub(crate) moved: bool,
+    /// The trunk this branch goes out through.
+    pub(crate) trunk: Option<String>,
+    /// INVITEs re-sent with credentials after a 401/407 from the trunk.
+    pub(crate) auth_tries: u8,
 }
 
 /// A transfer in progress (RFC 3515 REFER; RFC 3891 Replaces for attended transfers).
@@ -213,6 +217,10 @@ pub struct Call {
     pub(crate) queue_skills: Option<crate::acd::Skills>,
     /// A callback call Zvon placed for this queue, until the customer answers.
     pub(crate) originate: Option<String>,
+    /// An outbound call through trunks: the plan and how far failover got.
+    pub(crate) outbound: Option<crate::call::trunk::Outbound>,
+    /// The trunk an inbound call came from.
+    pub(crate) inbound_trunk: Option<String>,
 }
 
 impl Call {
@@ -514,16 +522,25 @@ impl Pbx {
 
     /// A new INVITE from a phone (no To tag): authenticate, route, fork.
     pub(crate) fn on_invite(&mut self, now: Now, txn: u64, d: &Datagram, req: &Message) {
-        let caller = match self.authenticate(now, d, req, true) {
-            Ok(u) => u,
-            Err(rsp) => return self.reply(now, txn, *rsp),
+        // A provider's call (by source address) needs no digest; anyone else is a phone and
+        // must authenticate as an extension (no open relay).
+        let inbound_trunk = self.trunk_of_source(d.remote).cloned();
+        let caller = match &inbound_trunk {
+            Some(_) => crate::call::trunk::inbound_caller(req),
+            None => match self.authenticate(now, d, req, true) {
+                Ok(u) => u,
+                Err(rsp) => return self.reply(now, txn, *rsp),
+            },
         };
         let trying = self.response(req, 100, "Trying");
         self.reply(now, txn, trying);
-        let dialed = req
-            .request_uri()
-            .and_then(|u| u.user.clone())
-            .unwrap_or_default();
+        let dialed = match &inbound_trunk {
+            Some(t) => crate::call::trunk::inbound_did(t, req),
+            None => req
+                .request_uri()
+                .and_then(|u| u.user.clone())
+                .unwrap_or_default(),
+        };
         // RFC 4028: accept the phone's session timer.
         let session_expires = match req.headers.get(&HeaderName::SessionExpires) {
             Some(v) => match v
@@ -555,14 +572,37 @@ impl Pbx {
             let rsp = self.response(req, 488, "Not Acceptable Here");
             return self.reply(now, txn, rsp);
         }
-        // Feature codes (DND, forwarding, pickup) come before routing.
-        let confirm = match self.feature_code(now, txn, d, req, &caller, &dialed) {
+        // Feature codes (DND, forwarding, pickup) come before routing; not from outside.
+        let feature = match inbound_trunk {
+            Some(_) => crate::call::features::FeatureResult::No,
+            None => self.feature_code(now, txn, d, req, &caller, &dialed),
+        };
+        let confirm = match feature {
             crate::call::features::FeatureResult::No => None,
             crate::call::features::FeatureResult::Done => return,
             crate::call::features::FeatureResult::Confirm(p) => Some(p),
         };
         // Routing: extension to extension, with forwarding, DND and call waiting.
         let mut history = Vec::new();
+        if let Some(t) = &inbound_trunk {
+            history.push(format!("trunk:{}", t.name));
+            if t.max_channels > 0 && self.trunk_channels(&t.name) >= t.max_channels {
+                tracing::warn!(trunk = %t.name, max_channels = t.max_channels, "inbound call refused: the trunk's channels are all in use");
+                let rsp = self.response(req, 503, "Service Unavailable");
+                self.reply(now, txn, rsp);
+                self.reject_cdr(
+                    now,
+                    req,
+                    &caller,
+                    &dialed,
+                    503,
+                    Disposition::Failed,
+                    "trunk channel limit",
+                    &history,
+                );
+                return;
+            }
+        }
         let decided = match confirm {
             Some(prompts) => {
                 history.push(format!("feature:{dialed}"));
@@ -573,7 +613,10 @@ impl Pbx {
                     crate::ivr::flow::Language::En,
                 ))
             }
-            None => self.decide(now, &caller, &dialed, &mut history),
+            None => {
+                let context = inbound_trunk.as_ref().map(|t| t.context.as_str());
+                self.decide_in(now, context, &caller, &dialed, &mut history)
+            }
         };
         let (callee, targets, after, lang) = match decided {
             Ok(r) => r,
@@ -722,6 +765,8 @@ impl Pbx {
             priority: 0,
             queue_skills: None,
             originate: None,
+            outbound: None,
+            inbound_trunk: inbound_trunk.as_ref().map(|t| t.name.clone()),
         };
         tracing::info!(
             call = %uniqueid,
@@ -791,6 +836,23 @@ impl Pbx {
         ext: &str,
         side: Side,
     ) -> Branch {
+        self.new_branch_as(now, call, id, uri, flow, codecs, ext, side, None)
+    }
+
+    /// [`Pbx::new_branch`] with the From/To/extra headers of a trunk call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_branch_as(
+        &mut self,
+        now: Now,
+        call: &mut Call,
+        id: u64,
+        uri: &str,
+        flow: Flow,
+        codecs: &[Codec],
+        ext: &str,
+        side: Side,
+        ident: Option<crate::call::trunk::BranchIdent>,
+    ) -> Branch {
         let idx = call.branches.len();
         let media_ip = self
             .media_address
@@ -803,17 +865,24 @@ impl Pbx {
             .caller_name
             .clone()
             .map(|n| format!("\"{}\" ", n.replace('"', "")));
+        let (local_uri, remote_uri) = match &ident {
+            Some(i) => (i.from.clone(), i.to.clone()),
+            None => (
+                format!(
+                    "{}<sip:{}@{}>",
+                    name.unwrap_or_default(),
+                    call.caller,
+                    self.s.domain
+                ),
+                format!("<sip:{ext}@{}>", self.s.domain),
+            ),
+        };
         let dialog = Dialog {
             call_id: format!("{:032x}@zvon", self.rng.random::<u128>()),
             local_tag: self.tag(),
             remote_tag: String::new(),
-            local_uri: format!(
-                "{}<sip:{}@{}>",
-                name.unwrap_or_default(),
-                call.caller,
-                self.s.domain
-            ),
-            remote_uri: format!("<sip:{ext}@{}>", self.s.domain),
+            local_uri,
+            remote_uri,
             remote_target: uri.to_owned(),
             route_set: Vec::new(),
             local_cseq: 0,
@@ -845,6 +914,11 @@ impl Pbx {
             .push(HeaderName::Contact, format!("<{}>", leg.dialog.contact));
         inv.headers.push(HeaderName::Allow, crate::core::ALLOW);
         inv.headers.push(HeaderName::Supported, "timer");
+        if let Some(i) = &ident {
+            for (n, v) in &i.extra {
+                inv.headers.push(n.clone(), v.clone());
+            }
+        }
         let offer = sdp::build_offer(
             &leg.origin,
             media_ip,
@@ -885,6 +959,8 @@ impl Pbx {
             answer: None,
             side,
             moved: false,
+            trunk: ident.map(|i| i.trunk),
+            auth_tries: 0,
         }
     }
 
@@ -910,6 +986,15 @@ impl Pbx {
         {
             return self.on_transfer_response(now, id, i, rsp, code);
         }
+        if call.branches[i].trunk.is_some() {
+            self.trunk_traffic(i, id);
+            if matches!(code, 401 | 407) && self.trunk_branch_challenged(now, id, i, rsp, code) {
+                return;
+            }
+        }
+        let Some(call) = self.calls.calls.get_mut(&id) else {
+            return;
+        };
         let to_tag = rsp
             .to()
             .ok()
@@ -1075,6 +1160,12 @@ impl Pbx {
                     return self.callback_branch_failed(now, id, i, code);
                 }
                 call.branches[i].state = BranchState::Failed(code);
+                if self.trunk_failover(now, id, i, code) {
+                    return;
+                }
+                let Some(call) = self.calls.calls.get_mut(&id) else {
+                    return;
+                };
                 if call.queue.is_some() && self.queue_branch_failed(now, id, i) {
                     return;
                 }

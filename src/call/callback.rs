@@ -264,6 +264,8 @@ impl Pbx {
             priority: 0,
             queue_skills: None,
             originate: Some(queue.to_owned()),
+            outbound: None,
+            inbound_trunk: None,
         };
         let codecs = self.codecs.clone();
         for (ext, uri, f) in &targets {

@@ -531,6 +531,8 @@ impl Pbx {
             answer: Some(now.wall.secs()),
             side: Side::B,
             moved: false,
+            trunk: None,
+            auth_tries: 0,
         });
         self.calls.dialogs.insert(
             req.call_id().unwrap_or("").to_owned(),
@@ -842,6 +844,8 @@ impl Pbx {
             answer: None,
             side,
             moved: true,
+            trunk: None,
+            auth_tries: 0,
         });
         call.transfer = Some(Transfer {
             transferor: r,

@@ -19,10 +19,13 @@ pub mod mailbox;
 pub mod ports;
 pub mod queue;
 pub mod route;
+pub mod trunk;
 pub mod voicemail;
 
 pub use dialog::Dialog;
 pub use ports::PortPool;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+#[cfg(test)]
+mod trunk_tests;

@@ -44,6 +44,8 @@ pub(crate) enum After {
     Prompts(Vec<String>),
     /// The caller's mailbox menu.
     Mailbox(String),
+    /// Out through the trunks (a route named by the dial plan, or the first that matches).
+    Outbound(Option<String>),
     /// Wait in a queue with this priority.
     Queue {
         /// The queue.
@@ -77,17 +79,28 @@ impl Pbx {
             .collect()
     }
 
-    /// Asks the dial plan where a call to `dialed` goes.
-    pub(crate) fn decide(
+    /// Asks the dial plan where a call to `dialed` goes, starting in `context` (default: the
+    /// plan's `default_context`, where calls from extensions start). Emergency numbers dialled
+    /// from an extension go out through the trunks whatever the dial plan says.
+    pub(crate) fn decide_in(
         &self,
         now: Now,
+        context: Option<&str>,
         caller: &str,
         dialed: &str,
         history: &mut Vec<String>,
     ) -> Result<(String, Vec<Target>, After, Language), Refusal> {
+        if context.is_none() && self.trunks.is_emergency(dialed) {
+            return Ok((
+                dialed.to_owned(),
+                Vec::new(),
+                After::Outbound(None),
+                Language::En,
+            ));
+        }
         let vars = crate::dialplan::Vars::new();
         let d = self.dialplan.route(
-            &self.dialplan.default_context,
+            context.unwrap_or(&self.dialplan.default_context),
             dialed,
             caller,
             &vars,
@@ -261,6 +274,10 @@ impl Pbx {
                     c.no_answer_at = None;
                 }
                 self.queue_join(now, id, &queue);
+                true
+            }
+            After::Outbound(route) => {
+                self.start_outbound(now, id, route.as_deref());
                 true
             }
             After::Prompt(name) => self.answer_and_play(now, id, vec![name]),

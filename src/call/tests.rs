@@ -10,15 +10,15 @@ use crate::sip::msg::{HeaderName, Message, Method, StartLine};
 use crate::store::{CdrRecord, Disposition, StoreCommand};
 use crate::testkit::world::{World, config};
 
-const ALICE: &str = "192.0.2.10:5060";
-const BOB1: &str = "192.0.2.21:5060";
+pub(crate) const ALICE: &str = "192.0.2.10:5060";
+pub(crate) const BOB1: &str = "192.0.2.21:5060";
 const BOB2: &str = "192.0.2.22:5062";
 
-fn addr(s: &str) -> SocketAddr {
+pub(crate) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn offer_sdp(ip: &str, port: u16, pts: &str, extra: &str) -> String {
+pub(crate) fn offer_sdp(ip: &str, port: u16, pts: &str, extra: &str) -> String {
     let mut s = format!(
         "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\n"
     );
@@ -37,7 +37,7 @@ fn offer_sdp(ip: &str, port: u16, pts: &str, extra: &str) -> String {
     s
 }
 
-fn register(w: &mut World, user: &str, from: &str, call_id: &str) {
+pub(crate) fn register(w: &mut World, user: &str, from: &str, call_id: &str) {
     let reg = |cseq: u32, auth: &str| {
         format!(
             "REGISTER sip:zvon.test SIP/2.0\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{call_id}{cseq}\n\
@@ -59,7 +59,14 @@ fn register(w: &mut World, user: &str, from: &str, call_id: &str) {
     assert_eq!(r[0].1.status(), Some(200));
 }
 
-fn digest(ch: &Message, h: HeaderName, out: &str, user: &str, method: &str, uri: &str) -> String {
+pub(crate) fn digest(
+    ch: &Message,
+    h: HeaderName,
+    out: &str,
+    user: &str,
+    method: &str,
+    uri: &str,
+) -> String {
     let v = ch.headers.get(&h).unwrap();
     let nonce = v
         .split("nonce=\"")
@@ -148,7 +155,7 @@ fn call(w: &mut World, to: &str, sdp: String, extra: &str) -> (Caller, Vec<(Sock
 
 /// `user`'s phone at `from` calls `to` (dialog `(tag, call_id)`): INVITE → 407 → INVITE with
 /// credentials. Returns what Zvon sent after the authenticated INVITE.
-fn call_from(
+pub(crate) fn call_from(
     w: &mut World,
     from: &str,
     user: &str,
@@ -180,14 +187,14 @@ fn call_from(
     w.recv_any(addr(from), Transport::Udp, &inv2)
 }
 
-fn to_alice(out: &[(SocketAddr, Message)]) -> Vec<&Message> {
+pub(crate) fn to_alice(out: &[(SocketAddr, Message)]) -> Vec<&Message> {
     out.iter()
         .filter(|(a, _)| *a == addr(ALICE))
         .map(|(_, m)| m)
         .collect()
 }
 
-fn invites_to(out: &[(SocketAddr, Message)], who: &str) -> Vec<Message> {
+pub(crate) fn invites_to(out: &[(SocketAddr, Message)], who: &str) -> Vec<Message> {
     out.iter()
         .filter(|(a, m)| *a == addr(who) && m.method() == Some(&Method::Invite))
         .map(|(_, m)| m.clone())
@@ -195,7 +202,7 @@ fn invites_to(out: &[(SocketAddr, Message)], who: &str) -> Vec<Message> {
 }
 
 /// A response from a callee phone to Zvon's INVITE (or other request).
-fn respond(
+pub(crate) fn respond(
     w: &mut World,
     from: &str,
     req: &Message,
@@ -243,7 +250,7 @@ fn ack_2xx(c: &Caller, zvon_tag: &str, cseq: u32) -> String {
     )
 }
 
-fn cdrs(w: &World) -> Vec<CdrRecord> {
+pub(crate) fn cdrs(w: &World) -> Vec<CdrRecord> {
     w.store
         .iter()
         .filter_map(|s| match s {
@@ -253,7 +260,7 @@ fn cdrs(w: &World) -> Vec<CdrRecord> {
         .collect()
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let mut cfg = config(0, &[]);
     cfg.calls.no_answer = Duration::from_secs(20);
     let mut w = World::new(&cfg);
@@ -262,7 +269,7 @@ fn world() -> World {
     w
 }
 
-fn session_of(w: &World) -> SessionId {
+pub(crate) fn session_of(w: &World) -> SessionId {
     w.media
         .iter()
         .find_map(|m| match m {

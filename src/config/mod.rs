@@ -64,6 +64,8 @@ pub struct Config {
     pub ivr: crate::ivr::flow::Flows,
     /// Queues and agents from `queues.toml` (none without the file).
     pub acd: crate::acd::AcdConfig,
+    /// Trunks and outbound routes from `trunks.toml` (none without the file).
+    pub trunks: crate::trunk::TrunksConfig,
     /// The directory the configuration was loaded from.
     pub dir: PathBuf,
 }
@@ -823,6 +825,7 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             dialplan: dialplan.and_then(|(_, p)| p).unwrap_or_default(),
             ivr,
             acd: acd.and_then(|(_, a)| a).map(|(a, _)| a).unwrap_or_default(),
+            trunks: crate::trunk::TrunksConfig::default(),
             dir: dir.to_path_buf(),
         }),
         _ => {

@@ -15,6 +15,7 @@
 pub mod clock;
 pub mod control;
 pub mod media;
+mod trunks;
 pub mod wav;
 
 use std::collections::HashMap;
@@ -207,6 +208,7 @@ async fn async_main(
         tracing::info!(transport = "tcp", addr = %local, "listening");
         tokio::spawn(tcp_acceptor(l, local, limits, tx.clone()));
     }
+    trunks::spawn(&cfg.trunks, udp.keys().copied().collect(), tx.clone());
     let ctl_task = ctl.serve(tx.clone()).map_err(|source| RunError::Control {
         path: ctl.path().to_owned(),
         source,

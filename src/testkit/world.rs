@@ -38,6 +38,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
         extensions: vec![],
         dialplan: Default::default(),
         ivr: Default::default(),
+        trunks: Default::default(),
         acd: Default::default(),
         dir: "/nonexistent".into(),
     };

@@ -1,0 +1,392 @@
+//! World tests of trunks: registration, inbound DIDs, outbound calls with digest, failover,
+//! channel and toll-fraud limits, on the virtual clock.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::call::tests::{
+    ALICE, BOB1, addr, call_from, cdrs, invites_to, offer_sdp, register, to_alice,
+};
+use crate::core::Input;
+use crate::sip::Transport;
+use crate::sip::auth::{self, DigestParams, Verdict};
+use crate::sip::msg::{Credentials, HeaderName, Message, Method};
+use crate::store::Disposition;
+use crate::testkit::world::{PBX, World, config};
+use crate::trunk::route::tests::trunk;
+use crate::trunk::{CallerIdPolicy, Class, Emergency, Limits, Numbering, OutRoute, TrunksConfig};
+
+const PROV: &str = "198.51.100.1:5060";
+const BACKUP: &str = "198.51.100.2:5060";
+
+fn route(name: &str, pat: &str, class: Class, trunks: &[&str]) -> OutRoute {
+    OutRoute {
+        name: name.into(),
+        patterns: vec![crate::dialplan::Pattern::parse(pat).unwrap()],
+        strip: 0,
+        prepend: String::new(),
+        e164: true,
+        trunks: trunks.iter().map(|t| t.to_string()).collect(),
+        class,
+        caller_id: CallerIdPolicy::Extension,
+        at: Default::default(),
+    }
+}
+
+pub(crate) fn trunks_config() -> TrunksConfig {
+    let mut prov = trunk("prov");
+    prov.host = "198.51.100.1".into();
+    prov.port = 5060;
+    prov.context = "internal".into();
+    prov.max_channels = 2;
+    prov.pai = true;
+    let mut backup = trunk("backup");
+    backup.host = "198.51.100.2".into();
+    backup.port = 5060;
+    backup.domain = "backup.example".into();
+    backup.context = "internal".into();
+    backup.username = Some("bk".into());
+    backup.password = Some(crate::config::Secret::new("bkpw"));
+    TrunksConfig {
+        trunks: [("prov".into(), prov), ("backup".into(), backup)].into(),
+        routes: vec![
+            route("international", "_00Z.", Class::International, &["prov"]),
+            route("national", "_0Z.", Class::National, &["prov", "backup"]),
+        ],
+        numbering: Numbering {
+            country: "49".into(),
+            area: Some("30".into()),
+            ..Numbering::default()
+        },
+        default_class: Class::National,
+        limits: Limits {
+            per_extension: 1,
+            total: 0,
+        },
+        emergency: Emergency {
+            numbers: vec!["112".into()],
+            trunks: vec!["backup".into(), "prov".into()],
+        },
+    }
+}
+
+/// A world with trunks `prov` and `backup` resolved, Bob (1002) registered, and 1001's
+/// outbound caller ID set.
+pub(crate) fn trunk_world(cfg: &mut crate::config::Config) -> World {
+    cfg.trunks = trunks_config();
+    let mut w = World::new(cfg);
+    for (t, a) in [("prov", PROV), ("backup", BACKUP)] {
+        let now = w.clock.now();
+        w.pbx.handle_input(
+            now,
+            Input::TrunkAddress {
+                trunk: t.into(),
+                remote: vec![addr(a)],
+                local: Some(addr(PBX)),
+            },
+        );
+    }
+    w.drain();
+    if let Some(e) = w.pbx.s.extensions.get_mut("1001") {
+        e.caller_id = Some("+4930123451".into());
+    }
+    register(&mut w, "1002", BOB1, "r1");
+    w
+}
+
+/// A provider's response to `req` with extra header lines and an optional SDP body.
+fn answer(
+    w: &mut World,
+    from: &str,
+    req: &Message,
+    code: u16,
+    extra: &[String],
+    sdp: Option<String>,
+) -> Vec<(SocketAddr, Message)> {
+    let mut rsp = crate::sip::msg::response_for(
+        req,
+        code,
+        crate::sip::msg::default_reason(code),
+        Some("prov1"),
+    );
+    for e in extra {
+        let (n, v) = e.split_once(": ").unwrap();
+        rsp.headers.push(HeaderName::parse(n), v.to_owned());
+    }
+    if let Some(s) = sdp {
+        rsp.headers
+            .push(HeaderName::Contact, format!("<sip:gw@{from}>"));
+        rsp.headers.push(HeaderName::ContentType, "application/sdp");
+        rsp.body = bytes::Bytes::from(s);
+    }
+    let text = String::from_utf8(rsp.to_bytes().to_vec()).unwrap();
+    w.recv_any(addr(from), Transport::Udp, &text)
+}
+
+fn verify(m: &Message, header: HeaderName, method: &str, password: &str) -> Verdict {
+    let c = Credentials::parse(m.headers.get(&header).expect("credentials")).unwrap();
+    let p = DigestParams {
+        username: c.get("username").unwrap(),
+        realm: c.get("realm").unwrap(),
+        nonce: c.get("nonce").unwrap(),
+        uri: c.get("uri").unwrap(),
+        response: c.get("response").unwrap(),
+        algorithm: c.get("algorithm"),
+        qop: c.get("qop"),
+        nc: c.get("nc"),
+        cnonce: c.get("cnonce"),
+    };
+    auth::verify(&p, method, b"", password)
+}
+
+fn sent_to(w: &World, who: &str, method: Method) -> Vec<Message> {
+    w.sent_messages()
+        .into_iter()
+        .filter(|(a, m)| *a == addr(who) && m.method() == Some(&method))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+#[test]
+fn emergency_call_answers_the_digest_challenge_fails_over_on_503_and_leaves_a_cdr() {
+    let mut cfg = config(0, &[]);
+    let mut w = trunk_world(&mut cfg);
+    // 1001 is "internal": no outbound call at all, but emergency numbers always go out.
+    w.pbx.s.extensions.get_mut("1001").unwrap().class = Some(Class::Internal);
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "112",
+        &offer_sdp("192.0.2.10", 40000, "0 101", ""),
+        ("al", "c1"),
+    );
+    assert_eq!(to_alice(&out)[0].status(), Some(100));
+    let inv = invites_to(&out, BACKUP);
+    assert_eq!(
+        inv.len(),
+        1,
+        "the designated emergency trunk first: {out:?}"
+    );
+    let inv = &inv[0];
+    assert_eq!(
+        inv.request_uri().unwrap().to_string(),
+        "sip:112@backup.example"
+    );
+    assert_eq!(
+        inv.from().unwrap().uri.to_string(),
+        "sip:+4930123451@backup.example",
+        "the extension's caller ID"
+    );
+    assert_eq!(inv.to().unwrap().uri.to_string(), "sip:112@backup.example");
+    // The provider challenges: Zvon ACKs the 407 and sends the INVITE again with credentials.
+    let ch = "Proxy-Authenticate: Digest realm=\"backup\", nonce=\"n1\", qop=\"auth\"".to_string();
+    let out = answer(&mut w, BACKUP, inv, 407, &[ch], None);
+    let acks: Vec<_> = out
+        .iter()
+        .filter(|(_, m)| m.method() == Some(&Method::Ack))
+        .collect();
+    assert_eq!(acks.len(), 1, "{out:?}");
+    let inv2 = invites_to(&out, BACKUP).remove(0);
+    assert_eq!(inv2.cseq().unwrap().seq, inv.cseq().unwrap().seq + 1);
+    assert_eq!(inv2.call_id(), inv.call_id());
+    assert_ne!(
+        inv2.top_via().unwrap().branch(),
+        inv.top_via().unwrap().branch()
+    );
+    assert_eq!(
+        verify(&inv2, HeaderName::ProxyAuthorization, "INVITE", "bkpw"),
+        Verdict::Ok
+    );
+    // 503 from the backup trunk: on to the next trunk of the list.
+    let out = answer(&mut w, BACKUP, &inv2, 503, &[], None);
+    let inv3 = invites_to(&out, PROV);
+    assert_eq!(inv3.len(), 1, "failover to prov: {out:?}");
+    let inv3 = inv3[0].clone();
+    assert_eq!(
+        inv3.request_uri().unwrap().to_string(),
+        "sip:112@prov.example"
+    );
+    let pai = inv3
+        .headers
+        .get(&HeaderName::parse("P-Asserted-Identity"))
+        .unwrap();
+    assert!(pai.contains("sip:+4930123451@prov.example"), "{pai}");
+    answer(&mut w, PROV, &inv3, 180, &[], None);
+    let out = answer(
+        &mut w,
+        PROV,
+        &inv3,
+        200,
+        &[],
+        Some(offer_sdp("198.51.100.1", 30000, "0 101", "")),
+    );
+    let ok = to_alice(&out)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("Alice gets 200")
+        .clone();
+    assert!(sent_to(&w, PROV, Method::Ack).len() == 1);
+    let status = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(
+        status.contains("prov") && status.contains("1/2"),
+        "{status}"
+    );
+    // The provider hangs up.
+    let bye = format!(
+        "BYE sip:1001@{PBX} SIP/2.0\nVia: SIP/2.0/UDP {PROV};branch=z9hG4bKpb\nMax-Forwards: 70\n\
+         From: <sip:112@prov.example>;tag=prov1\nTo: {}\nCall-ID: {}\nCSeq: 9 BYE\nContent-Length: 0\n\n",
+        inv3.headers.get(&HeaderName::From).unwrap(),
+        inv3.call_id().unwrap()
+    );
+    w.clock.advance(Duration::from_secs(42));
+    w.recv_any(addr(PROV), Transport::Udp, &bye);
+    let _ = ok;
+    w.run_for(Duration::from_secs(5));
+    let c = cdrs(&w);
+    let c = c.last().expect("a CDR");
+    assert_eq!(c.disposition, Disposition::Answered);
+    assert_eq!((c.caller.as_str(), c.dialed.as_str()), ("1001", "112"));
+    assert_eq!(c.billsec, 42);
+    assert!(
+        c.history
+            .contains("outbound:emergency;trunk:backup;trunk:prov"),
+        "{}",
+        c.history
+    );
+}
+
+#[test]
+fn inbound_call_from_the_provider_needs_no_digest_and_routes_the_did() {
+    let mut cfg = config(0, &[]);
+    let mut w = trunk_world(&mut cfg);
+    let sdp = offer_sdp("198.51.100.1", 31000, "8 101", "");
+    let inv = |from: &str, branch: &str| {
+        format!(
+            "INVITE sip:1002@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {from};branch={branch}\nMax-Forwards: 70\n\
+             From: <sip:+4917612345@prov.example>;tag=pc\nTo: <sip:4930123450@prov.example>\nCall-ID: in-{branch}\n\
+             CSeq: 1 INVITE\nContact: <sip:+4917612345@{from}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+            sdp.len()
+        )
+    };
+    let out = w.recv_any(addr(PROV), Transport::Udp, &inv(PROV, "z9hG4bKin1"));
+    assert_eq!(
+        out[0].1.status(),
+        Some(100),
+        "no challenge for the provider: {out:?}"
+    );
+    let b = invites_to(&out, BOB1);
+    assert_eq!(b.len(), 1, "the DID in the Request-URI rang 1002");
+    assert!(
+        b[0].from()
+            .unwrap()
+            .uri
+            .to_string()
+            .starts_with("sip:+4917612345@"),
+        "caller number kept"
+    );
+    // The same INVITE from another address (or port) is a stranger: digest challenge, nothing rings.
+    let out = w.recv_any(
+        addr("198.51.100.1:5999"),
+        Transport::Udp,
+        &inv("198.51.100.1:5999", "z9hG4bKin2"),
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.status(), Some(407));
+    let out = w.recv_any(
+        addr("203.0.113.9:5060"),
+        Transport::Udp,
+        &inv("203.0.113.9:5060", "z9hG4bKin3"),
+    );
+    assert_eq!(
+        out.iter().map(|(_, m)| m.status()).collect::<Vec<_>>(),
+        [Some(407)]
+    );
+    // A DID taken from the To header, when the trunk says so: 4930123450 is no number here.
+    w.pbx.trunks.cfg.trunks.get_mut("prov").unwrap().did = crate::trunk::DidSource::To;
+    let out = w.recv_any(addr(PROV), Transport::Udp, &inv(PROV, "z9hG4bKin4"));
+    let codes: Vec<_> = out.iter().filter_map(|(_, m)| m.status()).collect();
+    assert_eq!(codes, [100, 404], "{out:?}");
+}
+
+#[test]
+fn registration_answers_the_challenge_refreshes_and_recovers_after_the_provider_restarts() {
+    let mut cfg = config(0, &[]);
+    cfg.trunks = trunks_config();
+    let p = cfg.trunks.trunks.get_mut("prov").unwrap();
+    p.register = true;
+    p.retry = Duration::from_secs(20);
+    let mut w = World::new(&cfg);
+    let now = w.clock.now();
+    w.pbx.handle_input(
+        now,
+        Input::TrunkAddress {
+            trunk: "prov".into(),
+            remote: vec![addr(PROV)],
+            local: Some(addr(PBX)),
+        },
+    );
+    w.sent.clear();
+    w.run_for(Duration::ZERO);
+    let reg = sent_to(&w, PROV, Method::Register);
+    assert_eq!(reg.len(), 1, "REGISTER at once");
+    let reg = reg[0].clone();
+    assert_eq!(
+        reg.headers.get(&HeaderName::Contact),
+        Some(&*format!("<sip:acc@{PBX}>"))
+    );
+    let ch = "WWW-Authenticate: Digest realm=\"prov\", nonce=\"r1\", qop=\"auth\"".to_string();
+    let out = answer(&mut w, PROV, &reg, 401, &[ch], None);
+    let reg2 = out
+        .into_iter()
+        .find(|(_, m)| m.method() == Some(&Method::Register))
+        .unwrap()
+        .1;
+    assert_eq!(
+        verify(&reg2, HeaderName::Authorization, "REGISTER", "pw"),
+        Verdict::Ok
+    );
+    answer(
+        &mut w,
+        PROV,
+        &reg2,
+        200,
+        &[format!("Contact: <sip:acc@{PBX}>;expires=100")],
+        None,
+    );
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(st.contains("registered, expires in 100s"), "{st}");
+    // Refresh at 80 s (4/5 of the granted expiry), not before.
+    w.sent.clear();
+    w.run_for(Duration::from_secs(79));
+    assert!(sent_to(&w, PROV, Method::Register).is_empty());
+    w.run_for(Duration::from_secs(1));
+    let r3 = sent_to(&w, PROV, Method::Register);
+    assert_eq!(r3.len(), 1);
+    assert_eq!(
+        r3[0].call_id(),
+        reg.call_id(),
+        "same Call-ID for the registration's life"
+    );
+    // The provider restarted and forgot us: it does not answer at all (64*T1 = 32 s).
+    w.sent.clear();
+    w.run_for(Duration::from_secs(33));
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(st.contains("FAILED no answer"), "{st}");
+    // Retry 20 s later, then it answers again with a new challenge: registered again.
+    w.sent.clear();
+    w.run_for(Duration::from_secs(20));
+    let r4 = sent_to(&w, PROV, Method::Register);
+    assert!(!r4.is_empty(), "retried after `retry`");
+    let r4 = r4.last().unwrap().clone();
+    let ch2 = "WWW-Authenticate: Digest realm=\"prov\", nonce=\"r2\", qop=\"auth\"".to_string();
+    let out = answer(&mut w, PROV, &r4, 401, &[ch2], None);
+    let r5 = out
+        .into_iter()
+        .find(|(_, m)| m.method() == Some(&Method::Register))
+        .unwrap()
+        .1;
+    answer(&mut w, PROV, &r5, 200, &["Expires: 300".to_string()], None);
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(st.contains("registered, expires in 300s"), "{st}");
+}
