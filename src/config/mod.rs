@@ -42,6 +42,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use server::net;
+pub(crate) use types::fmt_duration;
 pub use types::{IpNet, LogLevel, Secret};
 
 use walk::Ctx;
