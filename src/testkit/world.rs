@@ -39,6 +39,7 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
         dialplan: Default::default(),
         ivr: Default::default(),
         acd: Default::default(),
+        trunks: Default::default(),
         dir: "/nonexistent".into(),
     };
     c.security.ban_failures = ban;
@@ -67,6 +68,8 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             pickup_group: Some("office".into()),
             voicemail_pin: (n == 1004).then(|| "4711".to_owned()),
             mwi_unsolicited: false,
+            class: None,
+            caller_id: None,
         })
         .collect();
     c

@@ -311,7 +311,7 @@ fn digits(
 }
 
 /// A phone number: an optional `+`, then 2 to 20 digits.
-fn phone_number(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
+pub(crate) fn phone_number(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
     let s = match v.get_ref() {
         DeValue::Integer(i) => {
             let key = path.rsplit('.').next().unwrap_or(path);
@@ -333,7 +333,8 @@ fn phone_number(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> 
     Some(s.to_string())
 }
 
-fn is_phone_number(s: &str) -> bool {
+/// `+`? then 2 to 20 digits (caller IDs, DIDs).
+pub(crate) fn is_phone_number(s: &str) -> bool {
     let d = s.strip_prefix('+').unwrap_or(s);
     (2..=20).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
 }
