@@ -210,8 +210,8 @@ impl Settings {
                             password: e.password.expose().to_owned(),
                             allow: e.allow.clone(),
                             max_contacts: e.max_contacts,
-                            class: None,
-                            caller_id: None,
+                            class: e.class,
+                            caller_id: e.caller_id.clone(),
                         },
                     )
                 })

@@ -1192,15 +1192,35 @@ impl Pbx {
                     .iter()
                     .all(|b| matches!(b.state, BranchState::Failed(_)))
                 {
-                    let codes: Vec<u16> = call
-                        .branches
-                        .iter()
-                        .filter_map(|b| match b.state {
-                            BranchState::Failed(c) => Some(c),
-                            _ => None,
-                        })
-                        .collect();
-                    let (code, reason, disp, cause) = best_failure(&codes);
+                    // Through trunks the branches are tried one after another: the caller
+                    // gets the last trunk's answer.
+                    let codes: Vec<u16> = if call.outbound.is_some() {
+                        vec![code]
+                    } else {
+                        call.branches
+                            .iter()
+                            .filter_map(|b| match b.state {
+                                BranchState::Failed(c) => Some(c),
+                                _ => None,
+                            })
+                            .collect()
+                    };
+                    let (code, reason, disp, cause) = if call.outbound.is_some() {
+                        // The provider's own answer (404, 484, 486, 503, ...) goes back as is.
+                        let cause = match code {
+                            408 => "no answer from the trunk",
+                            486 | 600 => "busy",
+                            _ => "rejected by the provider",
+                        };
+                        (
+                            code,
+                            msg::default_reason(code),
+                            disposition_for(code),
+                            cause,
+                        )
+                    } else {
+                        best_failure(&codes)
+                    };
                     let kind = if disp == Disposition::Busy {
                         Forward::Busy
                     } else {

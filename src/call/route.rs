@@ -189,6 +189,9 @@ impl Pbx {
                 Disposition::Failed,
                 "feature not available",
             )),
+            // TODO(trunks): place the call through trunk::route::plan_outbound; until then
+            // like NoMatch.
+            Route::Outbound(route) => Ok((dialed.to_owned(), Vec::new(), After::Outbound(route))),
             Route::NoMatch => Err((404, "Not Found", Disposition::Failed, "no such number")),
         };
         routed.map(|(callee, targets, after)| (callee, targets, after, lang))

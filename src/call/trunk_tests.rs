@@ -390,3 +390,236 @@ fn registration_answers_the_challenge_refreshes_and_recovers_after_the_provider_
     let st = w.control(crate::api::Request::StatusTrunks).text;
     assert!(st.contains("registered, expires in 300s"), "{st}");
 }
+
+/// A world whose dial plan sends numbers starting with 0 to the outbound routes.
+fn outbound_world() -> World {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"_0.\"\naction = \"outbound\"\n\
+         [[context.rule]]\nmatch = \"_X.\"\naction = \"extension\"\n",
+    )
+    .unwrap();
+    trunk_world(&mut cfg)
+}
+
+fn failed_cdr(w: &World, dialed: &str) -> crate::store::CdrRecord {
+    cdrs(w)
+        .into_iter()
+        .find(|c| c.dialed == dialed)
+        .unwrap_or_else(|| panic!("a CDR for {dialed}"))
+}
+
+#[test]
+fn outbound_route_normalises_the_number_and_presents_the_caller_id() {
+    let mut w = outbound_world();
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "030123456",
+        &offer_sdp("192.0.2.10", 40000, "0", ""),
+        ("o1", "c-o1"),
+    );
+    let inv = invites_to(&out, PROV);
+    assert_eq!(inv.len(), 1, "{out:?}");
+    assert_eq!(
+        inv[0].request_uri().unwrap().to_string(),
+        "sip:+4930123456@prov.example"
+    );
+    assert_eq!(
+        inv[0].from().unwrap().uri.to_string(),
+        "sip:+4930123451@prov.example"
+    );
+    // The same number for a trunk that wants national format and a fixed From user.
+    let p = w.pbx.trunks.cfg.trunks.get_mut("prov").unwrap();
+    p.number_format = crate::trunk::NumberFormat::National;
+    p.from_user = Some("4930123450".into());
+    let out = call_from(
+        &mut w,
+        BOB1,
+        "1002",
+        "030999",
+        &offer_sdp("192.0.2.21", 40002, "0", ""),
+        ("o2", "c-o2"),
+    );
+    let inv = invites_to(&out, PROV);
+    assert_eq!(
+        inv[0].request_uri().unwrap().to_string(),
+        "sip:030999@prov.example"
+    );
+    assert_eq!(
+        inv[0].from().unwrap().uri.user.as_deref(),
+        Some("4930123450")
+    );
+    // 1002 has no caller ID of its own: the company number goes into P-Asserted-Identity.
+    let pai = inv[0]
+        .headers
+        .get(&HeaderName::parse("P-Asserted-Identity"))
+        .unwrap();
+    assert!(pai.contains("sip:+4930123450@"), "{pai}");
+}
+
+#[test]
+fn class_of_service_denies_international_with_403_and_a_failed_cdr() {
+    let mut w = outbound_world();
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "0044207946",
+        &offer_sdp("192.0.2.10", 40000, "0", ""),
+        ("i1", "c-i1"),
+    );
+    let codes: Vec<_> = to_alice(&out).iter().filter_map(|m| m.status()).collect();
+    assert_eq!(codes, [100, 403], "{out:?}");
+    assert!(invites_to(&out, PROV).is_empty() && invites_to(&out, BACKUP).is_empty());
+    let c = failed_cdr(&w, "0044207946");
+    assert_eq!(c.disposition, Disposition::Failed);
+    assert_eq!(c.sip_code, Some(403));
+    assert!(
+        c.hangup_cause.contains("international"),
+        "{}",
+        c.hangup_cause
+    );
+    // Given the class, the same call goes out.
+    w.pbx.s.extensions.get_mut("1001").unwrap().class = Some(Class::International);
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "0044207946",
+        &offer_sdp("192.0.2.10", 40000, "0", ""),
+        ("i2", "c-i2"),
+    );
+    assert_eq!(
+        invites_to(&out, PROV)[0]
+            .request_uri()
+            .unwrap()
+            .user
+            .as_deref(),
+        Some("+44207946")
+    );
+    // An "internal" extension cannot call out at all.
+    w.pbx.s.extensions.get_mut("1002").unwrap().class = Some(Class::Internal);
+    let out = call_from(
+        &mut w,
+        BOB1,
+        "1002",
+        "030123",
+        &offer_sdp("192.0.2.21", 40002, "0", ""),
+        ("i3", "c-i3"),
+    );
+    assert_eq!(to_alice(&out).len(), 0);
+    let codes: Vec<_> = out.iter().filter_map(|(_, m)| m.status()).collect();
+    assert_eq!(codes, [100, 403]);
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(
+        st.contains("0 by toll-fraud limits, 2 by class of service"),
+        "{st}"
+    );
+}
+
+#[test]
+fn toll_fraud_limit_refuses_the_second_concurrent_call_and_counts_it() {
+    let mut w = outbound_world();
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "030111",
+        &offer_sdp("192.0.2.10", 40000, "0", ""),
+        ("t1", "c-t1"),
+    );
+    assert_eq!(invites_to(&out, PROV).len(), 1);
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "030222",
+        &offer_sdp("192.0.2.10", 40010, "0", ""),
+        ("t2", "c-t2"),
+    );
+    let codes: Vec<_> = to_alice(&out).iter().filter_map(|m| m.status()).collect();
+    assert_eq!(codes, [100, 403], "per_extension = 1");
+    let c = failed_cdr(&w, "030222");
+    assert!(
+        c.hangup_cause.contains("toll-fraud limit"),
+        "{}",
+        c.hangup_cause
+    );
+    // Emergency calls are never limited.
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "112",
+        &offer_sdp("192.0.2.10", 40020, "0", ""),
+        ("t3", "c-t3"),
+    );
+    assert_eq!(invites_to(&out, BACKUP).len(), 1);
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(st.contains("1 by toll-fraud limits"), "{st}");
+}
+
+#[test]
+fn channel_limit_and_timeouts_move_calls_to_the_next_trunk() {
+    let mut w = outbound_world();
+    w.pbx
+        .trunks
+        .cfg
+        .trunks
+        .get_mut("prov")
+        .unwrap()
+        .max_channels = 1;
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "030111",
+        &offer_sdp("192.0.2.10", 40000, "0", ""),
+        ("m1", "c-m1"),
+    );
+    assert_eq!(invites_to(&out, PROV).len(), 1);
+    // prov is full: Bob's call goes to backup, the second trunk of the route.
+    let out = call_from(
+        &mut w,
+        BOB1,
+        "1002",
+        "030222",
+        &offer_sdp("192.0.2.21", 40002, "0", ""),
+        ("m2", "c-m2"),
+    );
+    assert!(invites_to(&out, PROV).is_empty());
+    let inv = invites_to(&out, BACKUP);
+    assert_eq!(inv.len(), 1, "{out:?}");
+    assert_eq!(
+        inv[0].request_uri().unwrap().to_string(),
+        "sip:+4930222@backup.example"
+    );
+    // Alice's call through prov gets no answer at all: after Timer B (64*T1) it moves to
+    // backup too.
+    w.sent.clear();
+    w.run_for(Duration::from_secs(33));
+    let to_backup = sent_to(&w, BACKUP, Method::Invite);
+    assert!(
+        to_backup
+            .iter()
+            .any(|m| m.request_uri().unwrap().to_string() == "sip:+4930111@backup.example"),
+        "{to_backup:?}"
+    );
+    // Both trunks fail with 503: Alice gets the 503, the CDR is FAILED with both trunks tried.
+    let inv = to_backup
+        .into_iter()
+        .find(|m| m.request_uri().unwrap().user.as_deref() == Some("+4930111"))
+        .unwrap();
+    let out = answer(&mut w, BACKUP, &inv, 503, &[], None);
+    let codes: Vec<_> = to_alice(&out).iter().filter_map(|m| m.status()).collect();
+    assert_eq!(codes, [503], "{out:?}");
+    let c = failed_cdr(&w, "030111");
+    assert!(
+        c.history.contains("trunk:prov;trunk:backup"),
+        "{}",
+        c.history
+    );
+    assert_ne!(c.disposition, Disposition::Answered);
+}

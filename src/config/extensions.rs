@@ -143,6 +143,31 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
     let pickup_group = sec.get(ctx, "pickup_group", |c, p, v| {
         walk::nonempty(c, p, v).map(|s| Some(s.trim().to_string()))
     });
+    let class = sec.get(ctx, "class", |c, p, v| {
+        use crate::trunk::Class;
+        let s = walk::string(c, p, v)?.trim();
+        if let Some(class) = Class::parse(s) {
+            return Some(Some(class));
+        }
+        let names: Vec<&str> = Class::ALL.iter().map(|(n, _)| *n).collect();
+        let hint = match super::error::closest(s, &names) {
+            Some(b) => format!("did you mean `{b}`?"),
+            None => format!(
+                "one of {} (what the extension may dial out; default: trunks.toml [defaults] class)",
+                names.join(", ")
+            ),
+        };
+        c.error(
+            v.span(),
+            p,
+            format!("unknown class of service `{s}`"),
+            Some(hint),
+        );
+        None
+    });
+    let caller_id = sec.get(ctx, "caller_id", |c, p, v| {
+        crate::trunk::config::phone_number(c, p, v).map(Some)
+    });
     sec.finish(ctx);
     let name = match name {
         Got::Bad => return None,
@@ -162,6 +187,8 @@ fn extension(ctx: &mut Ctx<'_>, mut sec: Section<'_, '_>) -> Option<(Extension, 
         pickup_group: pickup_group.or(None)?,
         voicemail_pin: voicemail_pin.or(None)?,
         mwi_unsolicited: mwi_unsolicited.or(false)?,
+        class: class.or(None)?,
+        caller_id: caller_id.or(None)?,
     };
     Some((ext, number_span?))
 }

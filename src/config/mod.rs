@@ -6,7 +6,9 @@
 //!   dial plan, optional, see [`crate::dialplan`]), `extensions.toml` (the
 //!   phones, optional) and optionally `extensions/*.toml` (same format as `extensions.toml`,
 //!   for offices split by department), `ivr.toml` (IVR flows, optional; see
-//!   [`crate::ivr::flow`]). Any other `*.toml` at the top level is an error whose
+//!   [`crate::ivr::flow`]), `queues.toml` (queues and agents, optional; see
+//!   [`crate::acd::config`]), `trunks.toml` (trunks and outbound routes, optional; see
+//!   [`crate::trunk`]). Any other `*.toml` at the top level is an error whose
 //!   hint lists the known names; other files (README, backups without `.toml`) are ignored, and
 //!   so are hidden files.
 //! - Parsing is pure: [`parse_sources`] works on strings; only [`load_dir`] /
@@ -18,7 +20,9 @@
 //!   syntax error stops the checks of that file only.
 //! - Cross-checks: at least one listen address, RTP port range, `min_expires ≤ default_expires
 //!   ≤ max_expires`, networks in CIDR form with no host bits, extension numbers unique across
-//!   all extension files (the error names both places).
+//!   all extension files (the error names both places), trunk contexts that exist in the dial
+//!   plan, emergency numbers that are not extensions, `outbound` dial-plan actions naming
+//!   routes of `trunks.toml` (and none without outbound routes).
 //! - Defaults are written next to each key in the shipped `config/zvon.toml`, which is the
 //!   reference; keep the two in step (a test loads the shipped files).
 //!
@@ -42,6 +46,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use server::net;
+pub(crate) use types::fmt_duration;
 pub use types::{IpNet, LogLevel, Secret};
 
 use walk::Ctx;
@@ -311,6 +317,10 @@ pub struct Extension {
     pub voicemail_pin: Option<String>,
     /// Send message-waiting NOTIFYs to the registered phones without a SUBSCRIBE.
     pub mwi_unsolicited: bool,
+    /// Class of service for outside calls; `None` = `trunks.toml` `[defaults] class`.
+    pub class: Option<crate::trunk::Class>,
+    /// The outbound caller ID (the extension's DID), e.g. `+4930123451`.
+    pub caller_id: Option<String>,
 }
 
 /// One config file's path and text.
@@ -425,6 +435,8 @@ enum FileKind {
     Ivr,
     /// `queues.toml`
     Queues,
+    /// `trunks.toml`
+    Trunks,
 }
 
 impl FileKind {
@@ -435,6 +447,7 @@ impl FileKind {
         ("dialplan.toml", FileKind::Dialplan, false),
         ("ivr.toml", FileKind::Ivr, false),
         ("queues.toml", FileKind::Queues, false),
+        ("trunks.toml", FileKind::Trunks, false),
     ];
     /// Subdirectories whose `*.toml` files are of one kind.
     const SUBDIRS: &'static [(&'static str, FileKind)] = &[("extensions", FileKind::Extensions)];
@@ -589,6 +602,10 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
         &Source,
         Option<(crate::acd::AcdConfig, crate::acd::config::Refs)>,
     )> = None;
+    let mut trunks: Option<(
+        &Source,
+        Option<(crate::trunk::TrunksConfig, crate::trunk::config::Refs)>,
+    )> = None;
     // number → (file, line, column) of its first definition
     // Where each number was defined: its file's text and span. Line and column are computed
     // only for a duplicate (computing them for every extension is quadratic in file size).
@@ -657,6 +674,9 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             FileKind::Dialplan => dialplan = Some((source, crate::dialplan::check(&mut ctx, &doc))),
             FileKind::Ivr => ivr = crate::ivr::flow::check(&mut ctx, &doc),
             FileKind::Queues => acd = Some((source, crate::acd::config::check(&mut ctx, &doc))),
+            FileKind::Trunks => {
+                trunks = Some((source, crate::trunk::config::check(&mut ctx, &doc)));
+            }
         }
     }
     // The dial plan is checked against the extensions once every extension file is read.
@@ -782,6 +802,11 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             sounds.as_deref(),
         ));
     }
+    errors.extend(trunks_cross_check(
+        trunks.as_ref().map(|(s, t)| (*s, t.as_ref())),
+        dialplan.as_ref().map(|(s, p)| (*s, p.as_ref())),
+        &numbers,
+    ));
     if server_seen.is_none() {
         errors.insert(
             0,
@@ -825,7 +850,10 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             dialplan: dialplan.and_then(|(_, p)| p).unwrap_or_default(),
             ivr,
             acd: acd.and_then(|(_, a)| a).map(|(a, _)| a).unwrap_or_default(),
-            trunks: crate::trunk::TrunksConfig::default(),
+            trunks: trunks
+                .and_then(|(_, t)| t)
+                .map(|(t, _)| t)
+                .unwrap_or_default(),
             dir: dir.to_path_buf(),
         }),
         _ => {
@@ -843,6 +871,120 @@ pub fn parse_sources(dir: &Path, sources: &[Source]) -> Result<Config, ConfigErr
             Err(ConfigErrors(errors))
         }
     }
+}
+
+/// A trunks file and what its check found (`None`: it had errors).
+type TrunksFound<'s> = (
+    &'s Source,
+    Option<&'s (crate::trunk::TrunksConfig, crate::trunk::config::Refs)>,
+);
+
+/// Between `trunks.toml`, the dial plan and the extensions: trunk contexts exist, emergency
+/// numbers are not extensions, `outbound` actions name routes that exist. A file with errors
+/// of its own is not cross-checked (its mistakes are reported already).
+fn trunks_cross_check(
+    trunks: Option<TrunksFound<'_>>,
+    dialplan: Option<(&Source, Option<&crate::dialplan::Plan>)>,
+    numbers: &HashMap<String, (&Source, walk::Span)>,
+) -> Vec<ConfigError> {
+    use crate::trunk::config::Ref;
+    let mut out = Vec::new();
+    let at = |file: &Path, spot: &crate::dialplan::Spot, message: String, hint: Option<String>| {
+        ConfigError {
+            file: file.to_path_buf(),
+            line: spot.line,
+            column: spot.column,
+            key: spot.key.clone(),
+            message,
+            hint,
+        }
+    };
+    let default_plan;
+    let plan = match dialplan {
+        Some((_, None)) => None,
+        Some((_, Some(p))) => Some(p),
+        None => {
+            default_plan = crate::dialplan::Plan::default();
+            Some(&default_plan)
+        }
+    };
+    if let Some((source, Some((_, refs)))) = trunks {
+        for (r, spot) in refs {
+            match r {
+                Ref::Context(c) => {
+                    let Some(plan) = plan else { continue };
+                    if plan.context(c).is_some() {
+                        continue;
+                    }
+                    let names: Vec<&str> = plan.contexts.iter().map(|c| c.name.as_str()).collect();
+                    let hint = match error::closest(c, &names) {
+                        Some(n) => {
+                            format!("did you mean `{n}`? (contexts are defined in dialplan.toml)")
+                        }
+                        None if dialplan.is_none() => format!(
+                            "there is no dialplan.toml; create one with a [[context]] named `{c}` for the calls from this trunk"
+                        ),
+                        None => format!(
+                            "add a [[context]] with `name = \"{c}\"` to dialplan.toml for the calls from this trunk"
+                        ),
+                    };
+                    out.push(at(
+                        &source.path,
+                        spot,
+                        format!("dial-plan context `{c}` does not exist"),
+                        Some(hint),
+                    ));
+                }
+                Ref::EmergencyNumber(n) => {
+                    if let Some((ext, span)) = numbers.get(n) {
+                        let (l, col) = error::line_col(&ext.text, span.start);
+                        out.push(at(
+                            &source.path,
+                            spot,
+                            format!("emergency number {n} is also an extension"),
+                            Some(format!(
+                                "{n} is defined at {}:{l}:{col}; give that phone another number so {n} always reaches the emergency services",
+                                ext.path.display()
+                            )),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let routes: Option<Vec<&str>> = match trunks {
+        Some((_, None)) => None,
+        Some((_, Some((t, _)))) => Some(t.routes.iter().map(|r| r.name.as_str()).collect()),
+        None => Some(Vec::new()),
+    };
+    if let (Some((source, Some(plan))), Some(routes)) = (dialplan, routes) {
+        for (route, spot) in plan.referenced_routes() {
+            if routes.is_empty() {
+                out.push(at(
+                    &source.path,
+                    spot,
+                    "`outbound`, but there are no outbound routes".into(),
+                    Some("define outbound routes in trunks.toml (`[[route]]` with `match` and `trunks`)".into()),
+                ));
+                continue;
+            }
+            if let Some(r) = route
+                && !routes.contains(&r)
+            {
+                let hint = match error::closest(r, &routes) {
+                    Some(n) => format!("did you mean `{n}`? (routes are defined in trunks.toml)"),
+                    None => format!("the routes of trunks.toml are {}", routes.join(", ")),
+                };
+                out.push(at(
+                    &source.path,
+                    spot,
+                    format!("outbound route `{r}` does not exist"),
+                    Some(hint),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// IVR references to prompts (catalogue or a file in `sounds_dir/<lang>/`), extensions and

@@ -662,7 +662,7 @@ fn unknown_top_level_file_lists_the_known_names() {
     );
     assert_eq!(
         hint(&errs[0]),
-        "the known files are zvon.toml, extensions.toml, dialplan.toml, ivr.toml, queues.toml, extensions/*.toml"
+        "the known files are zvon.toml, extensions.toml, dialplan.toml, ivr.toml, queues.toml, trunks.toml, extensions/*.toml"
     );
     let errs = errors(&[("zvon.toml", MIN_ZVON), ("extension.toml", "")]);
     assert!(
@@ -806,4 +806,129 @@ fn load_dir_of_a_missing_directory_names_it() {
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].file, missing);
     assert!(errs[0].message.contains("cannot read the config directory"));
+}
+
+// ---- trunks.toml and its cross-checks ----------------------------------------------------
+
+const TRUNKS: &str = "[trunk.provider]\nhost = \"127.0.0.1\"\ncontext = \"from-provider\"\n\n[[route]]\nname = \"national\"\nmatch = \"_0Z.\"\ntrunks = [\"provider\"]\n";
+const PLAN_OUT: &str = "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"_0.\"\naction = \"outbound\"\n[[context]]\nname = \"from-provider\"\n[[context.rule]]\nmatch = \"_X.\"\naction = \"hangup\"\n";
+
+#[test]
+fn trunks_toml_is_read_and_cross_checked() {
+    let c = parse(&[
+        ("zvon.toml", MIN_ZVON),
+        ("dialplan.toml", PLAN_OUT),
+        ("trunks.toml", TRUNKS),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.trunks.trunks["provider"].context, "from-provider");
+    assert_eq!(c.trunks.routes[0].name, "national");
+    // Without the file: no trunks.
+    let c = parse(&[("zvon.toml", MIN_ZVON)]).unwrap();
+    assert_eq!(c.trunks, crate::trunk::TrunksConfig::default());
+}
+
+#[test]
+fn a_trunk_context_must_exist_in_the_dial_plan() {
+    let plan = PLAN_OUT.replace("from-provider", "from-provder");
+    let errs = errors(&[
+        ("zvon.toml", MIN_ZVON),
+        ("dialplan.toml", &plan),
+        ("trunks.toml", TRUNKS),
+    ]);
+    let e = error_at(&errs, "trunk.provider.context");
+    assert_eq!(e.file, dir().join("trunks.toml"));
+    assert_eq!((e.line, e.column), (3, 11));
+    assert_eq!(
+        e.message,
+        "dial-plan context `from-provider` does not exist"
+    );
+    assert_eq!(
+        hint(e),
+        "did you mean `from-provder`? (contexts are defined in dialplan.toml)"
+    );
+    // Without dialplan.toml there is only `internal`.
+    let errs = errors(&[("zvon.toml", MIN_ZVON), ("trunks.toml", TRUNKS)]);
+    let e = error_at(&errs, "trunk.provider.context");
+    assert!(hint(e).starts_with("there is no dialplan.toml"));
+}
+
+#[test]
+fn an_emergency_number_must_not_be_an_extension() {
+    let trunks = format!("{TRUNKS}\n[emergency]\nnumbers = [\"112\", \"1001\"]\n");
+    let errs = errors(&[
+        ("zvon.toml", MIN_ZVON),
+        ("extensions.toml", &ext_file("")),
+        ("dialplan.toml", PLAN_OUT),
+        ("trunks.toml", &trunks),
+    ]);
+    let e = error_at(&errs, "emergency.numbers[2]");
+    assert_eq!(e.line, 11);
+    assert_eq!(e.message, "emergency number 1001 is also an extension");
+    assert!(hint(e).starts_with("1001 is defined at cfg/extensions.toml:2:10"));
+}
+
+#[test]
+fn outbound_actions_need_outbound_routes() {
+    let plan = PLAN_OUT.replace(
+        "action = \"outbound\"\n",
+        "action = \"outbound\"\ntarget = \"natonal\"\n",
+    );
+    let errs = errors(&[
+        ("zvon.toml", MIN_ZVON),
+        ("dialplan.toml", &plan),
+        ("trunks.toml", TRUNKS),
+    ]);
+    let e = error_at(&errs, "context[1].rule[1].target");
+    assert_eq!(e.file, dir().join("dialplan.toml"));
+    assert_eq!(e.line, 6);
+    assert_eq!(e.message, "outbound route `natonal` does not exist");
+    assert_eq!(
+        hint(e),
+        "did you mean `national`? (routes are defined in trunks.toml)"
+    );
+    let errs = errors(&[("zvon.toml", MIN_ZVON), ("dialplan.toml", PLAN_OUT)]);
+    let e = error_at(&errs, "context[1].rule[1].action");
+    assert_eq!(e.message, "`outbound`, but there are no outbound routes");
+    assert!(hint(e).starts_with("define outbound routes in trunks.toml"));
+}
+
+#[test]
+fn a_queue_destination_cannot_be_outbound() {
+    let queues = "[queues.q]\non_timeout = { action = \"outbound\", target = \"national\" }\n";
+    let errs = errors(&[("zvon.toml", MIN_ZVON), ("queues.toml", queues)]);
+    let e = error_at(&errs, "queues.q.on_timeout.action");
+    assert_eq!(e.message, "`outbound` only works in a dial-plan rule");
+}
+
+#[test]
+fn extensions_take_a_class_and_a_caller_id() {
+    let c = parse(&[
+        ("zvon.toml", MIN_ZVON),
+        (
+            "extensions.toml",
+            &ext_file("class = \"internal\"\ncaller_id = \"+4930123451\"\n"),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(c.extensions[0].class, Some(crate::trunk::Class::Internal));
+    assert_eq!(c.extensions[0].caller_id.as_deref(), Some("+4930123451"));
+    let c = parse(&[("zvon.toml", MIN_ZVON), ("extensions.toml", &ext_file(""))]).unwrap();
+    assert_eq!(
+        (c.extensions[0].class, c.extensions[0].caller_id.as_deref()),
+        (None, None)
+    );
+    let errs = errors(&[
+        ("zvon.toml", MIN_ZVON),
+        (
+            "extensions.toml",
+            &ext_file("class = \"internationl\"\ncaller_id = \"030 1\"\n"),
+        ),
+    ]);
+    let e = error_at(&errs, "extension[1].class");
+    assert_eq!(e.line, 4);
+    assert_eq!(hint(e), "did you mean `international`?");
+    let e = error_at(&errs, "extension[1].caller_id");
+    assert_eq!(e.line, 5);
+    assert_eq!(e.message, "`030 1` is not a phone number");
 }

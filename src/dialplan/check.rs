@@ -30,6 +30,7 @@ const ACTIONS: &[&str] = &[
     "goto",
     "hangup",
     "feature",
+    "outbound",
 ];
 
 const ELSEWHERE: &[(&str, &str)] = &[
@@ -629,6 +630,22 @@ fn step(
                 .map(|c| Action::Reject(c as u16)),
         },
         "hangup" => Some(Action::Hangup),
+        "outbound" if context.is_none() => {
+            ctx.error(
+                action_span.clone(),
+                &sec.key_path("action"),
+                "`outbound` only works in a dial-plan rule",
+                Some(
+                    "it sends the dialled number out over a trunk, and here there is no dialled number; use a rule `action = \"outbound\"` in dialplan.toml"
+                        .into(),
+                ),
+            );
+            None
+        }
+        "outbound" => match target {
+            None => Some(Action::Outbound(None)),
+            Some(v) => self::name(ctx, &tpath, v).map(|n| Action::Outbound(Some(n))),
+        },
         "feature" => named(ctx, "\"dnd_on\"").and_then(|(n, span)| {
             let names: Vec<&str> = Feature::ALL.iter().map(|(n, _)| *n).collect();
             match Feature::ALL.iter().find(|(f, _)| *f == n) {

@@ -43,8 +43,11 @@
 //! default `${number}`), `prompt` (a prompt name; `hangup = false` repeats it until the caller
 //! hangs up), `reject` (`code` 400–699, default 603), `goto` (another context; matching starts
 //! again there with the same number), `hangup`, `feature` (a feature name as in zvon.toml
-//! `[features]`, or `voicemail`). A rule with `set` and no `action` only sets variables and
-//! matching goes on with the next rule.
+//! `[features]`, or `voicemail`), `outbound` (out over a trunk with the dialled number;
+//! `target` = a `[[route]]` name of `trunks.toml`, default: the first route whose `match`
+//! fits the number; only in rules, not in fallbacks, `block_action` or queue destinations).
+//! A rule with `set` and no `action` only sets variables and matching goes on with the next
+//! rule.
 //!
 //! Conditions (`when`, all given must hold): `days = "mon-fri,sun"`, `time = "09:00-12:00,
 //! 13:00-18:00"` (end exclusive; `"22:00-06:00"` runs over midnight; days and time are checked
@@ -66,7 +69,8 @@
 //! reached because an earlier rule without conditions matches every number they match, time
 //! conditions in a context without a time zone, and (after all files are read) extension
 //! targets and group members that are not extensions. IVRs, queues, mailboxes and prompts are
-//! cross-checked by their owners through [`Plan::referenced_ivrs`] and friends.
+//! cross-checked by their owners through [`Plan::referenced_ivrs`] and friends (outbound
+//! routes through [`Plan::referenced_routes`]).
 
 mod check;
 pub mod pattern;
@@ -191,6 +195,9 @@ pub enum Action {
     Goto(String),
     Hangup,
     Feature(Feature),
+    /// Out over a trunk: `Some(route)` = that `[[route]]` of `trunks.toml`; `None` = the
+    /// first route whose `match` fits the dialled number.
+    Outbound(Option<String>),
 }
 
 /// A number an action acts on.
@@ -337,6 +344,9 @@ pub enum Route {
         feature: Feature,
         arg: String,
     },
+    /// Out over a trunk, with the dialled number: `Some(route)` = that `[[route]]` of
+    /// `trunks.toml`, `None` = the outbound routes decide by the number.
+    Outbound(Option<String>),
     /// No rule matched (the engine answers 404).
     NoMatch,
 }
@@ -533,6 +543,7 @@ impl Plan {
             },
             Action::Reject(code) => Route::Reject(*code),
             Action::Hangup => Route::Hangup,
+            Action::Outbound(r) => Route::Outbound(r.clone()),
             Action::Feature(feature) => Route::Feature {
                 feature: *feature,
                 arg: tail.to_string(),
@@ -638,6 +649,17 @@ impl Plan {
             Action::Queue(n) => Some(n),
             _ => None,
         })
+    }
+
+    /// Every `outbound` action: the route it names (`None`: the routes decide by the
+    /// number), with where it is written.
+    pub fn referenced_routes(&self) -> Vec<(Option<&str>, &Spot)> {
+        self.steps()
+            .filter_map(|s| match &s.action {
+                Action::Outbound(r) => Some((r.as_deref(), &s.at)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Voicemail boxes named literally (a `${number}` target is the dialled number, known

@@ -1208,3 +1208,46 @@ fn the_shipped_dial_plan_routes_the_demo_numbers() {
 fn names(v: Vec<(&str, &Spot)>) -> Vec<String> {
     v.into_iter().map(|(n, _)| n.to_string()).collect()
 }
+
+// ---- outbound ------------------------------------------------------------------------------
+
+#[test]
+fn outbound_routes_with_or_without_a_named_route() {
+    let p = plan(
+        "[[context]]\nname = \"internal\"\n\
+         [[context.rule]]\nmatch = \"_00Z.\"\naction = \"outbound\"\ntarget = \"international\"\n\
+         [[context.rule]]\nmatch = \"_0.\"\naction = \"outbound\"\n",
+    );
+    assert_eq!(
+        route(&p, "0044207", "1001", T0),
+        Route::Outbound(Some("international".into()))
+    );
+    assert_eq!(route(&p, "030123", "1001", T0), Route::Outbound(None));
+    let refs: Vec<(Option<&str>, usize)> = p
+        .referenced_routes()
+        .into_iter()
+        .map(|(r, s)| (r, s.line))
+        .collect();
+    assert_eq!(refs, [(Some("international"), 6), (None, 9)]);
+}
+
+#[test]
+fn outbound_is_refused_where_there_is_no_dialled_number() {
+    let errs = errors(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"600\"\naction = \"group\"\ntarget = \"g\"\n\
+         [groups.g]\nmembers = [\"1001\"]\nfallback = { action = \"outbound\" }\n",
+    );
+    let e = error_at(&errs, "groups.g.fallback.action");
+    assert_eq!(e.line, 9);
+    assert_eq!(e.message, "`outbound` only works in a dial-plan rule");
+    let errs = errors(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"0\"\naction = \"outbnd\"\n",
+    );
+    assert!(
+        error_at(&errs, "context[1].rule[1].action")
+            .hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `outbound`?")
+    );
+}

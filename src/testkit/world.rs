@@ -68,6 +68,8 @@ pub fn config(ban: u32, trusted: &[&str]) -> Config {
             pickup_group: Some("office".into()),
             voicemail_pin: (n == 1004).then(|| "4711".to_owned()),
             mwi_unsolicited: false,
+            class: None,
+            caller_id: None,
         })
         .collect();
     c

@@ -57,6 +57,11 @@
 //! # qualify = "30s"                # OPTIONS health check interval ("0s" = off)
 //! # qualify_failures = 3           # misses before the trunk counts as down
 //!
+//! [trunk.backup]                   # a gateway that authenticates Zvon by its address
+//! host = "192.0.2.10"
+//! inbound_from = ["192.0.2.0/24"]
+//! context = "from-provider"
+//!
 //! [[route]]
 //! name = "national"
 //! match = ["_0Z."]                 # dial-plan patterns of the dialled number
