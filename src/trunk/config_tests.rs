@@ -556,3 +556,24 @@ fn refs_name_contexts_and_emergency_numbers_where_written() {
         ("emergency.numbers[1]", 5)
     );
 }
+
+#[test]
+fn the_readme_example_parses() {
+    let readme = include_str!("../../README.md");
+    let begin = readme
+        .find("<!-- trunks.toml example: begin")
+        .expect("README has the trunks.toml example markers");
+    let end = readme[begin..]
+        .find("<!-- trunks.toml example: end")
+        .map(|i| begin + i)
+        .expect("README has the end marker");
+    let text = toml_block(&readme[begin..end], "");
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let p = &c.trunks["provider"];
+    assert!(p.register);
+    assert_eq!(p.domain, "provider.example");
+    assert_eq!(p.auth_user(), Some("4930123450"));
+    let names: Vec<&str> = c.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["premium", "national", "international"]);
+    assert_eq!(c.limits.total, 8);
+}
