@@ -531,6 +531,10 @@ fn a_broken_trunk_gives_routes_naming_it_no_second_error() {
     let errs = errors(t);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0].key, "trunk.p.host");
+    // ... and a typo of its name still gets the suggestion.
+    let t = t.replace("trunks = [\"p\"]", "trunks = [\"pp\"]");
+    let e = error_at(&t, "route[1].trunks[1]");
+    assert_eq!(hint(&e), "did you mean `p`?");
 }
 
 #[test]
