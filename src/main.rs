@@ -648,11 +648,13 @@ fn main() -> ExitCode {
             match zvon::config::load_dir(&dir) {
                 Ok(cfg) => {
                     println!(
-                        "{}: OK ({} extensions, {} queue(s), {} agent(s), SIP on {} UDP / {} TCP addresses)",
+                        "{}: OK ({} extensions, {} queue(s), {} agent(s), {} trunk(s), {} outbound route(s), SIP on {} UDP / {} TCP addresses)",
                         dir.display(),
                         cfg.extensions.len(),
                         cfg.acd.queues.len(),
                         cfg.acd.agents.len(),
+                        cfg.trunks.trunks.len(),
+                        cfg.trunks.routes.len(),
                         cfg.server.udp.len(),
                         cfg.server.tcp.len()
                     );

@@ -171,10 +171,13 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
         // (index of the line to insert before, expected key path)
         let mut spots = vec![(0, "zvon_bogus".to_string())];
         let mut ext = 0;
-        let (mut context, mut rule) = (0, 0);
+        let (mut context, mut rule, mut route) = (0, 0, 0);
         for (i, line) in lines.iter().enumerate() {
             let t = line.trim();
-            if t == "[[extension]]" {
+            if t == "[[route]]" {
+                route += 1;
+                spots.push((i + 1, format!("route[{route}].zvon_bogus")));
+            } else if t == "[[extension]]" {
                 ext += 1;
                 spots.push((i + 1, format!("extension[{ext}].zvon_bogus")));
             } else if t == "[[context]]" {
@@ -203,9 +206,10 @@ fn unknown_key_in_every_shipped_table_is_reported_at_the_injected_line() {
             checked += 1;
         }
     }
-    // top level of 5 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes;
-    // dialplan.toml: 1 context, 7 rules, 3 tables; queues.toml: 1 queue, 2 agents
-    assert_eq!(checked, 36);
+    // top level of 6 files + 7 tables + 4 extensions + ivr.toml: 2 flows and 4 nodes;
+    // dialplan.toml: 2 contexts, 10 + 5 rules, 3 tables; queues.toml: 1 queue, 2 agents;
+    // trunks.toml: 4 tables, 1 trunk, 3 routes
+    assert_eq!(checked, 54);
 }
 
 // ---- hints -------------------------------------------------------------------------------
@@ -931,4 +935,78 @@ fn extensions_take_a_class_and_a_caller_id() {
     let e = error_at(&errs, "extension[1].caller_id");
     assert_eq!(e.line, 5);
     assert_eq!(e.message, "`030 1` is not a phone number");
+}
+
+#[test]
+fn shipped_trunks_and_outbound_rules() {
+    use crate::dialplan::{Route, Vars};
+    use crate::trunk::{CallerIdPolicy, Class};
+    let c = load_dir(&shipped_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let t = &c.trunks;
+    assert_eq!(t.numbering.country, "49");
+    assert_eq!(t.numbering.area.as_deref(), Some("30"));
+    assert_eq!(t.default_class, Class::National);
+    assert_eq!((t.limits.per_extension, t.limits.total), (2, 10));
+    assert_eq!(t.emergency.numbers, ["112", "110"]);
+    assert_eq!(t.emergency.trunks, ["provider"]);
+    let p = &t.trunks["provider"];
+    // Loopback only, and no registration anywhere.
+    assert_eq!(p.literal_addr(), Some("127.0.0.1:5070".parse().unwrap()));
+    assert!(!p.register);
+    assert_eq!(p.password.as_ref().map(|s| s.expose()), Some("demo-trunk"));
+    assert_eq!(p.context, "from-provider");
+    assert_eq!(p.caller_id.as_deref(), Some("+4930123450"));
+    assert_eq!(p.max_channels, 10);
+    let names: Vec<(&str, Class)> = t
+        .routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.class))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("premium", Class::Premium),
+            ("national", Class::National),
+            ("international", Class::International)
+        ]
+    );
+    assert!(t.routes.iter().all(|r| r.e164 && r.trunks == ["provider"]));
+    assert_eq!(t.routes[1].caller_id, CallerIdPolicy::Extension);
+    // Extensions: 1001 has a DID, 1004 makes no outside calls.
+    assert_eq!(
+        c.extension("1001").unwrap().caller_id.as_deref(),
+        Some("+4930123451")
+    );
+    assert_eq!(c.extension("1004").unwrap().class, Some(Class::Internal));
+    // The dial plan sends outside numbers out and the provider's DIDs in.
+    let route = |ctx: &str, n: &str| {
+        c.dialplan
+            .route(ctx, n, "1001", &Vars::new(), crate::time::UnixTime(0))
+            .route
+    };
+    for n in [
+        "03012345678",
+        "00442071234567",
+        "+442071234567",
+        "112",
+        "110",
+    ] {
+        assert_eq!(route("internal", n), Route::Outbound(None), "{n}");
+    }
+    assert_eq!(route("internal", "1002"), Route::Extension("1002".into()));
+    assert_eq!(route("internal", "111"), Route::Extension("111".into()));
+    assert_eq!(
+        route("from-provider", "4930123451"),
+        Route::Extension("1001".into())
+    );
+    assert_eq!(
+        route("from-provider", "4930123457"),
+        Route::Queue("support".into())
+    );
+    assert_eq!(route("from-provider", "4930123459"), Route::Reject(404));
+    // 1970-01-01 was a Thursday; 00:00 UTC is outside business hours.
+    assert_eq!(
+        route("from-provider", "4930123450"),
+        Route::Ivr("closed".into())
+    );
 }

@@ -1201,7 +1201,10 @@ fn the_shipped_dial_plan_routes_the_demo_numbers() {
             "{code}"
         );
     }
-    assert_eq!(names(p.referenced_ivrs()), ["main", "closed"]);
+    assert_eq!(
+        names(p.referenced_ivrs()),
+        ["main", "closed", "main", "closed"]
+    );
     assert_eq!(names(p.referenced_mailboxes()), ["1002"]);
 }
 

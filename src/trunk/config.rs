@@ -520,7 +520,9 @@ fn trunk_list(
     v: &Value<'_>,
     known: &Known<'_>,
 ) -> Option<Vec<String>> {
-    let names: Vec<&str> = known.trunks.keys().map(String::as_str).collect();
+    // Broken trunks count for the hint: a typo of a trunk with errors is still a typo.
+    let mut names: Vec<&str> = known.trunks.keys().map(String::as_str).collect();
+    names.extend(known.broken.iter().map(String::as_str));
     let mut broken = false;
     let list = walk::list_of(ctx, path, v, "[\"provider\"]", |c, p, item| {
         let s = walk::nonempty(c, p, item)?.trim().to_string();

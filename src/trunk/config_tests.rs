@@ -531,6 +531,10 @@ fn a_broken_trunk_gives_routes_naming_it_no_second_error() {
     let errs = errors(t);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0].key, "trunk.p.host");
+    // ... and a typo of its name still gets the suggestion.
+    let t = t.replace("trunks = [\"p\"]", "trunks = [\"pp\"]");
+    let e = error_at(&t, "route[1].trunks[1]");
+    assert_eq!(hint(&e), "did you mean `p`?");
 }
 
 #[test]
@@ -555,4 +559,25 @@ fn refs_name_contexts_and_emergency_numbers_where_written() {
         (refs[1].1.key.as_str(), refs[1].1.line),
         ("emergency.numbers[1]", 5)
     );
+}
+
+#[test]
+fn the_readme_example_parses() {
+    let readme = include_str!("../../README.md");
+    let begin = readme
+        .find("<!-- trunks.toml example: begin")
+        .expect("README has the trunks.toml example markers");
+    let end = readme[begin..]
+        .find("<!-- trunks.toml example: end")
+        .map(|i| begin + i)
+        .expect("README has the end marker");
+    let text = toml_block(&readme[begin..end], "");
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let p = &c.trunks["provider"];
+    assert!(p.register);
+    assert_eq!(p.domain, "provider.example");
+    assert_eq!(p.auth_user(), Some("4930123450"));
+    let names: Vec<&str> = c.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["premium", "national", "international"]);
+    assert_eq!(c.limits.total, 8);
 }
