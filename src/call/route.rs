@@ -189,8 +189,7 @@ impl Pbx {
                 Disposition::Failed,
                 "feature not available",
             )),
-            // TODO(trunks): place the call through trunk::route::plan_outbound; until then
-            // like NoMatch.
+            // Out through the trunks: planned once the call exists (call::trunk).
             Route::Outbound(route) => Ok((dialed.to_owned(), Vec::new(), After::Outbound(route))),
             Route::NoMatch => Err((404, "Not Found", Disposition::Failed, "no such number")),
         };

@@ -100,26 +100,6 @@ pub struct TrunksConfig {
     pub emergency: Emergency,
 }
 
-impl TrunksConfig {
-    /// The trunk whose listed inbound addresses (or, without a list, whose resolved
-    /// provider address) contain `ip`.
-    pub fn trunk_for_source<'a>(
-        &'a self,
-        ip: &std::net::IpAddr,
-        resolved: &BTreeMap<String, Vec<SocketAddr>>,
-    ) -> Option<&'a Trunk> {
-        self.trunks.values().find(|t| {
-            if t.inbound_from.is_empty() {
-                resolved
-                    .get(&t.name)
-                    .is_some_and(|a| a.iter().any(|s| s.ip() == *ip))
-            } else {
-                t.inbound_from.iter().any(|n| n.contains(ip))
-            }
-        })
-    }
-}
-
 /// `[trunk.NAME]`: one provider or gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trunk {
