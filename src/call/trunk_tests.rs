@@ -623,3 +623,79 @@ fn channel_limit_and_timeouts_move_calls_to_the_next_trunk() {
     );
     assert_ne!(c.disposition, Disposition::Answered);
 }
+
+#[test]
+fn a_trunk_down_by_its_options_checks_is_skipped_until_it_answers_again() {
+    let mut cfg = config(0, &[]);
+    cfg.dialplan = crate::dialplan::Plan::parse(
+        "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"_0.\"\naction = \"outbound\"\n",
+    )
+    .unwrap();
+    cfg.trunks = trunks_config();
+    let p = cfg.trunks.trunks.get_mut("prov").unwrap();
+    p.qualify = Duration::from_secs(30);
+    p.qualify_failures = 1;
+    let mut w = World::new(&cfg);
+    let now = w.clock.now();
+    for (t, a) in [("prov", PROV), ("backup", BACKUP)] {
+        w.pbx.handle_input(
+            now,
+            Input::TrunkAddress {
+                trunk: t.into(),
+                remote: vec![addr(a)],
+                local: Some(addr(PBX)),
+            },
+        );
+    }
+    w.sent.clear();
+    w.run_for(Duration::ZERO);
+    let ping = sent_to(&w, PROV, Method::Options);
+    assert_eq!(ping.len(), 1, "OPTIONS at once");
+    assert_eq!(
+        ping[0].request_uri().unwrap().to_string(),
+        "sip:prov.example"
+    );
+    // Unanswered (64*T1): down.
+    w.run_for(Duration::from_secs(33));
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("prov") && l.contains("DOWN")),
+        "{st}"
+    );
+    let out = call_from(
+        &mut w,
+        ALICE,
+        "1001",
+        "030123",
+        &offer_sdp("192.0.2.10", 40000, "0", ""),
+        ("h1", "c-h1"),
+    );
+    assert!(invites_to(&out, PROV).is_empty(), "a down trunk is skipped");
+    assert_eq!(invites_to(&out, BACKUP).len(), 1);
+    // The next ping is answered (even a 404 proves it alive): up, and used first again.
+    w.sent.clear();
+    w.run_for(Duration::from_secs(30));
+    let ping = sent_to(&w, PROV, Method::Options);
+    let branches: std::collections::BTreeSet<_> = ping
+        .iter()
+        .map(|m| m.top_via().unwrap().branch().unwrap().to_owned())
+        .collect();
+    assert_eq!(branches.len(), 1, "one OPTIONS (and its retransmissions)");
+    answer(&mut w, PROV, &ping[0], 404, &[], None);
+    let st = w.control(crate::api::Request::StatusTrunks).text;
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("prov") && l.contains(" up")),
+        "{st}"
+    );
+    let out = call_from(
+        &mut w,
+        BOB1,
+        "1002",
+        "030456",
+        &offer_sdp("192.0.2.21", 40002, "0", ""),
+        ("h2", "c-h2"),
+    );
+    assert_eq!(invites_to(&out, PROV).len(), 1, "{out:?}");
+}
