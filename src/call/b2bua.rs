@@ -1013,6 +1013,12 @@ impl Pbx {
             return;
         }
         if call.originate.is_some() && code >= 300 {
+            if call.outbound.is_some() {
+                call.branches[i].state = BranchState::Failed(code);
+                if self.trunk_failover(now, id, i, code) {
+                    return;
+                }
+            }
             return self.callback_branch_failed(now, id, i, code);
         }
         match code {
@@ -1157,6 +1163,12 @@ impl Pbx {
                     return;
                 }
                 if call.originate.is_some() {
+                    if call.outbound.is_some() {
+                        call.branches[i].state = BranchState::Failed(code);
+                        if self.trunk_failover(now, id, i, code) {
+                            return;
+                        }
+                    }
                     return self.callback_branch_failed(now, id, i, code);
                 }
                 call.branches[i].state = BranchState::Failed(code);

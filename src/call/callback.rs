@@ -158,8 +158,39 @@ impl Pbx {
                     .collect(),
                 Err(_) => Vec::new(),
             };
+        // Not one of our phones: out through the trunks, with the class of extensions that
+        // set none (a caller could type any number as the callback number).
+        let outbound = if targets.is_empty() && !self.s.extensions.contains_key(number) {
+            crate::trunk::route::plan_outbound(
+                &self.trunks.cfg,
+                number,
+                None,
+                self.trunks.cfg.default_class,
+            )
+            .map_err(|r| tracing::info!(number, queue, "callback: {}", r.answer().2))
+            .ok()
+            .and_then(|plan| {
+                let local = plan.trunks.iter().find_map(|t| self.trunks.local.get(t))?;
+                let remote = plan
+                    .trunks
+                    .iter()
+                    .find_map(|t| self.trunks.addrs.get(t)?.first())?;
+                let flow = crate::sip::registrar::Flow {
+                    transport: crate::sip::Transport::Udp,
+                    remote: *remote,
+                    local: *local,
+                };
+                Some((plan, flow))
+            })
+        } else {
+            None
+        };
+        let first_flow = targets
+            .first()
+            .map(|t| t.2)
+            .or(outbound.as_ref().map(|o| o.1));
         let ports = (self.ports.take(), self.ports.take());
-        let (Some(a_port), Some(b_port), Some(first)) = (ports.0, ports.1, targets.first()) else {
+        let (Some(a_port), Some(b_port), Some(flow)) = (ports.0, ports.1, first_flow) else {
             for p in [ports.0, ports.1].into_iter().flatten() {
                 self.ports.give(p);
             }
@@ -169,7 +200,6 @@ impl Pbx {
             self.pump_acd(now);
             return;
         };
-        let flow = first.2;
         let media_ip = self.media_address.unwrap_or(flow.local.ip());
         self.calls.next += 1;
         let id = self.calls.next;
@@ -264,7 +294,11 @@ impl Pbx {
             priority: 0,
             queue_skills: None,
             originate: Some(queue.to_owned()),
-            outbound: None,
+            outbound: outbound.map(|(plan, _)| crate::call::trunk::Outbound {
+                plan,
+                next: 0,
+                ext_caller_id: None,
+            }),
             inbound_trunk: None,
         };
         let codecs = self.codecs.clone();
@@ -283,6 +317,15 @@ impl Pbx {
         self.acd.callback_started(key, id);
         for t in txns {
             self.pump(now, t);
+        }
+        let via_trunk = self
+            .calls
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.outbound.is_some());
+        if via_trunk && !self.outbound_next_trunk(now, id) {
+            self.callback_branch_failed(now, id, 0, 503);
+            return;
         }
         self.arm_call(id);
     }
@@ -375,7 +418,7 @@ impl Pbx {
             })
             .collect::<Option<Vec<u16>>>()
             .unwrap_or_default();
-        if codes.is_empty() || call.state == CallState::Ending {
+        if (codes.is_empty() && !call.branches.is_empty()) || call.state == CallState::Ending {
             return;
         }
         let (code, _, disp, cause) = crate::call::b2bua::best_failure(&codes);

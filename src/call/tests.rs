@@ -843,7 +843,7 @@ fn shutdown_hangs_up_calls_and_writes_their_cdrs() {
     assert!(w.pbx.calls_idle());
 }
 
-const CAROL: &str = "10.0.0.30:5060"; // 1003 may only register from 10.0.0.0/8
+pub(crate) const CAROL: &str = "10.0.0.30:5060"; // 1003 may only register from 10.0.0.0/8
 
 /// Bob1 (the callee) sends a request in its dialog with Zvon.
 fn from_bob(
@@ -1455,7 +1455,7 @@ fn attended_transfer_joins_the_transferors_two_far_parties() {
 
 const DAVE: &str = "192.0.2.40:5060";
 
-fn plays(w: &World) -> Vec<(u64, Vec<String>)> {
+pub(crate) fn plays(w: &World) -> Vec<(u64, Vec<String>)> {
     w.media
         .iter()
         .filter_map(|m| match m {
@@ -2226,7 +2226,7 @@ fn queue_world(strategy: &str) -> World {
     w
 }
 
-fn queue_config(strategy: &str) -> crate::config::Config {
+pub(crate) fn queue_config(strategy: &str) -> crate::config::Config {
     let mut cfg = config(0, &[]);
     cfg.dialplan = crate::dialplan::Plan::parse(
         "[[context]]\nname = \"internal\"\n[[context.rule]]\nmatch = \"700\"\naction = \"queue\"\ntarget = \"support\"\n\
@@ -2295,7 +2295,7 @@ fn call_queue_and_ack(w: &mut World) -> Vec<(SocketAddr, Message)> {
 }
 
 /// Hangs up every call and returns the CDRs written.
-fn end_all(w: &mut World) -> Vec<CdrRecord> {
+pub(crate) fn end_all(w: &mut World) -> Vec<CdrRecord> {
     w.pbx.hangup_all(w.clock.now());
     w.drain();
     w.pbx.flush_cdrs(w.clock.now());
@@ -2303,7 +2303,7 @@ fn end_all(w: &mut World) -> Vec<CdrRecord> {
     cdrs(w)
 }
 
-fn queue_events(w: &World) -> Vec<(String, String, Vec<String>)> {
+pub(crate) fn queue_events(w: &World) -> Vec<(String, String, Vec<String>)> {
     w.store
         .iter()
         .filter_map(|s| match s {

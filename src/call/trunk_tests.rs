@@ -52,6 +52,7 @@ pub(crate) fn trunks_config() -> TrunksConfig {
         routes: vec![
             route("international", "_00Z.", Class::International, &["prov"]),
             route("national", "_0Z.", Class::National, &["prov", "backup"]),
+            route("e164", "_+49.", Class::National, &["backup", "prov"]),
         ],
         numbering: Numbering {
             country: "49".into(),
@@ -698,4 +699,128 @@ fn a_trunk_down_by_its_options_checks_is_skipped_until_it_answers_again() {
         ("h2", "c-h2"),
     );
     assert_eq!(invites_to(&out, PROV).len(), 1, "{out:?}");
+}
+
+#[test]
+fn a_provider_caller_asks_for_a_callback_and_is_called_back_through_the_trunks() {
+    use crate::media::{MediaEvent, Side};
+    let mut cfg = crate::call::tests::queue_config("linear");
+    cfg.trunks = trunks_config();
+    let mut w = World::new(&cfg);
+    for (t, a) in [("prov", PROV), ("backup", BACKUP)] {
+        let now = w.clock.now();
+        w.pbx.handle_input(
+            now,
+            Input::TrunkAddress {
+                trunk: t.into(),
+                remote: vec![addr(a)],
+                local: Some(addr(PBX)),
+            },
+        );
+    }
+    register(&mut w, "1003", crate::call::tests::CAROL, "r3");
+    let r = w.control(crate::api::Request::AgentPause {
+        agent: "carol".into(),
+        reason: None,
+    });
+    assert!(r.ok);
+    // A customer calls the queue's DID (700 here) from the public network.
+    let sdp = offer_sdp("198.51.100.1", 31000, "0 101", "");
+    let inv = format!(
+        "INVITE sip:700@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {PROV};branch=z9hG4bKcb1\nMax-Forwards: 70\n\
+         From: <sip:+4917612345@prov.example>;tag=cust\nTo: <sip:700@prov.example>\nCall-ID: cb-in\n\
+         CSeq: 1 INVITE\nContact: <sip:+4917612345@{PROV}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+        sdp.len()
+    );
+    let out = w.recv_any(addr(PROV), Transport::Udp, &inv);
+    let ok = out
+        .iter()
+        .find(|(_, m)| m.status() == Some(200))
+        .expect("the queue answers")
+        .1
+        .clone();
+    let ack = format!(
+        "ACK sip:700@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {PROV};branch=z9hG4bKcb2\nMax-Forwards: 70\n\
+         From: <sip:+4917612345@prov.example>;tag=cust\nTo: <sip:700@prov.example>;tag={}\nCall-ID: cb-in\n\
+         CSeq: 1 ACK\nContent-Length: 0\n\n",
+        ok.to().unwrap().tag().unwrap()
+    );
+    w.recv_any(addr(PROV), Transport::Udp, &ack);
+    let session = crate::call::tests::session_of(&w);
+    for digit in ['2', '1'] {
+        w.media_event(MediaEvent::Dtmf {
+            session,
+            side: Side::A,
+            digit,
+        });
+    }
+    let (play, prompts) = crate::call::tests::plays(&w).last().unwrap().clone();
+    assert_eq!(prompts, ["callback-keep-place"]);
+    w.media_event(MediaEvent::PlayDone { session, id: play });
+    let bye = w
+        .sent_messages()
+        .into_iter()
+        .find(|(a, m)| *a == addr(PROV) && m.method() == Some(&Method::Bye))
+        .expect("hung up")
+        .1;
+    answer(&mut w, PROV, &bye, 200, &[], None);
+    w.media_event(MediaEvent::Closed {
+        session,
+        stats: Default::default(),
+    });
+    // Carol is free: Zvon calls the customer back out through the route's first trunk, with the
+    // company number as caller ID.
+    let r = w.control(crate::api::Request::AgentUnpause {
+        agent: "carol".into(),
+    });
+    assert!(r.ok);
+    let sent = w.sent_messages();
+    let inv = invites_to(&sent, BACKUP)
+        .pop()
+        .expect("the callback goes out through backup");
+    assert_eq!(
+        inv.request_uri().unwrap().to_string(),
+        "sip:+4917612345@backup.example"
+    );
+    assert_eq!(inv.from().unwrap().uri.user.as_deref(), Some("+4930123450"));
+    // backup fails: on to prov, which answers.
+    let out = answer(&mut w, BACKUP, &inv, 503, &[], None);
+    let inv = invites_to(&out, PROV).pop().expect("failover to prov");
+    let out = answer(
+        &mut w,
+        PROV,
+        &inv,
+        200,
+        &[],
+        Some(offer_sdp("198.51.100.1", 31002, "0 101", "")),
+    );
+    let carol = invites_to(&out, crate::call::tests::CAROL)
+        .pop()
+        .expect("now Carol rings");
+    crate::call::tests::respond(
+        &mut w,
+        crate::call::tests::CAROL,
+        &carol,
+        200,
+        "carol",
+        Some(offer_sdp("10.0.0.30", 50000, "0 101", "")),
+    );
+    w.run_for(Duration::from_secs(20));
+    let cdr = crate::call::tests::end_all(&mut w);
+    let back = cdr
+        .iter()
+        .find(|r| r.history.starts_with("callback:"))
+        .expect("the callback's CDR");
+    assert_eq!(back.answered_by.as_deref(), Some("1003"));
+    assert!(
+        back.history.contains("trunk:backup;trunk:prov"),
+        "{}",
+        back.history
+    );
+    let first = cdr
+        .iter()
+        .find(|r| r.history.contains("callback-request"))
+        .unwrap();
+    assert!(first.history.starts_with("trunk:prov"), "{}", first.history);
+    assert_eq!(back.linkedid, first.uniqueid);
 }
