@@ -992,17 +992,7 @@ impl Pbx {
         let Some(creds) = creds else {
             return Err(Box::new(self.challenge(req, false, proxy)));
         };
-        let p = DigestParams {
-            username: creds.get("username").unwrap_or(""),
-            realm: creds.get("realm").unwrap_or(""),
-            nonce: creds.get("nonce").unwrap_or(""),
-            uri: creds.get("uri").unwrap_or(""),
-            response: creds.get("response").unwrap_or(""),
-            algorithm: creds.get("algorithm"),
-            qop: creds.get("qop"),
-            nc: creds.get("nc"),
-            cnonce: creds.get("cnonce"),
-        };
+        let p = DigestParams::from_credentials(&creds);
         match self.nonces.check(p.nonce, now.mono - self.started) {
             NonceState::Fresh => {}
             NonceState::Stale => return Err(Box::new(self.challenge(req, true, proxy))),
@@ -1260,21 +1250,7 @@ impl Pbx {
         };
         let txn = ClientNonInvite::new(now.mono, m.to_bytes(), rel, self.s.timers);
         let key = TxnKey::client(&branch, "OPTIONS");
-        self.next_txn += 1;
-        let id = self.next_txn;
-        self.txns.insert(
-            id,
-            Txn {
-                kind: TxnKind::Qualify { txn, aor, binding },
-                key: key.clone(),
-                client: true,
-                transport: flow.transport,
-                local: flow.local,
-                remote: flow.remote,
-                finalised: false,
-            },
-        );
-        self.client_keys.insert(key, id);
+        let id = self.add_client_txn(key, TxnKind::Qualify { txn, aor, binding }, flow);
         self.pump(now, id);
     }
 

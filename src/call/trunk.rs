@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::call::b2bua::{BranchState, CallState, LegRef};
-use crate::core::{Pbx, Txn, TxnKind};
+use crate::core::{Pbx, TxnKind};
 use crate::media::Side;
 use crate::sip::Transport;
 use crate::sip::auth;
@@ -675,26 +675,12 @@ impl Pbx {
             Reliability::Unreliable,
             self.s.timers,
         );
-        let key = TxnKey::client(branch, method);
-        self.next_txn += 1;
-        let id = self.next_txn;
-        self.txns.insert(
-            id,
-            Txn {
-                kind: TxnKind::Trunk {
-                    txn,
-                    trunk: name.to_owned(),
-                    what,
-                },
-                key: key.clone(),
-                client: true,
-                transport: flow.transport,
-                local: flow.local,
-                remote: flow.remote,
-                finalised: false,
-            },
-        );
-        self.client_keys.insert(key, id);
+        let kind = TxnKind::Trunk {
+            txn,
+            trunk: name.to_owned(),
+            what,
+        };
+        let id = self.add_client_txn(TxnKey::client(branch, method), kind, flow);
         self.pump(now, id);
     }
 

@@ -71,11 +71,8 @@ pub(crate) fn trunks_config() -> TrunksConfig {
     }
 }
 
-/// A world with trunks `prov` and `backup` resolved, Bob (1002) registered, and 1001's
-/// outbound caller ID set.
-pub(crate) fn trunk_world(cfg: &mut crate::config::Config) -> World {
-    cfg.trunks = trunks_config();
-    let mut w = World::new(cfg);
+/// The runtime's part: both trunks resolved, our address 127.0.0.1:5060 towards them.
+fn resolve_trunks(w: &mut World) {
     for (t, a) in [("prov", PROV), ("backup", BACKUP)] {
         let now = w.clock.now();
         w.pbx.handle_input(
@@ -87,6 +84,14 @@ pub(crate) fn trunk_world(cfg: &mut crate::config::Config) -> World {
             },
         );
     }
+}
+
+/// A world with trunks `prov` and `backup` resolved, Bob (1002) registered, and 1001's
+/// outbound caller ID set.
+pub(crate) fn trunk_world(cfg: &mut crate::config::Config) -> World {
+    cfg.trunks = trunks_config();
+    let mut w = World::new(cfg);
+    resolve_trunks(&mut w);
     w.drain();
     if let Some(e) = w.pbx.s.extensions.get_mut("1001") {
         e.caller_id = Some("+4930123451".into());
@@ -126,17 +131,7 @@ fn answer(
 
 fn verify(m: &Message, header: HeaderName, method: &str, password: &str) -> Verdict {
     let c = Credentials::parse(m.headers.get(&header).expect("credentials")).unwrap();
-    let p = DigestParams {
-        username: c.get("username").unwrap(),
-        realm: c.get("realm").unwrap(),
-        nonce: c.get("nonce").unwrap(),
-        uri: c.get("uri").unwrap(),
-        response: c.get("response").unwrap(),
-        algorithm: c.get("algorithm"),
-        qop: c.get("qop"),
-        nc: c.get("nc"),
-        cnonce: c.get("cnonce"),
-    };
+    let p = DigestParams::from_credentials(&c);
     auth::verify(&p, method, b"", password)
 }
 
@@ -637,17 +632,7 @@ fn a_trunk_down_by_its_options_checks_is_skipped_until_it_answers_again() {
     p.qualify = Duration::from_secs(30);
     p.qualify_failures = 1;
     let mut w = World::new(&cfg);
-    let now = w.clock.now();
-    for (t, a) in [("prov", PROV), ("backup", BACKUP)] {
-        w.pbx.handle_input(
-            now,
-            Input::TrunkAddress {
-                trunk: t.into(),
-                remote: vec![addr(a)],
-                local: Some(addr(PBX)),
-            },
-        );
-    }
+    resolve_trunks(&mut w);
     w.sent.clear();
     w.run_for(Duration::ZERO);
     let ping = sent_to(&w, PROV, Method::Options);
@@ -707,17 +692,7 @@ fn a_provider_caller_asks_for_a_callback_and_is_called_back_through_the_trunks()
     let mut cfg = crate::call::tests::queue_config("linear");
     cfg.trunks = trunks_config();
     let mut w = World::new(&cfg);
-    for (t, a) in [("prov", PROV), ("backup", BACKUP)] {
-        let now = w.clock.now();
-        w.pbx.handle_input(
-            now,
-            Input::TrunkAddress {
-                trunk: t.into(),
-                remote: vec![addr(a)],
-                local: Some(addr(PBX)),
-            },
-        );
-    }
+    resolve_trunks(&mut w);
     register(&mut w, "1003", crate::call::tests::CAROL, "r3");
     let r = w.control(crate::api::Request::AgentPause {
         agent: "carol".into(),

@@ -710,8 +710,9 @@ fn template(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>, extension: bool) -> Op
     Some(Target::Literal(s.to_string()))
 }
 
-/// A name of a context, IVR, queue, group, prompt or holiday list.
-fn name(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
+/// A name of a context, IVR, queue, group, prompt or holiday list (trunks.toml's `context`
+/// is checked with it too).
+pub(crate) fn name(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
     let s = walk::nonempty(ctx, path, v)?.trim();
     if !s
         .chars()

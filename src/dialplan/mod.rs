@@ -84,7 +84,7 @@ use std::time::Duration;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-pub(crate) use check::{check, cross_check, destination};
+pub(crate) use check::{check, cross_check, destination, name as check_name};
 pub use pattern::{CallerPattern, Pattern};
 
 use crate::time::UnixTime;

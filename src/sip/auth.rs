@@ -215,6 +215,23 @@ pub struct DigestParams<'a> {
     pub cnonce: Option<&'a str>,
 }
 
+impl<'a> DigestParams<'a> {
+    /// The parameters of parsed `Authorization` credentials (absent ones empty or `None`).
+    pub fn from_credentials(c: &'a crate::sip::msg::Credentials) -> DigestParams<'a> {
+        DigestParams {
+            username: c.get("username").unwrap_or(""),
+            realm: c.get("realm").unwrap_or(""),
+            nonce: c.get("nonce").unwrap_or(""),
+            uri: c.get("uri").unwrap_or(""),
+            response: c.get("response").unwrap_or(""),
+            algorithm: c.get("algorithm"),
+            qop: c.get("qop"),
+            nc: c.get("nc"),
+            cnonce: c.get("cnonce"),
+        }
+    }
+}
+
 /// Why a digest response was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -545,17 +562,7 @@ mod tests {
             let v = answer_challenge(&ch, "INVITE", "sip:123@prov", "acc", "pw", "cn", 1).unwrap();
             let cr = crate::sip::msg::Credentials::parse(&v).unwrap();
             assert_eq!(cr.get("opaque"), Some("op"));
-            let p = DigestParams {
-                username: cr.get("username").unwrap(),
-                realm: cr.get("realm").unwrap(),
-                nonce: cr.get("nonce").unwrap(),
-                uri: cr.get("uri").unwrap(),
-                response: cr.get("response").unwrap(),
-                algorithm: cr.get("algorithm"),
-                qop: cr.get("qop"),
-                nc: cr.get("nc"),
-                cnonce: cr.get("cnonce"),
-            };
+            let p = DigestParams::from_credentials(&cr);
             assert_eq!(p.nonce, "n0\"x");
             assert_eq!(verify(&p, "INVITE", b"", "pw"), Verdict::Ok, "{c}");
             assert_eq!(verify(&p, "INVITE", b"", "bad"), Verdict::Mismatch);

@@ -433,24 +433,6 @@ fn valid_host_name(s: &str) -> bool {
         })
 }
 
-/// A dial-plan context name (as dialplan.toml accepts them).
-fn context_name(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<String> {
-    let s = walk::nonempty(ctx, path, v)?.trim();
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-    {
-        ctx.error(
-            v.span(),
-            path,
-            format!("`{s}` is not a valid context name"),
-            Some("the `name` of a [[context]] in dialplan.toml, like \"from-provider\"".into()),
-        );
-        return None;
-    }
-    Some(s.to_string())
-}
-
 fn numbering(ctx: &mut Ctx<'_>, path: &str, v: &Value<'_>) -> Option<Numbering> {
     let t = walk::table(ctx, path, v)?;
     let mut sec = Section::new(path, t, v.span());
@@ -674,7 +656,7 @@ fn trunk(
         Some(nets)
     });
     let context = sec.require(ctx, "context", "\"from-provider\"", |c, p, v| {
-        let n = context_name(c, p, v)?;
+        let n = crate::dialplan::check_name(c, p, v)?;
         refs.push((Ref::Context(n.clone()), spot(c, p, &v.span())));
         Some(n)
     });

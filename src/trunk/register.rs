@@ -482,17 +482,7 @@ mod tests {
         assert_eq!(req2.headers.get(&HeaderName::CSeq), Some("2 REGISTER"));
         assert_eq!(req2.call_id().unwrap(), "cid@zvon");
         let c = auth_of(&req2).unwrap();
-        let p = auth::DigestParams {
-            username: c.get("username").unwrap(),
-            realm: c.get("realm").unwrap(),
-            nonce: c.get("nonce").unwrap(),
-            uri: c.get("uri").unwrap(),
-            response: c.get("response").unwrap(),
-            algorithm: c.get("algorithm"),
-            qop: c.get("qop"),
-            nc: c.get("nc"),
-            cnonce: c.get("cnonce"),
-        };
+        let p = auth::DigestParams::from_credentials(&c);
         assert_eq!(p.uri, "sip:prov.example");
         assert_eq!(auth::verify(&p, "REGISTER", b"", "pw"), auth::Verdict::Ok);
         // The provider grants 120 s on our Contact: refresh at 96 s.
