@@ -2095,6 +2095,7 @@ impl Pbx {
 
     /// Ends every call (shutdown): BYE both legs, close media. CDRs follow.
     pub fn hangup_all(&mut self, now: Now) {
+        self.unregister_trunks(now);
         let ids: Vec<u64> = self.calls.calls.keys().copied().collect();
         for id in ids {
             let proceeding = self

@@ -721,8 +721,41 @@ impl Pbx {
                 trunk = name,
                 "trunk down: OPTIONS unanswered; routes use the next trunk"
             ),
-            Some(Change::Up) => tracing::info!(trunk = name, "trunk up again"),
+            Some(Change::Up) => {
+                tracing::info!(trunk = name, "trunk up again");
+                if let Some(r) = self.trunks.regs.get_mut(name) {
+                    r.refresh_now(now.mono);
+                }
+            }
             None => {}
+        }
+    }
+
+    /// At shutdown: unregister from every provider Zvon is registered to.
+    pub(crate) fn unregister_trunks(&mut self, now: Now) {
+        let names: Vec<String> = self.trunks.regs.keys().cloned().collect();
+        for name in names {
+            let Some((t, flow, branch, cnonce)) = self.trunk_env_parts(&name) else {
+                continue;
+            };
+            let ua = self.s.user_agent.clone();
+            let env = Env {
+                local: flow.local,
+                transport: flow.transport,
+                branch: &branch,
+                cnonce: &cnonce,
+                user_agent: &ua,
+            };
+            let Some(m) = self
+                .trunks
+                .regs
+                .get_mut(&name)
+                .and_then(|r| r.unregister(now.mono, &t, env))
+            else {
+                continue;
+            };
+            tracing::info!(trunk = %name, "unregistering from the provider");
+            self.send_trunk_request(now, &name, TrunkReq::Register, m, flow, &branch);
         }
     }
 

@@ -385,6 +385,15 @@ fn registration_answers_the_challenge_refreshes_and_recovers_after_the_provider_
     answer(&mut w, PROV, &r5, 200, &["Expires: 300".to_string()], None);
     let st = w.control(crate::api::Request::StatusTrunks).text;
     assert!(st.contains("registered, expires in 300s"), "{st}");
+    // Shutdown: unregister, authenticated with the last challenge.
+    w.sent.clear();
+    let now = w.clock.now();
+    w.pbx.hangup_all(now);
+    w.drain();
+    let bye = sent_to(&w, PROV, Method::Register);
+    assert_eq!(bye.len(), 1);
+    assert_eq!(bye[0].headers.get(&HeaderName::Expires), Some("0"));
+    assert_eq!(verify(&bye[0], HeaderName::Authorization, "REGISTER", "pw"), Verdict::Ok);
 }
 
 /// A world whose dial plan sends numbers starting with 0 to the outbound routes.

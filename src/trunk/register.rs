@@ -81,6 +81,11 @@ pub struct Registration {
     backoff: Duration,
     /// The nonce we already answered (a second challenge with it means wrong credentials).
     answered_nonce: Option<String>,
+    /// The last challenge answered, with the header our answer went in (to authenticate the
+    /// unregistration at shutdown without waiting for a new challenge).
+    last_challenge: Option<(HeaderName, Challenge)>,
+    /// Unregistering (shutdown): responses change nothing.
+    leaving: bool,
     nc: u32,
     /// When the last registration succeeded (wall-clock unix seconds are the engine's; this
     /// is monotonic).
@@ -103,6 +108,8 @@ impl Registration {
             next: Some(now),
             backoff: t.retry,
             answered_nonce: None,
+            last_challenge: None,
+            leaving: false,
             nc: 0,
             registered_since: None,
             granted: None,
@@ -143,7 +150,7 @@ impl Registration {
         let Some(code) = rsp.status() else {
             return Step::Wait;
         };
-        if code < 200 {
+        if code < 200 || self.leaving {
             return Step::Wait;
         }
         match code {
@@ -247,6 +254,7 @@ impl Registration {
                 } else {
                     HeaderName::ProxyAuthorization
                 };
+                self.last_challenge = Some((name.clone(), ch.clone()));
                 Step::Send(Box::new(self.request(t, env, Some((name, value)))))
             }
             423 => {
@@ -309,6 +317,44 @@ impl Registration {
         };
         self.next = Some(now + wait);
         self.backoff = (self.backoff * 2).min(t.retry_max);
+    }
+
+    /// The provider's address came back (its health check answers again): register at once
+    /// rather than at the next refresh, in case it restarted and forgot us.
+    pub fn refresh_now(&mut self, now: Instant) {
+        if self.next.is_some() {
+            self.next = Some(now);
+        }
+    }
+
+    /// At shutdown: a REGISTER with `Expires: 0`, authenticated with the last challenge (the
+    /// next nonce count), so the provider stops sending calls here. `None` when Zvon is not
+    /// registered.
+    pub fn unregister(&mut self, now: Instant, t: &Trunk, env: Env<'_>) -> Option<Message> {
+        if !self.is_registered(now) {
+            return None;
+        }
+        self.leaving = true;
+        self.next = None;
+        self.state = RegState::Idle;
+        let auth = match (&self.last_challenge, t.auth_user(), &t.password) {
+            (Some((name, ch)), Some(user), Some(pw)) => {
+                self.nc += 1;
+                auth::answer_challenge(
+                    ch,
+                    "REGISTER",
+                    &request_uri(t),
+                    user,
+                    pw.expose(),
+                    env.cnonce,
+                    self.nc,
+                )
+                .map(|v| (name.clone(), v))
+            }
+            _ => None,
+        };
+        self.expires = Duration::ZERO;
+        Some(self.request(t, env, auth))
     }
 
     fn request(&mut self, t: &Trunk, env: Env<'_>, auth: Option<(HeaderName, String)>) -> Message {
@@ -603,5 +649,42 @@ mod tests {
             panic!()
         };
         assert_eq!(req.headers.get(&HeaderName::Expires), Some("900"));
+    }
+
+    #[test]
+    fn unregisters_at_shutdown_with_the_last_challenge() {
+        let t = trunk();
+        let t0 = crate::testkit::origin();
+        let mut r = Registration::new(&t, "c".into(), "f".into(), t0);
+        assert!(
+            r.unregister(t0, &t, env("u0")).is_none(),
+            "not registered: nothing to undo"
+        );
+        let mut r = Registration::new(&t, "c".into(), "f".into(), t0);
+        let req = r.on_timeout(t0, &t, env("b1")).unwrap();
+        let ch = "WWW-Authenticate: Digest realm=\"prov\", nonce=\"n1\", qop=\"auth\"";
+        let Step::Send(req) =
+            r.on_response(t0, &answer(&req, "401 Unauthorized", &[ch]), &t, env("b2"))
+        else {
+            panic!()
+        };
+        r.on_response(t0, &answer(&req, "200 OK", &[]), &t, env("b3"));
+        let bye = r
+            .unregister(t0 + Duration::from_secs(5), &t, env("b4"))
+            .unwrap();
+        assert_eq!(bye.headers.get(&HeaderName::Expires), Some("0"));
+        let c = auth_of(&bye).expect("authenticated with the last challenge");
+        assert_eq!(
+            (c.get("nonce"), c.get("nc")),
+            (Some("n1"), Some("00000002"))
+        );
+        let p = auth::DigestParams::from_credentials(&c);
+        assert_eq!(auth::verify(&p, "REGISTER", b"", "pw"), auth::Verdict::Ok);
+        assert_eq!(r.poll_timeout(), None, "no refresh after leaving");
+        assert!(matches!(
+            r.on_response(t0, &answer(&bye, "200 OK", &[]), &t, env("b5")),
+            Step::Wait
+        ));
+        assert_eq!(r.poll_timeout(), None);
     }
 }
