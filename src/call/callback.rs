@@ -170,15 +170,14 @@ impl Pbx {
             .map_err(|r| tracing::info!(number, queue, "callback: {}", r.answer().2))
             .ok()
             .and_then(|plan| {
-                let local = plan.trunks.iter().find_map(|t| self.trunks.local.get(t))?;
-                let remote = plan
+                let name = plan
                     .trunks
                     .iter()
-                    .find_map(|t| self.trunks.addrs.get(t)?.first())?;
+                    .find(|t| self.trunks.local.contains_key(*t))?;
                 let flow = crate::sip::registrar::Flow {
-                    transport: crate::sip::Transport::Udp,
-                    remote: *remote,
-                    local: *local,
+                    transport: self.trunks.cfg.trunks.get(name)?.transport,
+                    remote: *self.trunks.addrs.get(name)?.first()?,
+                    local: *self.trunks.local.get(name)?,
                 };
                 Some((plan, flow))
             })

@@ -25,7 +25,6 @@ use bytes::Bytes;
 use crate::call::b2bua::{BranchState, CallState, LegRef};
 use crate::core::{Pbx, TxnKind};
 use crate::media::Side;
-use crate::sip::Transport;
 use crate::sip::auth;
 use crate::sip::msg::{Challenge, HeaderName, Message, Method};
 use crate::sip::registrar::Flow;
@@ -337,7 +336,7 @@ impl Pbx {
             crate::trunk::register::request_uri(&t).trim_start_matches("sip:")
         );
         let flow = Flow {
-            transport: Transport::Udp,
+            transport: t.transport,
             remote,
             local,
         };
@@ -595,16 +594,12 @@ impl Pbx {
         let local = *self.trunks.local.get(name)?;
         let branch = self.branch_id();
         let cnonce = format!("{:016x}", rand::Rng::random::<u64>(&mut self.rng));
-        Some((
-            t,
-            Flow {
-                transport: Transport::Udp,
-                remote,
-                local,
-            },
-            branch,
-            cnonce,
-        ))
+        let flow = Flow {
+            transport: t.transport,
+            remote,
+            local,
+        };
+        Some((t, flow, branch, cnonce))
     }
 
     /// Sends the due REGISTER of trunk `name`, or `rsp`'s follow-up (credentials).
@@ -669,12 +664,12 @@ impl Pbx {
         } else {
             "OPTIONS"
         };
-        let txn = ClientNonInvite::new(
-            now.mono,
-            m.to_bytes(),
-            Reliability::Unreliable,
-            self.s.timers,
-        );
+        let rel = if flow.transport.is_reliable() {
+            Reliability::Reliable
+        } else {
+            Reliability::Unreliable
+        };
+        let txn = ClientNonInvite::new(now.mono, m.to_bytes(), rel, self.s.timers);
         let kind = TxnKind::Trunk {
             txn,
             trunk: name.to_owned(),

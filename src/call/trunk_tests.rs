@@ -393,7 +393,10 @@ fn registration_answers_the_challenge_refreshes_and_recovers_after_the_provider_
     let bye = sent_to(&w, PROV, Method::Register);
     assert_eq!(bye.len(), 1);
     assert_eq!(bye[0].headers.get(&HeaderName::Expires), Some("0"));
-    assert_eq!(verify(&bye[0], HeaderName::Authorization, "REGISTER", "pw"), Verdict::Ok);
+    assert_eq!(
+        verify(&bye[0], HeaderName::Authorization, "REGISTER", "pw"),
+        Verdict::Ok
+    );
 }
 
 /// A world whose dial plan sends numbers starting with 0 to the outbound routes.
@@ -807,4 +810,41 @@ fn a_provider_caller_asks_for_a_callback_and_is_called_back_through_the_trunks()
         .unwrap();
     assert!(first.history.starts_with("trunk:prov"), "{}", first.history);
     assert_eq!(back.linkedid, first.uniqueid);
+}
+
+#[test]
+fn a_tcp_trunk_gets_its_requests_over_tcp() {
+    let mut cfg = config(0, &[]);
+    cfg.trunks = trunks_config();
+    let p = cfg.trunks.trunks.get_mut("prov").unwrap();
+    p.transport = Transport::Tcp;
+    p.register = true;
+    let mut w = World::new(&cfg);
+    resolve_trunks(&mut w);
+    w.sent.clear();
+    w.run_for(Duration::ZERO);
+    let t: Vec<_> = w.sent.iter().filter(|t| t.remote == addr(PROV)).collect();
+    assert_eq!(
+        t.len(),
+        1,
+        "one REGISTER, no retransmissions over a reliable transport"
+    );
+    assert_eq!(t[0].transport, Transport::Tcp);
+    let m = crate::sip::msg::parse(&t[0].data, &Default::default()).unwrap();
+    assert!(
+        m.headers
+            .get(&HeaderName::Via)
+            .unwrap()
+            .starts_with("SIP/2.0/TCP ")
+    );
+    assert_eq!(
+        m.headers.get(&HeaderName::Contact),
+        Some(&*format!("<sip:acc@{PBX};transport=tcp>"))
+    );
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(
+        w.sent.iter().filter(|t| t.remote == addr(PROV)).count(),
+        1,
+        "still one"
+    );
 }

@@ -90,6 +90,8 @@ enum Event {
     Input(Input),
     ConnOpened(SocketAddr, mpsc::Sender<Bytes>),
     ConnClosed(SocketAddr),
+    /// An outgoing TCP connection (to a trunk) could not be opened.
+    ConnFailed(SocketAddr),
     /// A control request and where its answer goes.
     Control(api::Request, oneshot::Sender<api::Response>),
 }
@@ -196,6 +198,7 @@ async fn async_main(
         udp.insert(local, sock.clone());
         tokio::spawn(udp_reader(sock, local, limits.max_size, tx.clone()));
     }
+    let mut tcp_locals = Vec::new();
     for addr in &cfg.server.tcp {
         let l = TcpListener::bind(addr)
             .await
@@ -205,10 +208,22 @@ async fn async_main(
                 source,
             })?;
         let local = l.local_addr()?;
+        tcp_locals.push(local);
         tracing::info!(transport = "tcp", addr = %local, "listening");
         tokio::spawn(tcp_acceptor(l, local, limits, tx.clone()));
     }
-    trunks::spawn(&cfg.trunks, udp.keys().copied().collect(), tx.clone());
+    trunks::spawn(
+        &cfg.trunks,
+        udp.keys().copied().collect(),
+        tcp_locals.clone(),
+        tx.clone(),
+    );
+    let dialer = Dialer {
+        tx: tx.clone(),
+        local: tcp_locals.first().copied(),
+        limits,
+        pending: HashMap::new(),
+    };
     let ctl_task = ctl.serve(tx.clone()).map_err(|source| RunError::Control {
         path: ctl.path().to_owned(),
         source,
@@ -220,7 +235,7 @@ async fn async_main(
         "zvon ready"
     );
 
-    engine_loop(&mut pbx, rx, &udp, &sender, &media_rt).await;
+    engine_loop(&mut pbx, rx, &udp, &sender, &media_rt, dialer).await;
     // No new control connections from here on (clients see "not running").
     ctl_task.abort();
     media_rt.shutdown();
@@ -359,6 +374,7 @@ async fn engine_loop(
     udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
     store: &StoreSender,
     media: &media::MediaRuntime,
+    mut dialer: Dialer,
 ) {
     let mut conns: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
     let mut waiting = Waiting::default();
@@ -366,12 +382,13 @@ async fn engine_loop(
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt());
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
     loop {
-        let deadline = drain(pbx, udp, &conns, store, media, &mut waiting).await;
+        let deadline = drain(pbx, udp, &conns, &mut dialer, store, media, &mut waiting).await;
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(Event::Input(i)) => pbx.handle_input(clock::now(), i),
-                Some(Event::ConnOpened(a, s)) => { conns.insert(a, s); }
+                Some(Event::ConnOpened(a, s)) => { dialer.opened(a, &s); conns.insert(a, s); }
+                Some(Event::ConnFailed(a)) => dialer.failed(a),
                 Some(Event::ConnClosed(a)) => { conns.remove(&a); }
                 Some(Event::Control(request, reply)) => {
                     let id = waiting.add(reply);
@@ -390,7 +407,7 @@ async fn engine_loop(
     // Shutdown: hang up every call, wait (bounded) for the media workers' final statistics
     // and the peers' answers, then write what is left. No CDR is lost.
     pbx.hangup_all(clock::now());
-    let _ = drain(pbx, udp, &conns, store, media, &mut waiting).await;
+    let _ = drain(pbx, udp, &conns, &mut dialer, store, media, &mut waiting).await;
     let grace = clock::tokio_now() + std::time::Duration::from_secs(2);
     while !pbx.calls_idle() {
         tokio::select! {
@@ -402,10 +419,10 @@ async fn engine_loop(
             },
             () = tokio::time::sleep_until(grace) => break,
         }
-        let _ = drain(pbx, udp, &conns, store, media, &mut waiting).await;
+        let _ = drain(pbx, udp, &conns, &mut dialer, store, media, &mut waiting).await;
     }
     pbx.flush_cdrs(clock::now());
-    let _ = drain(pbx, udp, &conns, store, media, &mut waiting).await;
+    let _ = drain(pbx, udp, &conns, &mut dialer, store, media, &mut waiting).await;
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
@@ -424,6 +441,7 @@ async fn drain(
     pbx: &mut Pbx,
     udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
     conns: &HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    dialer: &mut Dialer,
     store: &StoreSender,
     media: &media::MediaRuntime,
     waiting: &mut Waiting,
@@ -446,9 +464,8 @@ async fn drain(
                             tracing::debug!(dst = %t.remote, "TCP connection busy or closed; message dropped");
                         }
                     }
-                    None => {
-                        tracing::debug!(dst = %t.remote, "no TCP connection to peer; message dropped")
-                    }
+                    // Phones connect to us; trunks over TCP are connected to on demand.
+                    None => dialer.send(t.remote, t.data),
                 },
             },
             Output::Media(cmd) => media.send(cmd),
@@ -487,6 +504,65 @@ async fn udp_reader(sock: Arc<UdpSocket>, local: SocketAddr, max: usize, tx: mps
             // ICMP port unreachable from an earlier send shows up here on Linux; keep reading.
             Err(e) => tracing::debug!(error = %e, "UDP receive error"),
         }
+    }
+}
+
+/// Outgoing TCP connections (trunks over TCP): opened on the first message to a peer, which
+/// waits (with the ones after it) until the connection is up; then the connection is like an
+/// accepted one. Bounded: 5 s to connect, 64 messages waiting per peer.
+struct Dialer {
+    tx: mpsc::Sender<Event>,
+    /// Our TCP listen address: what the engine knows the connection by.
+    local: Option<SocketAddr>,
+    limits: Limits,
+    pending: HashMap<SocketAddr, Vec<Bytes>>,
+}
+
+impl Dialer {
+    fn send(&mut self, remote: SocketAddr, data: Bytes) {
+        if let Some(q) = self.pending.get_mut(&remote) {
+            if q.len() < 64 {
+                q.push(data);
+            }
+            return;
+        }
+        let Some(local) = self.local else {
+            tracing::debug!(dst = %remote, "no TCP listener: message dropped");
+            return;
+        };
+        self.pending.insert(remote, vec![data]);
+        let (tx, limits) = (self.tx.clone(), self.limits);
+        tokio::spawn(async move {
+            let c = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                TcpStream::connect(remote),
+            )
+            .await;
+            match c {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    tcp_conn(s, local, remote, limits, tx).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(dst = %remote, error = %e, "TCP connection failed");
+                    let _ = tx.send(Event::ConnFailed(remote)).await;
+                }
+                Err(_) => {
+                    tracing::warn!(dst = %remote, "TCP connection timed out");
+                    let _ = tx.send(Event::ConnFailed(remote)).await;
+                }
+            }
+        });
+    }
+
+    fn opened(&mut self, remote: SocketAddr, conn: &mpsc::Sender<Bytes>) {
+        for b in self.pending.remove(&remote).unwrap_or_default() {
+            let _ = conn.try_send(b);
+        }
+    }
+
+    fn failed(&mut self, remote: SocketAddr) {
+        self.pending.remove(&remote);
     }
 }
 

@@ -20,8 +20,13 @@ use crate::trunk::TrunksConfig;
 const REFRESH: Duration = Duration::from_secs(300);
 
 /// Resolves every trunk now and sends the results; keeps refreshing host names.
-pub(crate) fn spawn(cfg: &TrunksConfig, udp: Vec<SocketAddr>, tx: mpsc::Sender<Event>) {
-    let trunks: Vec<(String, String, u16, bool)> = cfg
+pub(crate) fn spawn(
+    cfg: &TrunksConfig,
+    udp: Vec<SocketAddr>,
+    tcp: Vec<SocketAddr>,
+    tx: mpsc::Sender<Event>,
+) {
+    let trunks: Vec<(String, String, u16, bool, bool)> = cfg
         .trunks
         .values()
         .map(|t| {
@@ -30,6 +35,7 @@ pub(crate) fn spawn(cfg: &TrunksConfig, udp: Vec<SocketAddr>, tx: mpsc::Sender<E
                 t.host.clone(),
                 t.port,
                 t.literal_addr().is_some(),
+                t.transport.is_reliable(),
             )
         })
         .collect();
@@ -39,12 +45,17 @@ pub(crate) fn spawn(cfg: &TrunksConfig, udp: Vec<SocketAddr>, tx: mpsc::Sender<E
     tokio::spawn(async move {
         let mut last: HashMap<String, Vec<SocketAddr>> = HashMap::new();
         loop {
-            for (name, host, port, _) in &trunks {
+            for (name, host, port, _, over_tcp) in &trunks {
                 let remote = resolve(host, *port).await;
                 if last.get(name) == Some(&remote) {
                     continue;
                 }
-                let local = remote.first().and_then(|r| local_towards(&udp, *r));
+                let socks = if *over_tcp { &tcp } else { &udp };
+                let local = remote.first().and_then(|r| local_towards(socks, *r));
+                if local.is_none() && !remote.is_empty() {
+                    let t = if *over_tcp { "tcp" } else { "udp" };
+                    tracing::warn!(trunk = %name, "no {t} listen address for this trunk ([server] {t}); the trunk is not used");
+                }
                 if remote.is_empty() {
                     tracing::warn!(trunk = %name, host = %host, "trunk host name does not resolve; retrying in 5 min");
                 } else {
@@ -87,7 +98,7 @@ async fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
     }
 }
 
-/// Our UDP socket address as the provider at `remote` will see it.
+/// Our socket address (UDP, or the TCP listener whose address goes into Contact) as the provider at `remote` will see it.
 fn local_towards(udp: &[SocketAddr], remote: SocketAddr) -> Option<SocketAddr> {
     let sock = udp
         .iter()

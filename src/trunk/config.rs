@@ -596,22 +596,20 @@ fn trunk(
         let t = walk::string(c, p, v)?.trim();
         match t {
             "udp" => Some(Transport::Udp),
-            "tcp" | "tls" => {
+            "tcp" => Some(Transport::Tcp),
+            "tls" => {
                 c.error(
                     v.span(),
                     p,
-                    format!(
-                        "trunks over {} are not supported yet; use udp",
-                        t.to_ascii_uppercase()
-                    ),
-                    Some("write `transport = \"udp\"` or leave the key out".into()),
+                    "trunks over TLS are not supported yet; use udp or tcp",
+                    Some("write `transport = \"udp\"` or `\"tcp\"`".into()),
                 );
                 None
             }
             other => {
                 let hint = match closest(other, &["udp", "tcp", "tls"]) {
-                    Some("udp") => "did you mean `udp`?".to_string(),
-                    _ => "trunks use \"udp\" for now".to_string(),
+                    Some(n @ ("udp" | "tcp")) => format!("did you mean `{n}`?"),
+                    _ => "trunks use \"udp\" or \"tcp\"".to_string(),
                 };
                 c.error(
                     v.span(),

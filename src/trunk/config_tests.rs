@@ -226,11 +226,16 @@ fn trunk_names_hosts_and_ports() {
 }
 
 #[test]
-fn tcp_trunks_are_not_supported_yet() {
-    let t = format!("{TRUNK}transport = \"tcp\"\n");
+fn tls_trunks_are_not_supported_yet() {
+    let t = format!("{TRUNK}transport = \"tls\"\n");
     let e = error_at(&t, "trunk.provider.transport");
     assert_eq!(e.line, 4);
-    assert_eq!(e.message, "trunks over TCP are not supported yet; use udp");
+    assert_eq!(
+        e.message,
+        "trunks over TLS are not supported yet; use udp or tcp"
+    );
+    let c = crate::trunk::config::parse(&format!("{TRUNK}transport = \"tcp\"\n")).unwrap();
+    assert_eq!(c.trunks["provider"].transport, crate::sip::Transport::Tcp);
     let e = error_at(
         &format!("{TRUNK}transport = \"UDP\"\n"),
         "trunk.provider.transport",

@@ -36,7 +36,7 @@
 //! [trunk.provider]
 //! host = "sip.provider.example"    # IP or host name
 //! # port = 5060
-//! # transport = "udp"
+//! # transport = "udp"             # or "tcp"
 //! # domain = "provider.example"    # SIP domain in URIs (default: host)
 //! username = "4930123450"
 //! password = "secret"
