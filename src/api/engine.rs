@@ -282,6 +282,33 @@ impl Pbx {
             let _ = writeln!(t, "  … and {} more", contacts - listed);
         }
 
+        // Trunks, one line each (details: `zvon status trunks`).
+        let trunks = self.trunk_status(now);
+        if !trunks.is_empty() {
+            let _ = writeln!(
+                t,
+                "\ntrunks: {} (zvon status trunks for details)",
+                trunks.len()
+            );
+            for s in &trunks {
+                let reg = match &s.registration {
+                    None => String::new(),
+                    Some(crate::call::trunk::RegStatus::Registered { .. }) => ", registered".into(),
+                    Some(crate::call::trunk::RegStatus::Failed { .. }) => {
+                        ", REGISTRATION FAILED".into()
+                    }
+                    Some(_) => ", registering".into(),
+                };
+                let _ = writeln!(
+                    t,
+                    "  {:<14} {}{reg}, {} channels in use",
+                    s.name,
+                    if s.up { "up" } else { "DOWN" },
+                    s.channels
+                );
+            }
+        }
+
         // Calls.
         let mut calls: Vec<&Call> = self.calls.calls.values().collect();
         calls.sort_unstable_by_key(|c| (c.start_mono, c.id));
