@@ -149,6 +149,39 @@ fn call_from_1001(d: &Daemon, number: &str, pause_ms: u32) -> Child {
     sipp_uac(d, &uac, 1, &[], dir)
 }
 
+/// The provider (SIPp bound to the trunk's address 127.0.0.1:`port`) calls `did` without
+/// credentials and hangs up after `pause_ms`; its SDP offers `media` as the RTP port.
+fn provider_call(d: &Daemon, port: u16, did: &str, media: &str, pause_ms: u32) -> Child {
+    let dir = d.dir.path();
+    let sf = scenario(
+        dir,
+        "provider_invite",
+        &[
+            ("@DID@", did),
+            ("@CALLER@", "+4917612345"),
+            ("@PAUSE@", &pause_ms.to_string()),
+            ("@MEDIA@", media),
+        ],
+        false,
+    );
+    sipp(
+        &[
+            d.udp.to_string(),
+            "-sf".into(),
+            sf.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-mp".into(),
+            free_udp_port().to_string(),
+            "-m".into(),
+            "1".into(),
+        ],
+        dir,
+    )
+}
+
 fn stop_and_cdrs(d: &mut Daemon) -> Vec<CdrRecord> {
     assert_eq!(d.stop(), Some(0), "{}", d.log());
     zvon::store::cdrs(&d.db()).unwrap()
@@ -255,34 +288,8 @@ fn registration_answers_the_digest_refreshes_and_registers_again_after_the_provi
 fn inbound_call_to_a_did_reaches_the_extension_without_a_challenge() {
     let port = free_udp_port();
     let mut d = Daemon::start(&config(trunk("prov", port, "")));
-    let dir = d.dir.path().to_owned();
     let callee = answering_phone(&d, "1002");
-    let sf = scenario(
-        &dir,
-        "provider_invite",
-        &[
-            ("@DID@", "4930123451"),
-            ("@CALLER@", "+4917612345"),
-            ("@PAUSE@", "2000"),
-        ],
-        false,
-    );
-    let prov = sipp(
-        &[
-            d.udp.to_string(),
-            "-sf".into(),
-            sf.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-mp".into(),
-            free_udp_port().to_string(),
-            "-m".into(),
-            "1".into(),
-        ],
-        &dir,
-    );
+    let prov = provider_call(&d, port, "4930123451", "[media_port]", 2000);
     let out = finish(prov, Duration::from_secs(20), "provider call", &d);
     expect_success(&out, "provider call", &d);
     let out = finish(callee, Duration::from_secs(10), "phone 1002", &d);
@@ -295,6 +302,55 @@ fn inbound_call_to_a_did_reaches_the_extension_without_a_challenge() {
     assert_eq!(c.dialed, "4930123451", "{c:#?}");
     assert_eq!(c.answered_by.as_deref(), Some("1002"), "{c:#?}");
     assert!((2..=4).contains(&c.billsec), "billsec {}", c.billsec);
+}
+
+/// A provider's call to a DID the trunk's context sends to the IVR: answered, and the
+/// welcome prompt is heard on the provider's side.
+#[test]
+fn inbound_call_to_a_did_of_the_ivr_hears_the_prompt() {
+    let port = free_udp_port();
+    let mut tc = config(trunk("prov", port, ""));
+    tc.ivr = true; // writes the IVR `front` (its dial plan is replaced by ours)
+    tc.dialplan = Some(format!(
+        "{}[[context.rule]]\nmatch = \"4930123459\"\naction = \"ivr\"\ntarget = \"front\"\n",
+        dialplan(false)
+    ));
+    let mut d = Daemon::start(&tc);
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let media = rtp.local_addr().unwrap().port().to_string();
+    let prov = provider_call(&d, port, "4930123459", &media, 2500);
+    // Count audio packets (PCMA) that are not silence while the call lasts.
+    let (mut packets, mut loud) = (0, 0);
+    let end = Instant::now() + Duration::from_secs(4);
+    let mut buf = [0u8; 2048];
+    while Instant::now() < end {
+        if let Ok(n) = rtp.recv(&mut buf) {
+            if n > 12 && buf[1] & 0x7f == 8 {
+                packets += 1;
+                // A-law silence is 0xD5/0x55 (±0); a prompt has other values.
+                if buf[12..n]
+                    .iter()
+                    .any(|b| !matches!(b, 0xD5 | 0x55 | 0xD4 | 0x54))
+                {
+                    loud += 1;
+                }
+            }
+        }
+    }
+    let out = finish(prov, Duration::from_secs(15), "provider call", &d);
+    expect_success(&out, "provider call", &d);
+    assert!(packets >= 50, "{packets} PCMA packets from the IVR");
+    assert!(loud >= 25, "{loud} of {packets} packets carry sound");
+    let cdrs = stop_and_cdrs(&mut d);
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    let c = &cdrs[0];
+    assert_eq!(c.disposition, Disposition::Answered, "{c:#?}");
+    assert_eq!(
+        (c.caller.as_str(), c.dialed.as_str()),
+        ("+4917612345", "4930123459")
+    );
 }
 
 /// An outbound call through a provider that challenges with 407: Zvon answers with the
