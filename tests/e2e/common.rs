@@ -23,6 +23,14 @@ pub struct TestConfig {
     pub ivr: bool,
     /// queues.toml; the dial plan then sends 700 to the queue `q`.
     pub queues: Option<String>,
+    /// trunks.toml.
+    pub trunks: Option<String>,
+    /// dialplan.toml; when set, it replaces the dial plans `ivr` and `queues` write.
+    pub dialplan: Option<String>,
+    /// `[sip] t1` (e.g. "100ms": non-INVITE transactions then time out after 6.4 s).
+    pub t1: Option<&'static str>,
+    /// Extra keys for the built-in extensions 1001..1004: (number, TOML lines).
+    pub extension_keys: &'static [(&'static str, &'static str)],
 }
 
 impl Default for TestConfig {
@@ -38,6 +46,10 @@ impl Default for TestConfig {
             mwi_unsolicited_1004: false,
             ivr: false,
             queues: None,
+            trunks: None,
+            dialplan: None,
+            t1: None,
+            extension_keys: &[],
         }
     }
 }
@@ -79,6 +91,7 @@ log_level = "info"
 
 [sip]
 max_message_size = {max_msg}
+{t1}
 
 [rtp]
 port_min = {rtp_min}
@@ -103,6 +116,7 @@ trusted = {trusted}
             ban = tc.ban_failures,
             trusted = tc.trusted,
             max_msg = tc.max_message_size,
+            t1 = tc.t1.map(|t| format!("t1 = \"{t}\"")).unwrap_or_default(),
             rtp_min = rtp_base(),
             rtp_max = rtp_base() + 400,
             sounds = concat!(env!("CARGO_MANIFEST_DIR"), "/sounds")
@@ -127,6 +141,11 @@ trusted = {trusted}
             "password = \"demo1004\"\nmwi_unsolicited = true",
         );
     }
+    for (n, keys) in tc.extension_keys {
+        let pw = format!("password = \"demo{n}\"");
+        assert!(ext.contains(&pw), "extension_keys: no extension {n}");
+        ext = ext.replace(&pw, &format!("{pw}\n{keys}"));
+    }
     ext.push_str(&tc.extra_extensions);
     if tc.ivr {
         std::fs::write(
@@ -148,7 +167,7 @@ trusted = {trusted}
     }
     if let Some(q) = &tc.queues {
         std::fs::write(cfg.join("queues.toml"), q).unwrap();
-        if !tc.ivr {
+        if !tc.ivr && tc.dialplan.is_none() {
             std::fs::write(
                 cfg.join("dialplan.toml"),
                 "[[context]]\nname = \"internal\"\n\
@@ -157,6 +176,12 @@ trusted = {trusted}
             )
             .unwrap();
         }
+    }
+    if let Some(t) = &tc.trunks {
+        std::fs::write(cfg.join("trunks.toml"), t).unwrap();
+    }
+    if let Some(p) = &tc.dialplan {
+        std::fs::write(cfg.join("dialplan.toml"), p).unwrap();
     }
     std::fs::write(cfg.join("extensions.toml"), ext).unwrap();
 }
@@ -272,6 +297,25 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Runs the CLI against this daemon's control socket; (exit code, stdout, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let sock = self.dir.path().join("state").join("zvon.ctl");
+        let o = Command::new(env!("CARGO_BIN_EXE_zvon"))
+            .args(args)
+            .arg("--socket")
+            .arg(&sock)
+            .env_remove("ZVON_CONFIG")
+            .env_remove("ZVON_STATE_DIR")
+            .env_remove("ZVON_SOCKET")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     }
 
     pub fn db(&self) -> PathBuf {

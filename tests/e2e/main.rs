@@ -15,3 +15,4 @@ mod registrar;
 mod report;
 mod transfer;
 mod transport;
+mod trunks;
