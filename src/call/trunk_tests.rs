@@ -353,7 +353,10 @@ fn registration_answers_the_challenge_refreshes_and_recovers_after_the_provider_
     let st = w.control(crate::api::Request::StatusTrunks).text;
     assert!(st.contains("registered, expires in 100s"), "{st}");
     let overview = w.control(crate::api::Request::Status).text;
-    assert!(overview.contains("prov           up, registered, 0 channels in use"), "{overview}");
+    assert!(
+        overview.contains("prov           up, registered, 0 channels in use"),
+        "{overview}"
+    );
     // Refresh at 80 s (4/5 of the granted expiry), not before.
     w.sent.clear();
     w.run_for(Duration::from_secs(79));

@@ -576,3 +576,33 @@ fn invite_to_a_did_from_an_unknown_address_is_challenged_and_rings_nothing() {
     );
     assert!(cdrs.is_empty(), "a challenged INVITE is no call: {cdrs:#?}");
 }
+
+/// A trunk with `transport = "tcp"`: Zvon connects to the provider (SIPp listening on TCP)
+/// and the call goes out over that connection.
+#[test]
+fn outbound_call_over_a_tcp_trunk() {
+    let port = free_udp_port();
+    let tc = config(format!(
+        "[numbering]\ncountry = \"49\"\n\n{}\n{}",
+        trunk("prov", port, "transport = \"tcp\""),
+        routes("[\"prov\"]")
+    ));
+    let mut d = Daemon::start(&tc);
+    let dir = d.dir.path().to_owned();
+    let sf = scenario(
+        &dir,
+        "provider_uas",
+        &[("@NUMBER@", r"\+4930123456"), ("@FROM@", r"\+4930123451")],
+        false,
+    );
+    let prov = provider(&sf, port, &["-t", "t1"], &dir);
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = call_from_1001(&d, "030123456", 1000);
+    let out = finish(caller, Duration::from_secs(20), "phone 1001", &d);
+    expect_success(&out, "phone 1001", &d);
+    let out = finish(prov, Duration::from_secs(10), "provider over TCP", &d);
+    expect_success(&out, "provider over TCP", &d);
+    let cdrs = stop_and_cdrs(&mut d);
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    assert_eq!(cdrs[0].disposition, Disposition::Answered, "{:#?}", cdrs[0]);
+}
