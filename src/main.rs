@@ -763,20 +763,20 @@ fn report(report: Report) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let needs = zvon::report::Needs::of(kind, common.format.format());
-    let data = match zvon::report::load(&db, &period, needs) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("zvon: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let opt = Options {
         period,
         filter,
         short_abandon_s: short,
         now_ms: now.saturating_mul(1000),
         tz,
+    };
+    let needs = zvon::report::Needs::of(kind, common.format.format());
+    let data = match zvon::report::load(&db, needs, &ctx, &opt) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("zvon: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let text = zvon::report::tables::render(kind, &data, &ctx, &opt, common.format.format());
     write_output(common.output.as_deref(), &text)
@@ -797,7 +797,7 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         eprintln!("zvon: {e}");
         ExitCode::FAILURE
     };
-    let (db, _ctx, plan_tz) = match a.db.open() {
+    let (db, ctx, plan_tz) = match a.db.open() {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -808,14 +808,14 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         Ok(None) => Period::days_before_today(28, now, &tz),
         Err(e) => return fail(&e),
     };
-    let data = match zvon::report::load(&db, &period, zvon::report::Needs::EVENTS) {
-        Ok(d) => d,
-        Err(e) => return fail(&e),
-    };
     let mut opt = Options::new(period, now.saturating_mul(1000));
     opt.filter.queue = a.queue;
     opt.tz = tz;
-    let qf = zvon::report::facts::queue_facts(&data.events, opt.now_ms);
+    let data = match zvon::report::load(&db, zvon::report::Needs::EVENTS, &ctx, &opt) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    let qf = data.queue_facts(&opt);
     match req.typical_week(&qf, &opt) {
         Ok(table) => write_output(a.output.as_deref(), &table.render(a.format.format())),
         Err(e) => fail(&e),

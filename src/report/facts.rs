@@ -39,7 +39,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::store::{CdrRecord, Disposition, QueueEventRecord};
+use crate::store::{CdrRecord, Disposition, QueueData, QueueEventRecord, QueueEventRef};
 
 use super::period::Period;
 
@@ -96,9 +96,25 @@ pub struct Dataset {
     /// (caller, dialled, start) of calls a person answered, from the period's start to the
     /// end of the data: who has been reached since (the abandoned report's call-back check).
     pub answered: Vec<(String, String, u64)>,
+    /// The queue facts folded from the events while they were read ([`super::load`]), whose
+    /// agent counts count the period loaded; when `None` they are rebuilt from `events`.
+    pub facts: Option<QueueFacts>,
+    /// The summary folded from the CDRs while they were read ([`super::load`]).
+    pub summary: Option<super::metrics::Summary>,
+    /// The IVR rows folded from the CDRs while they were read ([`super::load`]).
+    pub ivr: Option<Vec<super::metrics::IvrRow>>,
 }
 
 impl Dataset {
+    /// The queue facts of these records for `opt`'s period: the ones folded while loading,
+    /// else rebuilt from `events` (intervals still open closing at `opt.now_ms`).
+    pub fn queue_facts(&self, opt: &super::metrics::Options) -> std::borrow::Cow<'_, QueueFacts> {
+        match &self.facts {
+            Some(f) => std::borrow::Cow::Borrowed(f),
+            None => std::borrow::Cow::Owned(queue_facts_in(&self.events, opt.period, opt.now_ms)),
+        }
+    }
+
     /// All of `cdrs` and `events`, with `answered` taken from `cdrs`.
     pub fn from_records(cdrs: Vec<CdrRecord>, events: Vec<QueueEventRecord>) -> Dataset {
         let answered = cdrs
@@ -110,6 +126,7 @@ impl Dataset {
             cdrs,
             events,
             answered,
+            ..Dataset::default()
         }
     }
 }
@@ -319,12 +336,14 @@ pub struct QueueFacts {
     /// In the order they started.
     pub visits: Vec<Visit>,
     pub agents: BTreeMap<String, AgentTimeline>,
+    /// Agent (any but `NONE`) → queue (as logged) → the agent's counted events.
+    pub agent_counts: BTreeMap<String, BTreeMap<String, AgentCounts>>,
 }
 
 const NONE: &str = "NONE";
 
-fn num(data: &[String], i: usize) -> u64 {
-    data.get(i).and_then(|d| d.trim().parse().ok()).unwrap_or(0)
+fn num(data: &QueueData<'_>, i: usize) -> u64 {
+    data.get(i).trim().parse().ok().unwrap_or(0)
 }
 
 #[derive(Default)]
@@ -338,20 +357,85 @@ struct AgentState {
 }
 
 /// Rebuilds visits and agent timelines from `events` (in log order); intervals still open at
-/// the end close at `now_ms`.
+/// the end close at `now_ms`. [`QueueFacts::agent_counts`] counts the whole of `events`.
 pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
-    let mut facts = QueueFacts::default();
-    // Keys borrow from the events: no allocation per event.
-    let mut open: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut states: HashMap<&str, AgentState> = HashMap::new();
+    queue_facts_in(events, Period::ALL, now_ms)
+}
+
+/// [`queue_facts`] with [`QueueFacts::agent_counts`] counting the events in `count_in`.
+pub fn queue_facts_in(events: &[QueueEventRecord], count_in: Period, now_ms: i64) -> QueueFacts {
+    let mut b = QueueFactsBuilder::new(count_in);
     for ev in events {
+        b.push(&ev.as_ref());
+    }
+    b.finish(now_ms)
+}
+
+/// Per queue (as the event names it), an agent's OFFER, CONNECT, RINGNOANSWER and
+/// CALLBACKATTEMPT events in the builder's counting period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentCounts {
+    pub offers: u64,
+    pub answered: u64,
+    pub missed: u64,
+    pub callback_attempts: u64,
+}
+
+/// Folds queue events, one at a time and in log order, into [`QueueFacts`]: what
+/// [`queue_facts`] does over a slice, for events streamed from the store
+/// ([`crate::store::for_each_queue_event`]) without keeping them.
+pub struct QueueFactsBuilder {
+    facts: QueueFacts,
+    count_in: Period,
+    /// (call id, queue) as [`visit_key`] → (the open visit, the last visit).
+    keys: HashMap<String, (Option<usize>, Option<usize>)>,
+    states: HashMap<String, AgentState>,
+    /// Scratch for [`visit_key`].
+    key: String,
+}
+
+/// An unambiguous string key for (call id, queue): the call id's length, `:`, both.
+fn visit_key(buf: &mut String, call_id: &str, queue: &str) {
+    use std::fmt::Write;
+    buf.clear();
+    let _ = write!(buf, "{}:", call_id.len());
+    buf.push_str(call_id);
+    buf.push_str(queue);
+}
+
+impl QueueFactsBuilder {
+    /// An empty fold whose [`QueueFacts::agent_counts`] count the events in `count_in`.
+    pub fn new(count_in: Period) -> QueueFactsBuilder {
+        QueueFactsBuilder {
+            facts: QueueFacts::default(),
+            count_in,
+            keys: HashMap::new(),
+            states: HashMap::new(),
+            key: String::new(),
+        }
+    }
+
+    fn slot(&mut self) -> &mut (Option<usize>, Option<usize>) {
+        if !self.keys.contains_key(self.key.as_str()) {
+            self.keys.insert(self.key.clone(), (None, None));
+        }
+        self.keys
+            .get_mut(self.key.as_str())
+            .expect("inserted just above")
+    }
+
+    fn open(&self) -> Option<usize> {
+        self.keys.get(self.key.as_str()).and_then(|e| e.0)
+    }
+
+    /// Adds the next event of the log.
+    pub fn push(&mut self, ev: &QueueEventRef<'_>) {
         let at = ev.at_ms;
-        let key = (ev.call_id.as_str(), ev.queue.as_str());
+        visit_key(&mut self.key, ev.call_id, ev.queue);
         let d = &ev.data;
         let new_visit = |outcome: Outcome, caller: &str, wait: Option<u64>| Visit {
-            call_id: ev.call_id.clone(),
-            queue: ev.queue.clone(),
+            call_id: ev.call_id.to_owned(),
+            queue: ev.queue.to_owned(),
             caller: caller.to_owned(),
             entered_ms: at,
             outcome,
@@ -363,13 +447,13 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
             wrap_ms: 0,
             callback: None,
         };
-        match ev.event.as_str() {
+        match ev.event {
             "ENTERQUEUE" => {
-                let caller = d.get(1).map_or("", String::as_str);
-                let i = facts.visits.len();
-                facts.visits.push(new_visit(Outcome::Waiting, caller, None));
-                open.insert(key, i);
-                last.insert(key, i);
+                let i = self.facts.visits.len();
+                self.facts
+                    .visits
+                    .push(new_visit(Outcome::Waiting, d.get(1), None));
+                *self.slot() = (Some(i), Some(i));
             }
             "FULL" | "JOINEMPTY" => {
                 let why = if ev.event == "FULL" {
@@ -377,20 +461,20 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
                 } else {
                     Overflow::JoinEmpty
                 };
-                let i = facts.visits.len();
-                facts
+                let i = self.facts.visits.len();
+                self.facts
                     .visits
                     .push(new_visit(Outcome::Overflowed(why), "", Some(0)));
-                last.insert(key, i);
+                self.slot().1 = Some(i);
             }
             "CONNECT" => {
-                if let Some(&i) = open.get(&key) {
-                    let v = &mut facts.visits[i];
+                if let Some(i) = self.open() {
+                    let v = &mut self.facts.visits[i];
                     v.outcome = Outcome::Answered;
                     v.wait_s = Some(num(d, 0));
                     v.ended_ms = Some(at);
                     v.connected_ms = Some(at);
-                    v.agent = Some(ev.agent.clone());
+                    v.agent = Some(ev.agent.to_owned());
                 }
             }
             "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" => {
@@ -399,23 +483,24 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
                 } else {
                     num(d, 1)
                 };
-                if let Some(i) = open.remove(&key) {
-                    facts.visits[i].talk_s = Some(talk);
+                if let Some(i) = self.open() {
+                    self.slot().0 = None;
+                    self.facts.visits[i].talk_s = Some(talk);
                 }
             }
             "CALLBACKREQUEST" => {
-                if let Some(&i) = open.get(&key) {
-                    facts.visits[i].callback = Some(Callback {
-                        number: d.first().cloned().unwrap_or_default(),
+                if let Some(i) = self.open() {
+                    self.facts.visits[i].callback = Some(Callback {
+                        number: d.get(0).to_owned(),
                         requested_ms: at,
                         ..Callback::default()
                     });
                 }
             }
             "CALLBACKATTEMPT" | "CALLBACKANSWER" => {
-                if let Some(cb) = open
-                    .get(&key)
-                    .and_then(|&i| facts.visits[i].callback.as_mut())
+                if let Some(cb) = self
+                    .open()
+                    .and_then(|i| self.facts.visits[i].callback.as_mut())
                 {
                     if ev.event == "CALLBACKATTEMPT" {
                         cb.attempts += 1;
@@ -425,15 +510,16 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
                 }
             }
             "ABANDON" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY" | "CALLBACKFAILED" => {
-                let (outcome, wait) = match ev.event.as_str() {
+                let (outcome, wait) = match ev.event {
                     "ABANDON" => (Outcome::Abandoned, num(d, 2)),
                     "EXITWITHTIMEOUT" => (Outcome::Overflowed(Overflow::Timeout), num(d, 2)),
                     "EXITEMPTY" => (Outcome::Overflowed(Overflow::Empty), num(d, 2)),
                     "CALLBACKFAILED" => (Outcome::Overflowed(Overflow::CallbackFailed), num(d, 2)),
                     _ => (Outcome::Overflowed(Overflow::Key), num(d, 3)),
                 };
-                if let Some(i) = open.remove(&key) {
-                    let v = &mut facts.visits[i];
+                if let Some(i) = self.open() {
+                    self.slot().0 = None;
+                    let v = &mut self.facts.visits[i];
                     v.outcome = outcome;
                     v.wait_s = Some(wait);
                     v.ended_ms = Some(at);
@@ -441,34 +527,69 @@ pub fn queue_facts(events: &[QueueEventRecord], now_ms: i64) -> QueueFacts {
             }
             _ => {}
         }
+        if ev.agent != NONE && self.count_in.contains_ms(at) {
+            let field: Option<fn(&mut AgentCounts)> = match ev.event {
+                "OFFER" => Some(|c| c.offers += 1),
+                "CONNECT" => Some(|c| c.answered += 1),
+                "RINGNOANSWER" => Some(|c| c.missed += 1),
+                "CALLBACKATTEMPT" => Some(|c| c.callback_attempts += 1),
+                _ => None,
+            };
+            if let Some(field) = field {
+                let counts = &mut self.facts.agent_counts;
+                if !counts.contains_key(ev.agent) {
+                    counts.insert(ev.agent.to_owned(), BTreeMap::new());
+                }
+                if let Some(by_queue) = counts.get_mut(ev.agent) {
+                    if !by_queue.contains_key(ev.queue) {
+                        by_queue.insert(ev.queue.to_owned(), AgentCounts::default());
+                    }
+                    if let Some(c) = by_queue.get_mut(ev.queue) {
+                        field(c);
+                    }
+                }
+            }
+        }
         if ev.agent == NONE || ev.agent.is_empty() {
-            continue;
+            return;
         }
-        if !facts.agents.contains_key(&ev.agent) {
-            facts
+        if !self.facts.agents.contains_key(ev.agent) {
+            self.facts
                 .agents
-                .insert(ev.agent.clone(), AgentTimeline::default());
+                .insert(ev.agent.to_owned(), AgentTimeline::default());
         }
-        let Some(tl) = facts.agents.get_mut(&ev.agent) else {
-            continue;
+        if !self.states.contains_key(ev.agent) {
+            self.states
+                .insert(ev.agent.to_owned(), AgentState::default());
+        }
+        let last = self.keys.get(self.key.as_str()).and_then(|e| e.1);
+        let (Some(tl), Some(st)) = (
+            self.facts.agents.get_mut(ev.agent),
+            self.states.get_mut(ev.agent),
+        ) else {
+            return;
         };
-        let st = states.entry(ev.agent.as_str()).or_default();
-        agent_event(tl, st, ev, &last, &mut facts.visits);
+        agent_event(tl, st, ev, last, &mut self.facts.visits);
     }
-    for (id, st) in &mut states {
-        let tl = facts.agents.entry((*id).to_owned()).or_default();
-        let queues: Vec<String> = st.queues.keys().cloned().collect();
-        for q in queues {
-            leave_queue(tl, st, &q, now_ms);
+
+    /// The facts, with the intervals still open closed at `now_ms`.
+    pub fn finish(mut self, now_ms: i64) -> QueueFacts {
+        let facts = &mut self.facts;
+        for (id, st) in &mut self.states {
+            let tl = facts.agents.entry(id.clone()).or_default();
+            let queues: Vec<String> = st.queues.keys().cloned().collect();
+            for q in queues {
+                leave_queue(tl, st, &q, now_ms);
+            }
+            if let Some((q, since)) = st.talk.take() {
+                tl.talk.entry(q).or_default().add(since, now_ms);
+            }
+            if let Some((_, q, since)) = st.wrap.take() {
+                tl.wrap.entry(q).or_default().add(since, now_ms);
+            }
         }
-        if let Some((q, since)) = st.talk.take() {
-            tl.talk.entry(q).or_default().add(since, now_ms);
-        }
-        if let Some((_, q, since)) = st.wrap.take() {
-            tl.wrap.entry(q).or_default().add(since, now_ms);
-        }
+        self.facts
     }
-    facts
 }
 
 fn join_queue(tl: &mut AgentTimeline, st: &mut AgentState, queue: &str, at: i64) {
@@ -507,16 +628,17 @@ fn leave_queue(tl: &mut AgentTimeline, st: &mut AgentState, queue: &str, at: i64
 fn agent_event(
     tl: &mut AgentTimeline,
     st: &mut AgentState,
-    ev: &QueueEventRecord,
-    last: &HashMap<(&str, &str), usize>,
+    ev: &QueueEventRef<'_>,
+    last: Option<usize>,
     visits: &mut [Visit],
 ) {
     let at = ev.at_ms;
-    let queue = if ev.queue == NONE { "" } else { &ev.queue };
-    match ev.event.as_str() {
+    let queue = if ev.queue == NONE { "" } else { ev.queue };
+    match ev.event {
         "ADDMEMBER" => {
-            if let Some(ext) = ev.data.first().filter(|e| !e.is_empty()) {
-                tl.extension = Some(ext.clone());
+            let ext = ev.data.get(0);
+            if !ext.is_empty() {
+                tl.extension = Some(ext.to_owned());
             }
             join_queue(tl, st, queue, at);
             // A real membership replaces an implicit one.
@@ -537,17 +659,18 @@ fn agent_event(
     if st.login_since.is_none() || (!queue.is_empty() && !st.queues.contains_key(queue)) {
         join_queue(tl, st, queue, at);
     }
-    match ev.event.as_str() {
+    match ev.event {
         "OFFER" => {
-            if let Some(ext) = ev.data.first().filter(|e| !e.is_empty()) {
-                tl.extension = Some(ext.clone());
+            let ext = ev.data.get(0);
+            if !ext.is_empty() {
+                tl.extension = Some(ext.to_owned());
             }
         }
         "PAUSEALL" => {
             if let Some((reason, since)) = st.pause.take() {
                 tl.paused.entry(reason).or_default().add(since, at);
             }
-            let reason = ev.data.first().cloned().unwrap_or_default();
+            let reason = ev.data.get(0).to_owned();
             st.pause = Some((reason, at));
         }
         "UNPAUSEALL" => {
@@ -565,13 +688,11 @@ fn agent_event(
                 tl.talk.entry(q).or_default().add(since, at);
             }
             if ev.event == "BLINDTRANSFER" {
-                let visit = last.get(&(ev.call_id.as_str(), ev.queue.as_str())).copied();
-                st.wrap = Some((visit, queue.to_owned(), at));
+                st.wrap = Some((last, queue.to_owned(), at));
             }
         }
         "WRAPUPSTART" => {
-            let visit = last.get(&(ev.call_id.as_str(), ev.queue.as_str())).copied();
-            st.wrap = Some((visit, queue.to_owned(), at));
+            st.wrap = Some((last, queue.to_owned(), at));
         }
         "WRAPUPEND" => {
             if let Some((visit, q, since)) = st.wrap.take() {

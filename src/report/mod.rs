@@ -101,11 +101,15 @@ pub const LOOKAHEAD_S: i64 = period::DAY;
 /// Which records a report reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Needs {
-    /// The CDRs started in the period.
+    /// The CDRs started in the period, kept (`calls`).
     pub cdrs: bool,
+    /// The summary, folded from the CDRs started in the period as they are read.
+    pub summary: bool,
+    /// The IVR rows, folded from the CDRs started in the period as they are read.
+    pub ivr: bool,
     /// The answered calls from the period's start to the end of the data (`abandoned`).
     pub answered: bool,
-    /// The queue events.
+    /// The queue events, folded into queue facts as they are read.
     pub events: bool,
 }
 
@@ -115,7 +119,9 @@ impl Needs {
         use tables::Kind;
         let dashboard = kind == Kind::Summary && format == render::Format::Html;
         Needs {
-            cdrs: matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+            cdrs: kind == Kind::Calls,
+            summary: kind == Kind::Summary,
+            ivr: kind == Kind::Ivr,
             answered: kind == Kind::Abandoned,
             events: dashboard || !matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
         }
@@ -124,24 +130,52 @@ impl Needs {
     /// The queue events only (the forecast).
     pub const EVENTS: Needs = Needs {
         cdrs: false,
+        summary: false,
+        ivr: false,
         answered: false,
         events: true,
     };
 }
 
-/// The records of `period` that `needs` asks for, from the database at `db`: the CDRs that
-/// started in the period (each with only the callee leg answered first, all the reports
-/// use), the answered calls from its start on, and the queue events from [`LOOKBACK_S`]
-/// before to [`LOOKAHEAD_S`] after it. A missing database is [`ReportError::NoDatabase`],
-/// whatever is needed.
+/// The records of `opt.period` that `needs` asks for, from the database at `db`: the CDRs
+/// that started in the period (kept with only the callee leg answered first, all the reports
+/// use, or folded into the summary and IVR rows as they are read), the answered calls from
+/// its start on, and the queue events from [`LOOKBACK_S`] before to [`LOOKAHEAD_S`] after
+/// it. The events are not kept: they are folded into [`facts::Dataset::facts`] as they are
+/// read (intervals still open closing at `opt.now_ms`). A missing database is
+/// [`ReportError::NoDatabase`], whatever is needed.
 pub fn load(
     db: &Path,
-    period: &period::Period,
     needs: Needs,
+    ctx: &facts::Context,
+    opt: &metrics::Options,
 ) -> Result<facts::Dataset, ReportError> {
+    let period = &opt.period;
     let mut data = facts::Dataset::default();
-    if needs.cdrs || !(needs.events || needs.answered) {
+    if needs.cdrs || !(needs.events || needs.answered || needs.summary || needs.ivr) {
         data.cdrs = store::cdrs_between(db, period.from, period.to, store::CdrLegs::FirstAnswered)?;
+    }
+    if needs.summary || needs.ivr {
+        let mut summary = needs.summary.then(|| {
+            // The stand-in for our extensions when the configuration names none: who
+            // answered in the period (what [`facts::extensions`] takes from kept CDRs).
+            let exts = facts::extensions(ctx, &data);
+            metrics::SummaryFold::new(exts)
+        });
+        if let Some(f) = summary.as_mut().filter(|f| f.has_no_extensions()) {
+            *f = metrics::SummaryFold::new(store::answerers_between(db, period.from, period.to)?);
+        }
+        let mut ivr = needs.ivr.then(metrics::IvrFold::default);
+        store::for_each_cdr(db, period.from, period.to, |c| {
+            if let Some(f) = summary.as_mut() {
+                f.add(c, opt);
+            }
+            if let Some(f) = ivr.as_mut() {
+                f.add(c, opt);
+            }
+        })?;
+        data.summary = summary.map(metrics::SummaryFold::finish);
+        data.ivr = ivr.map(metrics::IvrFold::finish);
     }
     if needs.answered {
         data.answered = store::answered_calls_since(db, period.from)?;
@@ -149,7 +183,9 @@ pub fn load(
     if needs.events {
         let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
         let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
-        data.events = store::queue_events(db, since, until)?;
+        let mut b = facts::QueueFactsBuilder::new(*period);
+        store::for_each_queue_event(db, since, until, |ev| b.push(ev))?;
+        data.facts = Some(b.finish(opt.now_ms));
     }
     Ok(data)
 }

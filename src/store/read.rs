@@ -12,8 +12,9 @@ use rusqlite::{Row, TransactionBehavior};
 
 use super::schema::{open_connection, open_existing};
 use super::{
-    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, QueueEventRecord, SecurityEvent,
-    StoreError, VoicemailEntry, from_sql_secs, queue_data_from_columns, to_sql_secs,
+    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, QueueData, QueueEventRecord,
+    QueueEventRef, SecurityEvent, StoreError, VoicemailEntry, from_sql_secs,
+    queue_data_from_columns, to_sql_secs,
 };
 
 /// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
@@ -469,8 +470,24 @@ pub fn queue_events(
         path: path.to_path_buf(),
         source,
     };
-    // The bounds go into the SQL only when given, so the planner sees a plain range on
-    // `queue_log_at` (an `?1 IS NULL OR ...` form would hide it).
+    let (sql, bounds) = queue_events_sql(since_ms, until_ms);
+    let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
+    collect_rows_with(&mut stmt, rusqlite::params_from_iter(bounds), path, |r| {
+        Ok(QueueEventRecord {
+            at_ms: r.get(0)?,
+            call_id: r.get(1)?,
+            queue: r.get(2)?,
+            agent: r.get(3)?,
+            event: r.get(4)?,
+            data: queue_data_from_columns([r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?]),
+        })
+    })
+}
+
+/// The query of [`queue_events`] and [`for_each_queue_event`], and its parameters. The
+/// bounds go into the SQL only when given, so the planner sees a plain range on
+/// `queue_log_at` (an `?1 IS NULL OR ...` form would hide it).
+fn queue_events_sql(since_ms: Option<i64>, until_ms: Option<i64>) -> (String, Vec<i64>) {
     let mut sql = String::from(
         "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
          FROM queue_log WHERE 1",
@@ -485,15 +502,246 @@ pub fn queue_events(
         sql.push_str(&format!(" AND at_ms < ?{}", bounds.len()));
     }
     sql.push_str(" ORDER BY at_ms, id");
+    (sql, bounds)
+}
+
+/// [`queue_events`] without owning them: calls `f` with each event, borrowed from the row
+/// being read, in the same order. Nothing is kept between rows, so a year of events costs
+/// the scan and what `f` does. A row whose columns are not text is logged and skipped (as
+/// [`queue_events`] does); `data` reads as [`queue_events`]' does (an absent field is empty).
+pub fn for_each_queue_event(
+    path: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    mut f: impl FnMut(&QueueEventRef<'_>),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (sql, bounds) = queue_events_sql(since_ms, until_ms);
     let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
-    collect_rows_with(&mut stmt, rusqlite::params_from_iter(bounds), path, |r| {
-        Ok(QueueEventRecord {
-            at_ms: r.get(0)?,
-            call_id: r.get(1)?,
-            queue: r.get(2)?,
-            agent: r.get(3)?,
-            event: r.get(4)?,
-            data: queue_data_from_columns([r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?]),
-        })
-    })
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds))
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let text = |i: usize| -> rusqlite::Result<&str> {
+            r.get_ref(i)?.as_str().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        };
+        let ev = (|| -> rusqlite::Result<QueueEventRef<'_>> {
+            Ok(QueueEventRef {
+                at_ms: r.get(0)?,
+                call_id: text(1)?,
+                queue: text(2)?,
+                agent: text(3)?,
+                event: text(4)?,
+                data: QueueData::Columns([text(5)?, text(6)?, text(7)?, text(8)?, text(9)?]),
+            })
+        })();
+        match ev {
+            Ok(ev) => f(&ev),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The columns [`for_each_cdr`] fills: what the summary and IVR reports read.
+const REPORT_CDR_COLUMNS: &str = "c.start, c.caller, c.dialed, c.answered_by, c.disposition,
+    c.billsec, c.end, c.history";
+
+/// The CDRs [`cdrs_between`] would return, without owning them: calls `f` with each, in the
+/// same order, from one record refilled in place (no allocation per row once its buffers
+/// have grown). Only the fields the summary and IVR reports read are filled — `start`,
+/// `caller`, `dialed`, `answered_by`, `disposition`, `billsec`, `end`, `history` — the others
+/// are empty; `legs` holds at most one leg, a callee leg whose only field set is `answer`,
+/// the first answer of any callee leg (what [`CdrLegs::FirstAnswered`] picks), when a person
+/// answered (`answered_by` set). A report reader: the database must exist.
+pub fn for_each_cdr(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    mut f: impl FnMut(&CdrRecord),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (range, bounds) = cdr_range(since, until);
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {REPORT_CDR_COLUMNS}, CASE WHEN c.answered_by IS NOT NULL THEN (
+                 SELECT min(f.answer) FROM cdr_legs f
+                 WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END
+             FROM cdr c WHERE 1{range} ORDER BY c.start, c.rowid"
+        ))
+        .map_err(sql_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    let mut c = CdrRecord {
+        uniqueid: String::new(),
+        linkedid: String::new(),
+        start: 0,
+        answer: None,
+        end: 0,
+        caller: String::new(),
+        caller_name: None,
+        dialed: String::new(),
+        answered_by: None,
+        disposition: Disposition::Failed,
+        duration: 0,
+        billsec: 0,
+        hangup_cause: String::new(),
+        hangup_by: String::new(),
+        sip_code: None,
+        codec_a: None,
+        codec_b: None,
+        history: String::new(),
+        legs: Vec::new(),
+    };
+    let mut by = String::new();
+    let mut leg = CdrLeg {
+        leg: 0,
+        side: "callee".to_owned(),
+        peer: String::new(),
+        start: 0,
+        answer: None,
+        end: 0,
+        disposition: Disposition::Answered,
+        sip_code: None,
+        codec: None,
+        packets: 0,
+        lost: 0,
+        jitter_ms: 0.0,
+        mos: 0.0,
+    };
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let filled = (|| -> rusqlite::Result<()> {
+            let text = |i: usize, buf: &mut String| -> rusqlite::Result<()> {
+                let s = r.get_ref(i)?.as_str().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?;
+                buf.clear();
+                buf.push_str(s);
+                Ok(())
+            };
+            c.start = from_sql_secs(r.get(0)?);
+            text(1, &mut c.caller)?;
+            text(2, &mut c.dialed)?;
+            let answered = r.get_ref(3)?.as_str_or_null().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?;
+            // Keep the answerer's buffer between rows.
+            let prev = c.answered_by.take();
+            match answered {
+                Some(a) => {
+                    let mut b = prev.unwrap_or_else(|| std::mem::take(&mut by));
+                    b.clear();
+                    b.push_str(a);
+                    c.answered_by = Some(b);
+                }
+                None => by = prev.unwrap_or_else(|| std::mem::take(&mut by)),
+            }
+            c.disposition = match r.get_ref(4)?.as_str().unwrap_or("") {
+                "ANSWERED" => Disposition::Answered,
+                "NO ANSWER" => Disposition::NoAnswer,
+                "BUSY" => Disposition::Busy,
+                "CANCELLED" => Disposition::Cancelled,
+                _ => Disposition::Failed,
+            };
+            c.billsec = from_sql_secs(r.get(5)?);
+            c.end = from_sql_secs(r.get(6)?);
+            text(7, &mut c.history)?;
+            let first = r.get::<_, Option<i64>>(8)?;
+            let spare = c.legs.pop();
+            if let Some(a) = first {
+                let mut l = spare.unwrap_or_else(|| leg.clone());
+                l.answer = Some(from_sql_secs(a));
+                c.legs.push(l);
+            } else if let Some(l) = spare {
+                leg = l;
+            }
+            Ok(())
+        })();
+        match filled {
+            Ok(()) => f(&c),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The `AND c.start ...` conditions of a CDR range, and their parameters (only the bounds
+/// given, so the planner sees a plain range on `cdr_start`).
+fn cdr_range(since: Option<i64>, until: Option<i64>) -> (String, Vec<i64>) {
+    let mut range = String::new();
+    let mut bounds = Vec::with_capacity(2);
+    if let Some(s) = since {
+        bounds.push(s);
+        range.push_str(&format!(" AND c.start >= ?{}", bounds.len()));
+    }
+    if let Some(u) = until {
+        bounds.push(u);
+        range.push_str(&format!(" AND c.start < ?{}", bounds.len()));
+    }
+    (range, bounds)
+}
+
+/// Who answered (`answered_by`) the CDRs that started in `since <= start < until`, each once:
+/// the stand-in for our extensions when the configuration names none. A report reader.
+pub fn answerers_between(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (range, bounds) = cdr_range(since, until);
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT DISTINCT c.answered_by FROM cdr c
+             WHERE c.answered_by IS NOT NULL{range}"
+        ))
+        .map_err(sql_err)?;
+    let v = collect_rows_with(
+        &mut stmt,
+        rusqlite::params_from_iter(bounds.iter()),
+        path,
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(v.into_iter().collect())
 }
