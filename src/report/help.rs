@@ -105,7 +105,11 @@ The queue visits of the period by the local hour of the day (24 rows, by=hour, s
 shown. The columns are those of `zvon report queues` with the same definitions (offered
 are the arrivals; service_level = answered_in_sl / offered with each queue's own T;
 abandon_rate = abandoned / offered; callbacks count as there, by the hour they entered the
-queue, and a failed callback is in overflowed).";
+queue, and a failed callback is in overflowed). Per slot, of the visits that entered in it:
+
+  callbacks           visits whose caller asked to be called back (CALLBACKREQUEST)
+  callbacks_answered  of those, the ones an agent answered (a CONNECT after the
+                      CALLBACKREQUEST; also counted in answered)";
 
 pub const AGENTS: &str = "\
 One row per agent (configured or seen in the queue log). Counts are of the agent's events

@@ -127,6 +127,8 @@ pub const HOURLY_COLUMNS: &[&str] = &[
     "abandoned",
     "short_abandoned",
     "overflowed",
+    "callbacks",
+    "callbacks_answered",
     "answered_in_sl",
     "service_level",
     "abandon_rate",
@@ -141,6 +143,8 @@ pub fn hourly(rows: &[SlotRow], opt: &Options) -> Table {
         let mut row = vec![Cell::Text(r.by.into()), Cell::Text(r.slot.clone())];
         row.extend(stats_cells(s));
         row.extend([
+            int(s.callbacks),
+            int(s.callbacks_answered),
             int(s.answered_in_sl),
             Cell::Rate(s.service_level()),
             Cell::Rate(s.abandon_rate()),
@@ -318,7 +322,7 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
     if format != Format::Html || !matches!(kind, Kind::Summary | Kind::Hourly) {
         return build(kind, data, ctx, opt).render(format);
     }
-    let qf = super::facts::queue_facts(&data.events, opt.now_ms);
+    let qf = data.queue_facts(opt);
     let hourly_rows = metrics::hourly_of(&qf, ctx, opt);
     if kind == Kind::Hourly {
         let t = hourly(&hourly_rows, opt);
@@ -337,7 +341,7 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
     }
     let summary_t = summary(&metrics::summary(data, ctx, opt), opt);
     let queues_t = queues(&metrics::queues_of(&qf, ctx, opt), opt);
-    let agents_t = agents(&metrics::agents_of(data, &qf, ctx, opt), opt);
+    let agents_t = agents(&metrics::agents_of(&qf, ctx, opt), opt);
     super::html::Dashboard {
         summary: &summary_t,
         queue_total: &metrics::total_of(&qf, ctx, opt),
