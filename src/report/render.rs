@@ -312,12 +312,29 @@ fn csv_value(c: &Cell) -> String {
     match c {
         Cell::Null => String::new(),
         Cell::Int(v) | Cell::Secs(v) => v.to_string(),
-        Cell::Text(s) => s.clone(),
+        Cell::Text(s) => defuse_formula(s),
         Cell::Avg(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.1}")),
         Cell::Rate(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.4}")),
         Cell::Num(v, p) => format!("{v:.p$}"),
         Cell::Time(t) => t.map_or_else(String::new, period::rfc3339),
-        Cell::Map(m) => map_text(m),
+        Cell::Map(m) => defuse_formula(&map_text(m)),
+    }
+}
+
+/// CSV formula injection (OWASP): a text value a spreadsheet would run as a formula — one
+/// that begins with `=`, `+`, `-`, `@`, a tab or a carriage return — gets a leading `'`,
+/// which spreadsheets show as text. A phone number in E.164 form (`+` and digits only, like
+/// `+4930123456`) is left as it is: it is data, not a formula. Numbers (counts, seconds,
+/// rates, which may be negative) are never text cells and are never touched.
+pub fn defuse_formula(s: &str) -> String {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let e164 = s
+        .strip_prefix('+')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if risky && !e164 {
+        format!("'{s}")
+    } else {
+        s.to_owned()
     }
 }
 
@@ -445,6 +462,59 @@ mod tests {
              \"a, \"\"b\"\"\nc\",12,3723,12.2,0.8333,2024-05-01T09:00:00Z,2=240;=1\r\n\
              ü,0,0,,,,\r\n"
         );
+    }
+
+    #[test]
+    fn csv_defuses_formulas_but_not_phone_numbers_or_negative_numbers() {
+        let t = Table {
+            report: "demo",
+            period: None,
+            tz: None,
+            parameters: Vec::new(),
+            columns: vec!["v", "n"],
+            rows: [
+                "=HYPERLINK(\"http://x\")",
+                "+1+cmd|' /C calc'!A0",
+                "-2+3",
+                "@SUM(A1)",
+                "\tx",
+                "\rx",
+                "+",
+                "+49 30 123",
+                "+4930123456",
+                "4930123456",
+                "a=b",
+                "",
+            ]
+            .iter()
+            .map(|v| vec![Cell::Text((*v).into()), Cell::Int(-5)])
+            .chain([vec![Cell::Map(vec![("=x".into(), 1)]), Cell::Num(-1.5, 1)]])
+            .collect(),
+        };
+        let csv = t.csv();
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(
+            lines,
+            [
+                "v,n",
+                "\"'=HYPERLINK(\"\"http://x\"\")\",-5",
+                "'+1+cmd|' /C calc'!A0,-5",
+                "'-2+3,-5",
+                "'@SUM(A1),-5",
+                "'\tx,-5",
+                "\"'\rx\",-5",
+                "'+,-5",
+                "'+49 30 123,-5",
+                "+4930123456,-5",
+                "4930123456,-5",
+                "a=b,-5",
+                ",-5",
+                "'=x=1,-1.5",
+                "",
+            ]
+        );
+        // Only CSV: the table and JSON forms show the value as it is.
+        assert!(t.json().contains("\"=HYPERLINK("));
     }
 
     #[test]
