@@ -31,6 +31,11 @@ fn ctx() -> Context {
     }
 }
 
+/// The fixture's queue events (for tests elsewhere in `report`).
+pub(super) fn fixture_events() -> Vec<store::QueueEventRecord> {
+    fixture::build().events
+}
+
 fn data() -> Dataset {
     let f = fixture::build();
     Dataset::from_records(f.cdrs, f.events)

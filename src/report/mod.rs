@@ -111,6 +111,8 @@ pub struct Needs {
     pub answered: bool,
     /// The queue events, folded into queue facts as they are read.
     pub events: bool,
+    /// With the events, the agents' timelines and counts (`agents`, the dashboard).
+    pub timelines: bool,
 }
 
 impl Needs {
@@ -124,6 +126,7 @@ impl Needs {
             ivr: kind == Kind::Ivr,
             answered: kind == Kind::Abandoned,
             events: dashboard || !matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+            timelines: dashboard || kind == Kind::Agents,
         }
     }
 
@@ -134,6 +137,7 @@ impl Needs {
         ivr: false,
         answered: false,
         events: true,
+        timelines: false,
     };
 }
 
@@ -166,7 +170,7 @@ pub fn load(
             *f = metrics::SummaryFold::new(store::answerers_between(db, period.from, period.to)?);
         }
         let mut ivr = needs.ivr.then(metrics::IvrFold::default);
-        store::for_each_cdr(db, period.from, period.to, |c| {
+        store::for_each_cdr(db, period.from, period.to, needs.summary, |c| {
             if let Some(f) = summary.as_mut() {
                 f.add(c, opt);
             }
@@ -183,8 +187,19 @@ pub fn load(
     if needs.events {
         let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
         let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
-        let mut b = facts::QueueFactsBuilder::new(*period);
-        store::for_each_queue_event(db, since, until, |ev| b.push(ev))?;
+        let b = store::for_each_queue_event(
+            db,
+            since,
+            until,
+            || {
+                if needs.timelines {
+                    facts::QueueFactsBuilder::new(*period)
+                } else {
+                    facts::QueueFactsBuilder::visits_only()
+                }
+            },
+            |b, ev| b.push(ev),
+        )?;
         data.facts = Some(b.finish(opt.now_ms));
     }
     Ok(data)

@@ -505,25 +505,91 @@ fn queue_events_sql(since_ms: Option<i64>, until_ms: Option<i64>) -> (String, Ve
     (sql, bounds)
 }
 
-/// [`queue_events`] without owning them: calls `f` with each event, borrowed from the row
-/// being read, in the same order. Nothing is kept between rows, so a year of events costs
-/// the scan and what `f` does. A row whose columns are not text is logged and skipped (as
+/// [`queue_events`] without owning them, folded: `step` gets each event, borrowed from the
+/// row being read, in the same order (by time, then by the order written), starting from
+/// `init()`; the final state is returned. Nothing is kept between rows, so a year of events
+/// costs the scan and what `step` does; the data columns are read only when asked for. A
+/// row whose time, call id, queue, agent or event cannot be read is logged and skipped (as
 /// [`queue_events`] does); `data` reads as [`queue_events`]' does (an absent field is empty).
-pub fn for_each_queue_event(
+///
+/// The log is written in time order, so the rows of the range are read in the order they
+/// were written (`id`, the table's own order: a sequential read) between the first and the
+/// last `id` in the range (found on `queue_log_at`), skipping the few outside it. Should a
+/// row come earlier in time than the one before (the clock stepped back while writing), the
+/// fold starts again from `init()` over the `queue_log_at` index in (time, id) order, so
+/// the result is that order's whatever the log holds.
+pub fn for_each_queue_event<S>(
     path: &Path,
     since_ms: Option<i64>,
     until_ms: Option<i64>,
-    mut f: impl FnMut(&QueueEventRef<'_>),
-) -> Result<(), StoreError> {
+    init: impl Fn() -> S,
+    mut step: impl FnMut(&mut S, &QueueEventRef<'_>),
+) -> Result<S, StoreError> {
     let conn = open_existing(path)?;
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
         source,
     };
-    let (sql, bounds) = queue_events_sql(since_ms, until_ms);
-    let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
+    let (range_sql, bounds) = queue_events_sql(since_ms, until_ms);
+    let cond = range_sql
+        .split_once("WHERE 1")
+        .and_then(|(_, r)| r.split_once(" ORDER BY"))
+        .map_or("", |(c, _)| c)
+        .to_owned();
+    let ids: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            &format!("SELECT min(id), max(id) FROM queue_log WHERE 1{cond}"),
+            rusqlite::params_from_iter(bounds.iter()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql_err)?;
+    let (Some(lo), Some(hi)) = ids else {
+        return Ok(init());
+    };
+    let by_id = format!(
+        "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
+         FROM queue_log WHERE id BETWEEN {lo} AND {hi}{} ORDER BY id",
+        // `+at_ms`: no index for the range test, the id range is the read.
+        cond.replace("at_ms", "+at_ms")
+    );
+    let mut state = init();
+    let mut last = i64::MIN;
+    let in_order = fold_queue_rows(&conn, &by_id, &bounds, path, |ev| {
+        if ev.at_ms < last {
+            return false;
+        }
+        last = ev.at_ms;
+        step(&mut state, ev);
+        true
+    })?;
+    if in_order {
+        return Ok(state);
+    }
+    tracing::debug!(path = %path.display(), "queue log out of time order: reading by time");
+    let mut state = init();
+    fold_queue_rows(&conn, &range_sql, &bounds, path, |ev| {
+        step(&mut state, ev);
+        true
+    })?;
+    Ok(state)
+}
+
+/// Runs `sql` (the queue event columns) and gives each row to `f` until it returns false;
+/// returns whether every row was taken.
+fn fold_queue_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    bounds: &[i64],
+    path: &Path,
+    mut f: impl FnMut(&QueueEventRef<'_>) -> bool,
+) -> Result<bool, StoreError> {
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn.prepare(sql).map_err(sql_err)?;
     let mut rows = stmt
-        .query(rusqlite::params_from_iter(bounds))
+        .query(rusqlite::params_from_iter(bounds.iter()))
         .map_err(sql_err)?;
     while let Some(r) = rows.next().map_err(sql_err)? {
         let text = |i: usize| -> rusqlite::Result<&str> {
@@ -542,11 +608,15 @@ pub fn for_each_queue_event(
                 queue: text(2)?,
                 agent: text(3)?,
                 event: text(4)?,
-                data: QueueData::Columns([text(5)?, text(6)?, text(7)?, text(8)?, text(9)?]),
+                data: QueueData::Row(r),
             })
         })();
         match ev {
-            Ok(ev) => f(&ev),
+            Ok(ev) => {
+                if !f(&ev) {
+                    return Ok(false);
+                }
+            }
             Err(
                 e @ (rusqlite::Error::FromSqlConversionFailure(..)
                 | rusqlite::Error::IntegralValueOutOfRange(..)
@@ -557,24 +627,31 @@ pub fn for_each_queue_event(
             Err(e) => return Err(sql_err(e)),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The columns [`for_each_cdr`] fills: what the summary and IVR reports read.
 const REPORT_CDR_COLUMNS: &str = "c.start, c.caller, c.dialed, c.answered_by, c.disposition,
     c.billsec, c.end, c.history";
 
-/// The CDRs [`cdrs_between`] would return, without owning them: calls `f` with each, in the
-/// same order, from one record refilled in place (no allocation per row once its buffers
-/// have grown). Only the fields the summary and IVR reports read are filled — `start`,
-/// `caller`, `dialed`, `answered_by`, `disposition`, `billsec`, `end`, `history` — the others
-/// are empty; `legs` holds at most one leg, a callee leg whose only field set is `answer`,
-/// the first answer of any callee leg (what [`CdrLegs::FirstAnswered`] picks), when a person
-/// answered (`answered_by` set). A report reader: the database must exist.
+/// The CDRs [`cdrs_between`] would return, without owning them, in no particular order
+/// (for folds that do not depend on it): calls `f` with each from one record refilled in
+/// place (no allocation per row once its buffers have grown). Only the fields the summary
+/// and IVR reports read are filled — `start`, `caller`, `dialed`, `answered_by`,
+/// `disposition`, `billsec`, `end`, `history` — the others are empty. With `first_answer`,
+/// `legs` holds at most one leg, a callee leg whose only field set is `answer`, the first
+/// answer of any callee leg (what [`CdrLegs::FirstAnswered`] picks), when a person answered
+/// (`answered_by` set); without, `legs` is empty.
+///
+/// The rows are read in the table's own order (sequentially) between the first and the
+/// last rowid in the range (found on the `cdr_start` index, which covers them), the few
+/// there outside the range skipped: CDRs are written as calls end, close to start order.
+/// A report reader: the database must exist.
 pub fn for_each_cdr(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
+    first_answer: bool,
     mut f: impl FnMut(&CdrRecord),
 ) -> Result<(), StoreError> {
     let conn = open_existing(path)?;
@@ -583,12 +660,29 @@ pub fn for_each_cdr(
         source,
     };
     let (range, bounds) = cdr_range(since, until);
+    let ids: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            &format!("SELECT min(c.rowid), max(c.rowid) FROM cdr c WHERE 1{range}"),
+            rusqlite::params_from_iter(bounds.iter()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql_err)?;
+    let (Some(lo), Some(hi)) = ids else {
+        return Ok(());
+    };
+    // `+c.start`: no index for the range test, the rowid range is the read.
+    let range = range.replace("c.start", "+c.start");
+    let first = if first_answer {
+        "CASE WHEN c.answered_by IS NOT NULL THEN (
+             SELECT min(f.answer) FROM cdr_legs f
+             WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END"
+    } else {
+        "NULL"
+    };
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT {REPORT_CDR_COLUMNS}, CASE WHEN c.answered_by IS NOT NULL THEN (
-                 SELECT min(f.answer) FROM cdr_legs f
-                 WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END
-             FROM cdr c WHERE 1{range} ORDER BY c.start, c.rowid"
+            "SELECT {REPORT_CDR_COLUMNS}, {first}
+             FROM cdr c WHERE c.rowid BETWEEN {lo} AND {hi}{range}"
         ))
         .map_err(sql_err)?;
     let mut rows = stmt
