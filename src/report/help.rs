@@ -18,7 +18,10 @@ has no calls; when they go back both passes of the repeated hour count in that h
 
 Formats: table (for people: totals as h:mm:ss, rates as percentages, times local), csv
 (RFC 4180, a header row of the column names and no other, totals in seconds, rates as
-fractions with 4 decimals, averages with 1 decimal, times as RFC 3339 UTC) and json
+fractions with 4 decimals, averages with 1 decimal, times as RFC 3339 UTC; a text value
+that begins with = + - @, a tab or a carriage return gets a leading ' so a spreadsheet
+does not run it as a formula, except a phone number of + and digits only such as
++4930123456) and json
 ({\"report\", \"from\", \"to\", \"time_zone\", \"parameters\", \"rows\": [{column: value}]}, times
 RFC 3339 UTC, undefined values null), and html: one
 self-contained page (inline CSS and SVG charts, no scripts, nothing fetched) with the

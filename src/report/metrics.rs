@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::acd::kpi;
 use crate::store::CdrRecord;
 
 use super::facts::{
@@ -39,8 +40,8 @@ pub struct Options {
     pub tz: jiff::tz::TimeZone,
 }
 
-/// The default short-abandon threshold, seconds.
-pub const DEFAULT_SHORT_ABANDON: u64 = 5;
+/// The default short-abandon threshold, seconds (shared with `zvon status`).
+pub const DEFAULT_SHORT_ABANDON: u64 = kpi::DEFAULT_SHORT_ABANDON;
 
 impl Options {
     /// Defaults for `period` at `now_ms`.
@@ -224,7 +225,7 @@ impl VisitStats {
                 self.answered += 1;
                 let hold = v.wait_s.unwrap_or(0);
                 self.hold_s += hold;
-                if hold <= sl {
+                if kpi::in_service_level(hold, sl) {
                     self.answered_in_sl += 1;
                 }
                 if let Some(talk) = v.talk_s {
@@ -233,7 +234,7 @@ impl VisitStats {
                 }
             }
             Outcome::Abandoned => {
-                if v.wait_s.unwrap_or(0) < short {
+                if kpi::is_short_abandon(v.wait_s.unwrap_or(0), short) {
                     self.short_abandoned += 1;
                 } else {
                     self.abandoned += 1;
@@ -252,19 +253,19 @@ impl VisitStats {
         self.waits.sort_unstable();
     }
 
-    /// answered_in_sl / offered.
+    /// answered_in_sl / offered ([`kpi::service_level`]).
     pub fn service_level(&self) -> Option<f64> {
-        ratio(self.answered_in_sl as f64, self.offered)
+        kpi::service_level(self.answered_in_sl, self.offered)
     }
 
-    /// abandoned / offered (short abandons not counted).
+    /// abandoned / offered, short abandons not counted ([`kpi::abandon_rate`]).
     pub fn abandon_rate(&self) -> Option<f64> {
-        ratio(self.abandoned as f64, self.offered)
+        kpi::abandon_rate(self.abandoned, self.offered)
     }
 
-    /// Average speed of answer: Σ hold / answered.
+    /// Average speed of answer: Σ hold / answered ([`kpi::asa_s`]).
     pub fn asa_s(&self) -> Option<f64> {
-        ratio(self.hold_s as f64, self.answered)
+        kpi::asa_s(self.hold_s, self.answered)
     }
 
     /// Average handle time: Σ (talk + wrap-up) / handled.
