@@ -26,7 +26,8 @@ does not run it as a formula, except a phone number of + and digits only such as
 RFC 3339 UTC, undefined values null), and html: one
 self-contained page (inline CSS and SVG charts, no scripts, nothing fetched) with the
 table; for summary the manager dashboard (summary tiles, the queue table, service level
-and abandon rate by hour, an hour x weekday heat map of arrivals, the agent table), for
+and abandon rate by hour, an hour x weekday heat map of arrivals, the agent table, the
+staffing forecast for 80/20 by weekday and half-hour), for
 hourly and forecast with their charts. A value that is 0 of 0 (an average of no calls) is
 '-' in a table or page, empty in CSV, null in JSON.";
 

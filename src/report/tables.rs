@@ -342,6 +342,13 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
     let summary_t = summary(&metrics::summary(data, ctx, opt), opt);
     let queues_t = queues(&metrics::queues_of(&qf, ctx, opt), opt);
     let agents_t = agents(&metrics::agents_of(&qf, ctx, opt), opt);
+    let forecast = super::forecast::Request {
+        target: super::forecast::DEFAULT_TARGET,
+        agents: None,
+        aht_s: None,
+        calls: None,
+    }
+    .typical_week(&qf, opt);
     super::html::Dashboard {
         summary: &summary_t,
         queue_total: &metrics::total_of(&qf, ctx, opt),
@@ -349,6 +356,7 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
         hourly: &hourly_rows,
         arrivals: &metrics::arrivals_grid(&qf, opt),
         agents: &agents_t,
+        forecast: &forecast,
     }
     .render()
 }
