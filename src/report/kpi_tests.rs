@@ -933,6 +933,15 @@ fn streamed_reports_equal_the_reports_of_the_kept_records() {
                         .unwrap(),
                     )
                 };
+                for format in [Format::Csv, Format::Json] {
+                    let mut out = Vec::new();
+                    super::write_calls(&db, &cx, &opt, format, &mut out).unwrap();
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        super::tables::render(Kind::Calls, &kept, &cx, &opt, format),
+                        "write_calls {format:?} {period:?} {filter:?}"
+                    );
+                }
                 for kind in kinds {
                     for format in [Format::Csv, Format::Json, Format::Html] {
                         let needs = super::Needs::of(kind, format);

@@ -64,6 +64,9 @@ pub enum ReportError {
     /// Reading the database failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Writing the report failed ([`write_calls`]).
+    #[error("cannot write the report: {0}")]
+    Write(#[source] std::io::Error),
 }
 
 impl From<StoreError> for ReportError {
@@ -181,9 +184,6 @@ pub fn load(
         data.summary = summary.map(metrics::SummaryFold::finish);
         data.ivr = ivr.map(metrics::IvrFold::finish);
     }
-    if needs.answered {
-        data.answered = store::answered_calls_since(db, period.from)?;
-    }
     if needs.events {
         let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
         let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
@@ -202,7 +202,89 @@ pub fn load(
         )?;
         data.facts = Some(b.finish(opt.now_ms));
     }
+    if needs.answered {
+        match &data.facts {
+            // Only calls from or to a number that abandoned in the period matter to the
+            // abandoned report (who has been reached since): keep those.
+            Some(qf) => {
+                let numbers: std::collections::HashSet<&str> = metrics::visits_in(qf, opt)
+                    .filter(|v| v.outcome == facts::Outcome::Abandoned)
+                    .map(|v| v.caller.as_str())
+                    .collect();
+                let mut kept = Vec::new();
+                store::for_each_answered_call(db, period.from, |caller, dialed, start| {
+                    if numbers.contains(caller) || numbers.contains(dialed) {
+                        kept.push((caller.to_owned(), dialed.to_owned(), start));
+                    }
+                })?;
+                data.answered = kept;
+            }
+            None => data.answered = store::answered_calls_since(db, period.from)?,
+        }
+    }
     Ok(data)
+}
+
+/// `zvon report calls` in CSV or JSON, written to `out` as the CDRs are read (by start):
+/// the same bytes as [`tables::render`] of the loaded records, without holding the period's
+/// records or its text. `format` must be CSV or JSON (the aligned table needs every row for
+/// its widths, HTML is one page: they go through [`load`]).
+pub fn write_calls(
+    db: &Path,
+    ctx: &facts::Context,
+    opt: &metrics::Options,
+    format: render::Format,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
+    let period = &opt.period;
+    let mut exts = facts::extensions(ctx, &facts::Dataset::default());
+    if exts.is_empty() {
+        exts = store::answerers_between(db, period.from, period.to)?;
+    }
+    let head = tables::calls(&[], opt);
+    let json = format == render::Format::Json;
+    let mut buf = String::with_capacity(1 << 17);
+    if json {
+        head.json_head(&mut buf);
+    } else {
+        head.csv_head(&mut buf);
+    }
+    let mut n = 0;
+    let mut failed = None;
+    store::for_each_cdr_first_answered(db, period.from, period.to, |c| {
+        if failed.is_some()
+            || !period.contains(c.start as i64)
+            || !metrics::call_matches(&c, &opt.filter)
+        {
+            return;
+        }
+        let row = tables::call_cells(&metrics::CallRow {
+            cdr: &c,
+            direction: facts::direction(&c, &exts),
+            talk_s: facts::talk_s(&c),
+        });
+        if json {
+            head.json_row(&mut buf, n, &row);
+        } else {
+            render::csv_row(&mut buf, &row);
+        }
+        n += 1;
+        if buf.len() >= 1 << 16 {
+            if let Err(e) = out.write_all(buf.as_bytes()) {
+                failed = Some(e);
+            }
+            buf.clear();
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(ReportError::Write(e));
+    }
+    if json {
+        render::Table::json_tail(&mut buf, n);
+    }
+    out.write_all(buf.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(ReportError::Write)
 }
 
 /// The events as Asterisk `queue_log` text: one `\n`-terminated line per event, in the order

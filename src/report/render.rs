@@ -206,29 +206,35 @@ impl Table {
     /// RFC 4180: a header of the column keys, CRLF line ends, fields quoted when needed.
     pub fn csv(&self) -> String {
         let mut out = String::new();
-        let line = |out: &mut String, vals: &mut dyn Iterator<Item = String>| {
-            let mut first = true;
-            for v in vals {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                out.push_str(&csv_field(&v));
-            }
-            out.push_str("\r\n");
-        };
-        line(&mut out, &mut self.columns.iter().map(|c| (*c).to_owned()));
+        self.csv_head(&mut out);
         for r in &self.rows {
-            line(&mut out, &mut r.iter().map(csv_value));
+            csv_row(&mut out, r);
         }
         out
     }
 
+    /// The CSV header line (for rows written one at a time with [`csv_row`]).
+    pub fn csv_head(&self, out: &mut String) {
+        csv_line(out, &mut self.columns.iter().map(|c| (*c).to_owned()));
+    }
+
     /// The documented JSON object, one row per line.
     pub fn json(&self) -> String {
+        let mut out = String::new();
+        self.json_head(&mut out);
+        for (i, r) in self.rows.iter().enumerate() {
+            self.json_row(&mut out, i, r);
+        }
+        Self::json_tail(&mut out, self.rows.len());
+        out
+    }
+
+    /// The JSON object up to its rows (then [`Table::json_row`] for each row,
+    /// [`Table::json_tail`] to end).
+    pub fn json_head(&self, out: &mut String) {
         let bound =
             |b: Option<i64>| b.map_or_else(|| "null".to_owned(), |t| json_str(&period::rfc3339(t)));
-        let mut out = String::from("{\n");
+        out.push_str("{\n");
         let _ = writeln!(out, "  \"report\": {},", json_str(self.report));
         let p = self.period.unwrap_or(Period::ALL);
         let _ = writeln!(out, "  \"from\": {},", bound(p.from));
@@ -243,25 +249,47 @@ impl Table {
             .iter()
             .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
             .collect();
-        let _ = writeln!(out, "  \"parameters\": {{{}}},", params.join(", "));
-        if self.rows.is_empty() {
-            out.push_str("  \"rows\": []\n}\n");
-            return out;
-        }
-        out.push_str("  \"rows\": [\n");
-        for (i, r) in self.rows.iter().enumerate() {
-            let fields: Vec<String> = self
-                .columns
-                .iter()
-                .zip(r)
-                .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
-                .collect();
-            let comma = if i + 1 < self.rows.len() { "," } else { "" };
-            let _ = writeln!(out, "    {{{}}}{comma}", fields.join(", "));
-        }
-        out.push_str("  ]\n}\n");
-        out
+        let _ = write!(
+            out,
+            "  \"parameters\": {{{}}},\n  \"rows\": [",
+            params.join(", ")
+        );
     }
+
+    /// Row `i` (0-based) of the JSON object, with this table's columns.
+    pub fn json_row(&self, out: &mut String, i: usize, r: &[Cell]) {
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        let fields: Vec<String> = self
+            .columns
+            .iter()
+            .zip(r)
+            .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
+            .collect();
+        let _ = write!(out, "    {{{}}}", fields.join(", "));
+    }
+
+    /// The end of the JSON object after `rows` rows.
+    pub fn json_tail(out: &mut String, rows: usize) {
+        out.push_str(if rows == 0 { "]\n}\n" } else { "\n  ]\n}\n" });
+    }
+}
+
+/// One CSV line of values.
+fn csv_line(out: &mut String, vals: &mut dyn Iterator<Item = String>) {
+    let mut first = true;
+    for v in vals {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&csv_field(&v));
+    }
+    out.push_str("\r\n");
+}
+
+/// One CSV row (after [`Table::csv_head`]).
+pub fn csv_row(out: &mut String, r: &[Cell]) {
+    csv_line(out, &mut r.iter().map(csv_value));
 }
 
 /// `h:mm:ss`.

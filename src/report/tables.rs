@@ -227,32 +227,35 @@ pub const CALL_COLUMNS: &[&str] = &[
 
 pub fn calls(rows: &[CallRow<'_>], opt: &Options) -> Table {
     let mut t = table("calls", opt, CALL_COLUMNS);
-    for r in rows {
-        let c = r.cdr;
-        t.rows.push(vec![
-            Cell::Text(c.uniqueid.clone()),
-            Cell::Text(c.linkedid.clone()),
-            Cell::Time(Some(c.start as i64)),
-            Cell::Time(c.answer.map(|a| a as i64)),
-            Cell::Time(Some(c.end as i64)),
-            Cell::Text(c.caller.clone()),
-            Cell::opt_text(c.caller_name.as_deref()),
-            Cell::Text(c.dialed.clone()),
-            Cell::opt_text(c.answered_by.as_deref()),
-            Cell::Text(c.disposition.as_str().into()),
-            Cell::Secs(c.duration as i64),
-            Cell::Secs(c.billsec as i64),
-            Cell::Text(c.hangup_cause.clone()),
-            Cell::Text(c.hangup_by.clone()),
-            c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s))),
-            Cell::opt_text(c.codec_a.as_deref()),
-            Cell::opt_text(c.codec_b.as_deref()),
-            Cell::Text(c.history.clone()),
-            Cell::Text(r.direction.as_str().into()),
-            Cell::Secs(r.talk_s as i64),
-        ]);
-    }
+    t.rows.extend(rows.iter().map(call_cells));
     t
+}
+
+/// One row of the calls table.
+pub fn call_cells(r: &CallRow<'_>) -> Vec<Cell> {
+    let c = r.cdr;
+    vec![
+        Cell::Text(c.uniqueid.clone()),
+        Cell::Text(c.linkedid.clone()),
+        Cell::Time(Some(c.start as i64)),
+        Cell::Time(c.answer.map(|a| a as i64)),
+        Cell::Time(Some(c.end as i64)),
+        Cell::Text(c.caller.clone()),
+        Cell::opt_text(c.caller_name.as_deref()),
+        Cell::Text(c.dialed.clone()),
+        Cell::opt_text(c.answered_by.as_deref()),
+        Cell::Text(c.disposition.as_str().into()),
+        Cell::Secs(c.duration as i64),
+        Cell::Secs(c.billsec as i64),
+        Cell::Text(c.hangup_cause.clone()),
+        Cell::Text(c.hangup_by.clone()),
+        c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s))),
+        Cell::opt_text(c.codec_a.as_deref()),
+        Cell::opt_text(c.codec_b.as_deref()),
+        Cell::Text(c.history.clone()),
+        Cell::Text(r.direction.as_str().into()),
+        Cell::Secs(r.talk_s as i64),
+    ]
 }
 
 pub const ABANDONED_COLUMNS: &[&str] = &["number", "abandons", "last_abandon", "queue", "waited_s"];

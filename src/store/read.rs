@@ -251,30 +251,9 @@ pub fn cdrs_between(
         .collect::<Vec<_>>()
         .join(", ");
     if legs == CdrLegs::FirstAnswered {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {cols}, {leg_cols} FROM cdr c
-                 LEFT JOIN cdr_legs l ON l.uniqueid = c.uniqueid AND l.leg = (
-                     SELECT f.leg FROM cdr_legs f
-                     WHERE f.uniqueid = c.uniqueid AND f.side = 'callee'
-                       AND f.answer IS NOT NULL
-                     ORDER BY f.answer, f.leg LIMIT 1)
-                 WHERE 1{range} ORDER BY c.start, c.rowid"
-            ))
-            .map_err(sql_err)?;
-        let n = CDR_COLUMNS.split(',').count();
-        return collect_rows_with(
-            &mut stmt,
-            rusqlite::params_from_iter(bounds.iter()),
-            path,
-            |r| {
-                let mut c = cdr_from_row(r)?;
-                if r.get::<_, Option<u32>>(n)?.is_some() {
-                    c.legs.push(leg_from_row(r, n)?);
-                }
-                Ok(c)
-            },
-        );
+        let mut out = Vec::new();
+        each_cdr_first_answered(&conn, path, &range, &bounds, |c| out.push(c))?;
+        return Ok(out);
     }
     let mut stmt = conn
         .prepare(&format!(
@@ -312,6 +291,78 @@ pub fn cdrs_between(
     Ok(out)
 }
 
+/// [`cdrs_between`] with [`CdrLegs::FirstAnswered`], one record at a time: `f` gets each,
+/// in the same order (by start, then as written), without a list of the whole range.
+pub fn for_each_cdr_first_answered(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    f: impl FnMut(CdrRecord),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let (range, bounds) = cdr_range(since, until);
+    each_cdr_first_answered(&conn, path, &range, &bounds, f)
+}
+
+fn each_cdr_first_answered(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    range: &str,
+    bounds: &[i64],
+    mut f: impl FnMut(CdrRecord),
+) -> Result<(), StoreError> {
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let cols: String = CDR_COLUMNS
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let leg_cols: String = LEG_COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {cols}, {leg_cols} FROM cdr c
+             LEFT JOIN cdr_legs l ON l.uniqueid = c.uniqueid AND l.leg = (
+                 SELECT f.leg FROM cdr_legs f
+                 WHERE f.uniqueid = c.uniqueid AND f.side = 'callee'
+                   AND f.answer IS NOT NULL
+                 ORDER BY f.answer, f.leg LIMIT 1)
+             WHERE 1{range} ORDER BY c.start, c.rowid"
+        ))
+        .map_err(sql_err)?;
+    let n = CDR_COLUMNS.split(',').count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let c = (|| {
+            let mut c = cdr_from_row(r)?;
+            if r.get::<_, Option<u32>>(n)?.is_some() {
+                c.legs.push(leg_from_row(r, n)?);
+            }
+            Ok(c)
+        })();
+        match c {
+            Ok(c) => f(c),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
+}
+
 /// (caller, dialled number, start) of every call a person answered (`answered_by` set) that
 /// started at or after `since`: who has been reached, for the call-back check of the
 /// abandoned report. A report reader: the database must exist.
@@ -333,6 +384,38 @@ pub fn answered_calls_since(
     collect_rows_with(&mut stmt, [since.unwrap_or(i64::MIN)], path, |r| {
         Ok((r.get(0)?, r.get(1)?, from_sql_secs(r.get(2)?)))
     })
+}
+
+/// [`answered_calls_since`] without owning them, in no particular order: `f` gets (caller,
+/// dialled number, start) of each, borrowed from the row. A report reader.
+pub fn for_each_answered_call(
+    path: &Path,
+    since: Option<i64>,
+    mut f: impl FnMut(&str, &str, u64),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT caller, dialed, start FROM cdr
+             WHERE answered_by IS NOT NULL AND start >= ?1",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([since.unwrap_or(i64::MIN)]).map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let (Ok(caller), Ok(dialed)) = (
+            r.get_ref(0).map_err(sql_err)?.as_str(),
+            r.get_ref(1).map_err(sql_err)?.as_str(),
+        ) else {
+            tracing::warn!(path = %path.display(), "skipping unreadable row");
+            continue;
+        };
+        f(caller, dialed, from_sql_secs(r.get(2).map_err(sql_err)?));
+    }
+    Ok(())
 }
 
 /// Every call detail record with its legs, oldest first (tests; reports use [`cdrs_between`]).
