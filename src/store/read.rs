@@ -292,16 +292,73 @@ pub fn cdrs_between(
 }
 
 /// [`cdrs_between`] with [`CdrLegs::FirstAnswered`], one record at a time: `f` gets each,
-/// in the same order (by start, then as written), without a list of the whole range.
+/// in the same order (by start, then as written), without a list of the whole range —
+/// except that the leg is only its `answer` (on a callee leg, the rest empty, as
+/// [`for_each_cdr`] gives it): the first answer of a callee leg, what the talk time needs.
 pub fn for_each_cdr_first_answered(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
-    f: impl FnMut(CdrRecord),
+    mut f: impl FnMut(CdrRecord),
 ) -> Result<(), StoreError> {
     let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
     let (range, bounds) = cdr_range(since, until);
-    each_cdr_first_answered(&conn, path, &range, &bounds, f)
+    let cols: String = CDR_COLUMNS
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {cols}, CASE WHEN c.answered_by IS NOT NULL THEN (
+                 SELECT min(f.answer) FROM cdr_legs f
+                 WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END
+             FROM cdr c WHERE 1{range} ORDER BY c.start, c.rowid"
+        ))
+        .map_err(sql_err)?;
+    let n = CDR_COLUMNS.split(',').count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let c = (|| {
+            let mut c = cdr_from_row(r)?;
+            if let Some(a) = r.get::<_, Option<i64>>(n)? {
+                c.legs.push(CdrLeg {
+                    leg: 0,
+                    side: "callee".to_owned(),
+                    peer: String::new(),
+                    start: 0,
+                    answer: Some(from_sql_secs(a)),
+                    end: 0,
+                    disposition: Disposition::Answered,
+                    sip_code: None,
+                    codec: None,
+                    packets: 0,
+                    lost: 0,
+                    jitter_ms: 0.0,
+                    mos: 0.0,
+                });
+            }
+            Ok(c)
+        })();
+        match c {
+            Ok(c) => f(c),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
 }
 
 fn each_cdr_first_answered(
