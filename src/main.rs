@@ -788,6 +788,8 @@ fn report(report: Report) -> ExitCode {
         }
     };
     let text = zvon::report::tables::render(kind, &data, &ctx, &opt, common.format.format());
+    // The process ends next: freeing a year of visits one by one would only cost time.
+    std::mem::forget(data);
     write_output(common.output.as_deref(), &text)
 }
 
@@ -824,8 +826,10 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
-    let qf = data.queue_facts(&opt);
-    match req.typical_week(&qf, &opt) {
+    let week = req.typical_week(&data.queue_facts(&opt), &opt);
+    // The process ends next: freeing a year of visits one by one would only cost time.
+    std::mem::forget(data);
+    match week {
         Ok(table) => write_output(a.output.as_deref(), &table.render(a.format.format())),
         Err(e) => fail(&e),
     }
