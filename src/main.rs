@@ -769,14 +769,6 @@ fn report(report: Report) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let needs = zvon::report::Needs::of(kind, common.format.format());
-    let data = match zvon::report::load(&db, &period, needs) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("zvon: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let opt = Options {
         period,
         filter,
@@ -784,7 +776,26 @@ fn report(report: Report) -> ExitCode {
         now_ms: now.saturating_mul(1000),
         tz,
     };
+    let format = common.format.format();
+    if kind == Kind::Calls
+        && matches!(
+            format,
+            zvon::report::render::Format::Csv | zvon::report::render::Format::Json
+        )
+    {
+        return stream_calls(&db, &ctx, &opt, format, common.output.as_deref());
+    }
+    let needs = zvon::report::Needs::of(kind, common.format.format());
+    let data = match zvon::report::load(&db, needs, &ctx, &opt) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("zvon: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let text = zvon::report::tables::render(kind, &data, &ctx, &opt, common.format.format());
+    // The process ends next: freeing a year of visits one by one would only cost time.
+    std::mem::forget(data);
     write_output(common.output.as_deref(), &text)
 }
 
@@ -803,7 +814,7 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         eprintln!("zvon: {e}");
         ExitCode::FAILURE
     };
-    let (db, _ctx, plan_tz) = match a.db.open() {
+    let (db, ctx, plan_tz) = match a.db.open() {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -814,15 +825,17 @@ fn forecast(a: ForecastArgs) -> ExitCode {
         Ok(None) => Period::days_before_today(28, now, &tz),
         Err(e) => return fail(&e),
     };
-    let data = match zvon::report::load(&db, &period, zvon::report::Needs::EVENTS) {
-        Ok(d) => d,
-        Err(e) => return fail(&e),
-    };
     let mut opt = Options::new(period, now.saturating_mul(1000));
     opt.filter.queue = a.queue;
     opt.tz = tz;
-    let qf = zvon::report::facts::queue_facts(&data.events, opt.now_ms);
-    match req.typical_week(&qf, &opt) {
+    let data = match zvon::report::load(&db, zvon::report::Needs::EVENTS, &ctx, &opt) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    let week = req.typical_week(&data.queue_facts(&opt), &opt);
+    // The process ends next: freeing a year of visits one by one would only cost time.
+    std::mem::forget(data);
+    match week {
         Ok(table) => write_output(a.output.as_deref(), &table.render(a.format.format())),
         Err(e) => fail(&e),
     }
@@ -849,6 +862,69 @@ fn queue_log(
 }
 
 /// Writes a report to `path`, or to standard output.
+/// `zvon report calls` in CSV or JSON, written as it is read. The output file is created at
+/// the first write (nothing is left behind when the database cannot be read).
+fn stream_calls(
+    db: &std::path::Path,
+    ctx: &Context,
+    opt: &Options,
+    format: zvon::report::render::Format,
+    path: Option<&std::path::Path>,
+) -> ExitCode {
+    use std::io::Write;
+    struct Lazy<'a> {
+        path: &'a std::path::Path,
+        file: Option<std::io::BufWriter<std::fs::File>>,
+    }
+    impl Write for Lazy<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.file.is_none() {
+                self.file = Some(std::io::BufWriter::new(std::fs::File::create(self.path)?));
+            }
+            self.file.as_mut().map_or(Ok(0), |f| f.write(b))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.as_mut().map_or(Ok(()), |f| f.flush())
+        }
+    }
+    let result = match path {
+        Some(p) => {
+            let mut w = Lazy {
+                path: p,
+                file: None,
+            };
+            zvon::report::write_calls(db, ctx, opt, format, &mut w).map_err(|e| match e {
+                zvon::report::ReportError::Write(e) => {
+                    format!("cannot write {}: {e}", p.display())
+                }
+                e => e.to_string(),
+            })
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            match zvon::report::write_calls(db, ctx, opt, format, &mut out) {
+                // `zvon report ... | head`: the reader has what it wanted.
+                Err(zvon::report::ReportError::Write(e))
+                    if e.kind() == std::io::ErrorKind::BrokenPipe =>
+                {
+                    Ok(())
+                }
+                Err(zvon::report::ReportError::Write(e)) => {
+                    Err(format!("cannot write to standard output: {e}"))
+                }
+                r => r.map_err(|e| e.to_string()),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zvon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn write_output(path: Option<&std::path::Path>, text: &str) -> ExitCode {
     use std::io::Write as _;
     let result = match path {

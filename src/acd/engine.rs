@@ -178,8 +178,9 @@ pub struct QueueView {
     pub answered: u32,
     pub abandoned: u32,
     pub overflowed: u32,
-    /// Answered within the service-level time, of all answered plus abandoned after it.
-    pub service_level: Option<f64>,
+    /// Today's service level, abandon rate and ASA, with the reports' definitions
+    /// ([`super::kpi`]).
+    pub kpis: super::kpi::QueueKpis,
     pub aht: Duration,
 }
 
@@ -279,8 +280,8 @@ struct QueueState {
     answered: u32,
     abandoned: u32,
     overflowed: u32,
-    within_sl: u32,
-    abandoned_after_sl: u32,
+    /// Today's numbers with the reports' definitions, from the queue events.
+    kpis: super::kpi::QueueKpis,
 }
 
 #[derive(Clone, Debug)]
@@ -370,8 +371,7 @@ impl Acd {
                 answered: 0,
                 abandoned: 0,
                 overflowed: 0,
-                within_sl: 0,
-                abandoned_after_sl: 0,
+                kpis: super::kpi::QueueKpis::default(),
             });
         }
         for (id, a) in &cfg.agents {
@@ -462,6 +462,11 @@ impl Acd {
         event: &'static str,
         data: Vec<String>,
     ) {
+        if let Some(q) = self.queues.iter_mut().find(|q| q.name == queue) {
+            let t = q.cfg.service_level.as_secs();
+            q.kpis
+                .event(event, &data, t, super::kpi::DEFAULT_SHORT_ABANDON);
+        }
         self.out.push_back(AcdOutput::Event(AcdEvent {
             at_ms: ms(now),
             call_id: call_id.to_owned(),
@@ -1073,9 +1078,6 @@ impl Acd {
         qs.waiting.remove(&(Reverse(c.priority), c.seq, call));
         let hold = now.mono.saturating_duration_since(c.joined);
         qs.answered += 1;
-        if hold <= qs.cfg.service_level {
-            qs.within_sl += 1;
-        }
         let qname = qs.name.clone();
         for o in others {
             self.agents[o].offered = None;
@@ -1144,9 +1146,6 @@ impl Acd {
             qs.waiting.remove(&(Reverse(c.priority), c.seq, call));
             qs.abandoned += 1;
             let waited = now.mono.saturating_duration_since(c.joined);
-            if waited > qs.cfg.service_level {
-                qs.abandoned_after_sl += 1;
-            }
             let qname = qs.name.clone();
             if let CallerState::Offered { agents, .. } = &c.state {
                 for &a in agents {
@@ -1988,7 +1987,6 @@ impl Acd {
                     .iter()
                     .map(|m| self.agent_view(m.agent, now.mono, p))
                     .collect();
-                let denom = q.answered + q.abandoned_after_sl;
                 QueueView {
                     name: q.name.clone(),
                     strategy: q.cfg.strategy.name(),
@@ -1997,7 +1995,7 @@ impl Acd {
                     answered: q.answered,
                     abandoned: q.abandoned,
                     overflowed: q.overflowed,
-                    service_level: (denom > 0).then(|| f64::from(q.within_sl) / f64::from(denom)),
+                    kpis: q.kpis,
                     aht: q.aht,
                 }
             })
@@ -2020,8 +2018,7 @@ impl Acd {
             q.answered = 0;
             q.abandoned = 0;
             q.overflowed = 0;
-            q.within_sl = 0;
-            q.abandoned_after_sl = 0;
+            q.kpis = super::kpi::QueueKpis::default();
         }
     }
 

@@ -51,6 +51,7 @@
 
 pub mod config;
 mod engine;
+pub mod kpi;
 
 #[cfg(test)]
 mod prop_tests;

@@ -884,3 +884,85 @@ fn queues_toml_mistakes_name_the_file_line_and_key() {
         assert!(errs.contains(want), "missing {want:?} in\n{errs}");
     }
 }
+
+/// `zvon status queues` and `zvon report queues` give the same numbers for the same calls:
+/// both use `acd::kpi`'s definitions, the live counters on the events as they are written,
+/// the report on the same events read back.
+#[test]
+fn live_status_and_the_queue_report_agree_on_sl_abandon_rate_and_asa() {
+    use crate::report::facts::{Context, Dataset};
+    use crate::report::metrics::{self, Options};
+    use crate::report::period::Period;
+    let mut q = queue(Strategy::Linear);
+    q.service_level = Duration::from_secs(20);
+    q.max_callers = Some(2);
+    let mut h = H::new(config(q, 1));
+    let answer_after = |h: &mut H, call: u64, wait_s: u64| {
+        h.join(call);
+        h.wait(Duration::from_secs(wait_s));
+        assert!(h.answer(call, "a1"));
+        h.wait(Duration::from_secs(60));
+        h.end(call, false);
+    };
+    answer_after(&mut h, 1, 5); // in SL
+    answer_after(&mut h, 2, 20); // in SL: hold = T
+    answer_after(&mut h, 3, 31); // not in SL
+    // The agent busy on call 4: callers 5 and 6 abandon (short, then long), 7 and 8 wait
+    // and the queue is full for 9.
+    h.join(4);
+    assert!(h.answer(4, "a1"));
+    h.join(5);
+    h.wait(Duration::from_secs(3));
+    h.end(5, false);
+    h.join(6);
+    h.wait(Duration::from_secs(45));
+    h.end(6, false);
+    h.join(7);
+    h.join(8);
+    h.join(9);
+    h.wait(Duration::from_secs(2));
+    let now = h.now();
+    let live = h.acd.queues(now, &h.p)[0].kpis;
+    let events = h
+        .out
+        .iter()
+        .filter_map(|o| match o {
+            AcdOutput::Event(e) => Some(crate::store::QueueEventRecord {
+                at_ms: e.at_ms,
+                call_id: e.call_id.clone(),
+                queue: e.queue.clone(),
+                agent: e.agent.clone(),
+                event: e.event.to_owned(),
+                data: e.data.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let ctx = Context {
+        service_level: [("q".to_owned(), 20)].into(),
+        ..Context::default()
+    };
+    let opt = Options::new(Period::ALL, now.wall.secs() as i64 * 1000);
+    let rows = metrics::queues(&Dataset::from_records(Vec::new(), events), &ctx, &opt);
+    let report = &rows[0].stats;
+    assert_eq!(
+        (live.offered, live.answered, live.answered_in_sl),
+        (9, 4, 3),
+        "{live:?}"
+    );
+    assert_eq!((live.abandoned, live.short_abandoned), (1, 1));
+    assert_eq!(
+        (report.offered, report.answered, report.answered_in_sl),
+        (live.offered, live.answered, live.answered_in_sl)
+    );
+    assert_eq!(
+        (report.abandoned, report.short_abandoned, report.hold_s),
+        (live.abandoned, live.short_abandoned, live.hold_s)
+    );
+    assert_eq!(live.service_level(), Some(3.0 / 9.0));
+    assert_eq!(live.service_level(), report.service_level());
+    assert_eq!(live.abandon_rate(), Some(1.0 / 9.0));
+    assert_eq!(live.abandon_rate(), report.abandon_rate());
+    assert_eq!(live.asa_s(), Some((5.0 + 20.0 + 31.0 + 0.0) / 4.0));
+    assert_eq!(live.asa_s(), report.asa_s());
+}

@@ -180,19 +180,27 @@ impl Pbx {
         }
         let mut t = String::new();
         for q in &queues {
-            let sl = q
-                .service_level
-                .map_or_else(|| "-".to_owned(), |s| format!("{:.0}%", s * 100.0));
+            // The reports' definitions (`acd::kpi`): SL = answered in T / offered, abandon
+            // rate = abandons after S or more / offered, ASA = sum of hold / answered.
+            let pct =
+                |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |s| format!("{:.0}%", s * 100.0));
+            let (sl, ar) = (pct(q.kpis.service_level()), pct(q.kpis.abandon_rate()));
+            let asa = q
+                .kpis
+                .asa_s()
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.0}s"));
             let _ = writeln!(
                 t,
-                "queue {} ({}): {} waiting; today {} answered, {} abandoned, {} overflowed, \
-                 service level {sl}, average handle time {}",
+                "queue {} ({}): {} waiting; today {} answered, {} abandoned, {} overflowed \
+                 of {} offered, service level {sl}, abandon rate {ar}, ASA {asa}, \
+                 average handle time {}",
                 q.name,
                 q.strategy,
                 q.waiting.len(),
                 q.answered,
                 q.abandoned,
                 q.overflowed,
+                q.kpis.offered,
                 short(q.aht)
             );
             for (i, w) in q.waiting.iter().take(MAX_LISTED).enumerate() {

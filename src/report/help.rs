@@ -18,12 +18,16 @@ has no calls; when they go back both passes of the repeated hour count in that h
 
 Formats: table (for people: totals as h:mm:ss, rates as percentages, times local), csv
 (RFC 4180, a header row of the column names and no other, totals in seconds, rates as
-fractions with 4 decimals, averages with 1 decimal, times as RFC 3339 UTC) and json
+fractions with 4 decimals, averages with 1 decimal, times as RFC 3339 UTC; a text value
+that begins with = + - @, a tab or a carriage return gets a leading ' so a spreadsheet
+does not run it as a formula, except a phone number of + and digits only such as
++4930123456) and json
 ({\"report\", \"from\", \"to\", \"time_zone\", \"parameters\", \"rows\": [{column: value}]}, times
 RFC 3339 UTC, undefined values null), and html: one
 self-contained page (inline CSS and SVG charts, no scripts, nothing fetched) with the
 table; for summary the manager dashboard (summary tiles, the queue table, service level
-and abandon rate by hour, an hour x weekday heat map of arrivals, the agent table), for
+and abandon rate by hour, an hour x weekday heat map of arrivals, the agent table, the
+staffing forecast for 80/20 by weekday and half-hour), for
 hourly and forecast with their charts. A value that is 0 of 0 (an average of no calls) is
 '-' in a table or page, empty in CSV, null in JSON.";
 
@@ -105,7 +109,11 @@ The queue visits of the period by the local hour of the day (24 rows, by=hour, s
 shown. The columns are those of `zvon report queues` with the same definitions (offered
 are the arrivals; service_level = answered_in_sl / offered with each queue's own T;
 abandon_rate = abandoned / offered; callbacks count as there, by the hour they entered the
-queue, and a failed callback is in overflowed).";
+queue, and a failed callback is in overflowed). Per slot, of the visits that entered in it:
+
+  callbacks           visits whose caller asked to be called back (CALLBACKREQUEST)
+  callbacks_answered  of those, the ones an agent answered (a CONNECT after the
+                      CALLBACKREQUEST; also counted in answered)";
 
 pub const AGENTS: &str = "\
 One row per agent (configured or seen in the queue log). Counts are of the agent's events

@@ -345,6 +345,9 @@ pub struct Dashboard<'a> {
     pub hourly: &'a [SlotRow],
     pub arrivals: &'a [[u64; 24]; 7],
     pub agents: &'a Table,
+    /// The staffing forecast for [`super::forecast::DEFAULT_TARGET`] from the period (the
+    /// `zvon forecast` table), or why there is none.
+    pub forecast: &'a Result<Table, String>,
 }
 
 impl Dashboard<'_> {
@@ -382,6 +385,28 @@ impl Dashboard<'_> {
         body.push_str(&heat_map(self.arrivals, &zone));
         body.push_str("</div>\n<h2>Agents</h2>\n");
         body.push_str(&table(self.agents));
+        body.push_str("<h2 id=\"forecast\">Staffing forecast</h2>\n");
+        let (p, t) = super::forecast::DEFAULT_TARGET;
+        let _ = writeln!(
+            body,
+            "<p class=\"sub\">Agents needed to answer {:.0}% of the calls within {t:.0} s \
+             (Erlang C) in each half-hour of a typical week, from this period's arrivals \
+             and AHT; <code>zvon forecast</code> gives the table and other targets.</p>",
+            p * 100.0
+        );
+        match self.forecast {
+            Ok(f) => match forecast_chart(f) {
+                Some(chart) => {
+                    body.push_str("<div class=\"charts\">\n");
+                    body.push_str(&chart);
+                    body.push_str("</div>\n");
+                }
+                None => body.push_str("<p class=\"sub\">No queue calls in the period.</p>\n"),
+            },
+            Err(e) => {
+                let _ = writeln!(body, "<p class=\"sub\">No forecast: {}.</p>", escape(e));
+            }
+        }
         let _ = writeln!(
             body,
             "<p class=\"sub\">Every column is defined in the README (Reports) and in \
@@ -392,12 +417,11 @@ impl Dashboard<'_> {
     }
 }
 
-/// The forecast's page: the agents per weekday and half-hour as a heat map, then the table.
-pub fn forecast_page(t: &Table) -> String {
+/// The agents of a forecast table per weekday and half-hour as a heat map (`None` when the
+/// table has no half-hours, e.g. `--calls`).
+pub fn forecast_chart(t: &Table) -> Option<String> {
     let col = |name: &str| t.columns.iter().position(|c| *c == name);
-    let (Some(wd), Some(tm), Some(ag)) = (col("weekday"), col("time"), col("agents")) else {
-        return report_page(t);
-    };
+    let (wd, tm, ag) = (col("weekday")?, col("time")?, col("agents")?);
     let mut grid = vec![vec![0u64; 48]; 7];
     let mut any = false;
     for r in &t.rows {
@@ -415,19 +439,27 @@ pub fn forecast_page(t: &Table) -> String {
             any = true;
         }
     }
+    if !any {
+        return None;
+    }
+    let cols: Vec<String> = (0..48)
+        .map(|s| format!("{:02}:{:02}", s / 2, s % 2 * 30))
+        .collect();
+    Some(grid_chart(
+        &format!("Agents needed by weekday and half-hour ({})", t.zone_name()),
+        &grid,
+        &cols,
+        20.0,
+        4,
+    ))
+}
+
+/// The forecast's page: the agents per weekday and half-hour as a heat map, then the table.
+pub fn forecast_page(t: &Table) -> String {
     let mut body = String::new();
-    if any {
-        let cols: Vec<String> = (0..48)
-            .map(|s| format!("{:02}:{:02}", s / 2, s % 2 * 30))
-            .collect();
+    if let Some(chart) = forecast_chart(t) {
         body.push_str("<div class=\"charts\">\n");
-        body.push_str(&grid_chart(
-            &format!("Agents needed by weekday and half-hour ({})", t.zone_name()),
-            &grid,
-            &cols,
-            20.0,
-            4,
-        ));
+        body.push_str(&chart);
         body.push_str("</div>\n");
     }
     body.push_str(&table(t));

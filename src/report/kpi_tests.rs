@@ -31,6 +31,11 @@ fn ctx() -> Context {
     }
 }
 
+/// The fixture's queue events (for tests elsewhere in `report`).
+pub(super) fn fixture_events() -> Vec<store::QueueEventRecord> {
+    fixture::build().events
+}
+
 fn data() -> Dataset {
     let f = fixture::build();
     Dataset::from_records(f.cdrs, f.events)
@@ -432,6 +437,17 @@ fn hourly_by_hour_of_day_and_weekday() {
     }
     assert_eq!(h(10).service_level(), Some(21.0 / 45.0));
     assert_eq!(h(10).abandon_rate(), Some(11.0 / 45.0));
+    // Callbacks requested / answered by the hour the visit entered: bv-0..bv-2 at 15 (two
+    // answered), bv-3 at 16 (abandoned after answering), bv-4 at 17 (EXITEMPTY); none else.
+    for hour in 0..24 {
+        let want = match hour {
+            15 => (3, 2),
+            16 | 17 => (1, 0),
+            _ => (0, 0),
+        };
+        let s = h(hour);
+        assert_eq!((s.callbacks, s.callbacks_answered), want, "hour {hour}");
+    }
     assert_eq!(rows[9].slot, "09");
     // Monday has everything: 160 + 35 + 9 visits; answered 121 + 30 + 4; in SL 61 + 11 + 1.
     let mon = &rows[24];
@@ -841,6 +857,103 @@ fn golden_outputs_of_every_report_in_every_format() {
                 got == want,
                 "{file} differs:\n--- got\n{got}\n--- want\n{want}"
             );
+        }
+    }
+}
+
+/// The fixture written to a database, then every report read back both ways: streamed by
+/// [`super::load`] (events and CDRs folded as they are read) and from the records kept whole
+/// (the reference). The two must render byte for byte the same.
+#[test]
+fn streamed_reports_equal_the_reports_of_the_kept_records() {
+    use super::render::Format;
+    use super::tables::Kind;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("zvon.db");
+    let f = fixture::build();
+    let st = store::Store::open(&db).unwrap();
+    for c in &f.cdrs {
+        st.sender()
+            .send(store::StoreCommand::Cdr(Box::new(c.clone())))
+            .unwrap();
+    }
+    for e in &f.events {
+        st.sender()
+            .send(store::StoreCommand::QueueEvent(e.clone()))
+            .unwrap();
+    }
+    st.close().unwrap();
+    let periods = [
+        day().period,
+        Period::ALL,
+        Period {
+            from: Some(DAY0 + 9 * 3600),
+            to: Some(DAY0 + 13 * 3600),
+        },
+    ];
+    let filters = [
+        Filter::default(),
+        Filter {
+            queue: Some("support".into()),
+            ..Filter::default()
+        },
+        Filter {
+            agent: Some(fixture::AGENTS[0].0.into()),
+            number: Some("+49305550003".into()),
+            ..Filter::default()
+        },
+    ];
+    let kinds = [
+        Kind::Summary,
+        Kind::Queues,
+        Kind::Agents,
+        Kind::Hourly,
+        Kind::Calls,
+        Kind::Abandoned,
+        Kind::Ivr,
+    ];
+    for cx in [ctx(), Context::default()] {
+        for period in periods {
+            for filter in &filters {
+                let opt = Options {
+                    period,
+                    filter: filter.clone(),
+                    ..day()
+                };
+                let (lo, hi) = (period.from, period.to);
+                let kept = Dataset {
+                    answered: store::answered_calls_since(&db, lo).unwrap(),
+                    ..Dataset::from_records(
+                        store::cdrs_between(&db, lo, hi, store::CdrLegs::FirstAnswered).unwrap(),
+                        store::queue_events(
+                            &db,
+                            lo.map(|f| (f - super::LOOKBACK_S) * 1000),
+                            hi.map(|t| (t + super::LOOKAHEAD_S) * 1000),
+                        )
+                        .unwrap(),
+                    )
+                };
+                for format in [Format::Csv, Format::Json] {
+                    let mut out = Vec::new();
+                    super::write_calls(&db, &cx, &opt, format, &mut out).unwrap();
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        super::tables::render(Kind::Calls, &kept, &cx, &opt, format),
+                        "write_calls {format:?} {period:?} {filter:?}"
+                    );
+                }
+                for kind in kinds {
+                    for format in [Format::Csv, Format::Json, Format::Html] {
+                        let needs = super::Needs::of(kind, format);
+                        let streamed = super::load(&db, needs, &cx, &opt).unwrap();
+                        assert_eq!(
+                            super::tables::render(kind, &streamed, &cx, &opt, format),
+                            super::tables::render(kind, &kept, &cx, &opt, format),
+                            "{kind:?} {format:?} {period:?} {filter:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::acd::kpi;
 use crate::store::CdrRecord;
 
 use super::facts::{
-    self, Context, Dataset, Direction, Outcome, Overflow, QueueFacts, Spans, Visit, queue_facts,
+    self, Context, Dataset, Direction, Outcome, Overflow, QueueFacts, Spans, Visit,
 };
 use super::period::{self, Period};
 
@@ -39,8 +40,8 @@ pub struct Options {
     pub tz: jiff::tz::TimeZone,
 }
 
-/// The default short-abandon threshold, seconds.
-pub const DEFAULT_SHORT_ABANDON: u64 = 5;
+/// The default short-abandon threshold, seconds (shared with `zvon status`).
+pub const DEFAULT_SHORT_ABANDON: u64 = kpi::DEFAULT_SHORT_ABANDON;
 
 impl Options {
     /// Defaults for `period` at `now_ms`.
@@ -105,12 +106,51 @@ pub struct Summary {
     pub avg_talk_s: Option<f64>,
 }
 
+/// The summary of `data`: the one folded while loading ([`Dataset::summary`]), else folded
+/// from `data.cdrs`.
 pub fn summary(data: &Dataset, ctx: &Context, opt: &Options) -> Summary {
-    let exts = facts::extensions(ctx, data);
-    let mut s = Summary::default();
-    for c in calls_in(data, opt).filter(|c| !facts::is_feature(c)) {
+    if let Some(s) = &data.summary {
+        return s.clone();
+    }
+    let mut f = SummaryFold::new(facts::extensions(ctx, data));
+    for c in &data.cdrs {
+        f.add(c, opt);
+    }
+    f.finish()
+}
+
+/// The summary, one CDR at a time (for CDRs streamed from the store).
+#[derive(Clone, Debug, Default)]
+pub struct SummaryFold {
+    exts: std::collections::BTreeSet<String>,
+    s: Summary,
+}
+
+impl SummaryFold {
+    /// An empty fold; `exts` are our extensions ([`facts::extensions`]).
+    pub fn new(exts: std::collections::BTreeSet<String>) -> SummaryFold {
+        SummaryFold {
+            exts,
+            s: Summary::default(),
+        }
+    }
+
+    /// No extensions were given.
+    pub fn has_no_extensions(&self) -> bool {
+        self.exts.is_empty()
+    }
+
+    /// Counts `c` if it started in the period, passes the filter and is not a feature code.
+    pub fn add(&mut self, c: &CdrRecord, opt: &Options) {
+        if !opt.period.contains(c.start as i64)
+            || !call_matches(c, &opt.filter)
+            || facts::is_feature(c)
+        {
+            return;
+        }
+        let (s, exts) = (&mut self.s, &self.exts);
         s.calls += 1;
-        match facts::direction(c, &exts) {
+        match facts::direction(c, exts) {
             Direction::Inbound => s.inbound += 1,
             Direction::Outbound => s.outbound += 1,
             Direction::Internal => s.internal += 1,
@@ -124,8 +164,11 @@ pub fn summary(data: &Dataset, ctx: &Context, opt: &Options) -> Summary {
             s.missed += 1;
         }
     }
-    s.avg_talk_s = ratio(s.talk_s as f64, s.answered);
-    s
+
+    pub fn finish(mut self) -> Summary {
+        self.s.avg_talk_s = ratio(self.s.talk_s as f64, self.s.answered);
+        self.s
+    }
 }
 
 fn ratio(num: f64, den: u64) -> Option<f64> {
@@ -182,7 +225,7 @@ impl VisitStats {
                 self.answered += 1;
                 let hold = v.wait_s.unwrap_or(0);
                 self.hold_s += hold;
-                if hold <= sl {
+                if kpi::in_service_level(hold, sl) {
                     self.answered_in_sl += 1;
                 }
                 if let Some(talk) = v.talk_s {
@@ -191,7 +234,7 @@ impl VisitStats {
                 }
             }
             Outcome::Abandoned => {
-                if v.wait_s.unwrap_or(0) < short {
+                if kpi::is_short_abandon(v.wait_s.unwrap_or(0), short) {
                     self.short_abandoned += 1;
                 } else {
                     self.abandoned += 1;
@@ -210,19 +253,19 @@ impl VisitStats {
         self.waits.sort_unstable();
     }
 
-    /// answered_in_sl / offered.
+    /// answered_in_sl / offered ([`kpi::service_level`]).
     pub fn service_level(&self) -> Option<f64> {
-        ratio(self.answered_in_sl as f64, self.offered)
+        kpi::service_level(self.answered_in_sl, self.offered)
     }
 
-    /// abandoned / offered (short abandons not counted).
+    /// abandoned / offered, short abandons not counted ([`kpi::abandon_rate`]).
     pub fn abandon_rate(&self) -> Option<f64> {
-        ratio(self.abandoned as f64, self.offered)
+        kpi::abandon_rate(self.abandoned, self.offered)
     }
 
-    /// Average speed of answer: Σ hold / answered.
+    /// Average speed of answer: Σ hold / answered ([`kpi::asa_s`]).
     pub fn asa_s(&self) -> Option<f64> {
-        ratio(self.hold_s as f64, self.answered)
+        kpi::asa_s(self.hold_s, self.answered)
     }
 
     /// Average handle time: Σ (talk + wrap-up) / handled.
@@ -268,7 +311,7 @@ pub fn visits_in<'a>(qf: &'a QueueFacts, opt: &'a Options) -> impl Iterator<Item
 }
 
 pub fn queues(data: &Dataset, ctx: &Context, opt: &Options) -> Vec<QueueRow> {
-    let qf = queue_facts(&data.events, opt.now_ms);
+    let qf = data.queue_facts(opt);
     queues_of(&qf, ctx, opt)
 }
 
@@ -318,7 +361,7 @@ pub struct SlotRow {
 /// 24 hour rows, then 7 weekday rows, by the visits' entry times; every row is there, empty
 /// or not.
 pub fn hourly(data: &Dataset, ctx: &Context, opt: &Options) -> Vec<SlotRow> {
-    let qf = queue_facts(&data.events, opt.now_ms);
+    let qf = data.queue_facts(opt);
     hourly_of(&qf, ctx, opt)
 }
 
@@ -425,11 +468,13 @@ impl AgentRow {
 }
 
 pub fn agents(data: &Dataset, ctx: &Context, opt: &Options) -> Vec<AgentRow> {
-    let qf = queue_facts(&data.events, opt.now_ms);
-    agents_of(data, &qf, ctx, opt)
+    let qf = data.queue_facts(opt);
+    agents_of(&qf, ctx, opt)
 }
 
-pub fn agents_of(data: &Dataset, qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<AgentRow> {
+/// The agents report from `qf`, whose [`QueueFacts::agent_counts`] must count `opt.period`
+/// ([`facts::queue_facts_in`], [`facts::QueueFactsBuilder::new`]).
+pub fn agents_of(qf: &QueueFacts, ctx: &Context, opt: &Options) -> Vec<AgentRow> {
     let queue = opt.filter.queue.as_deref();
     let mut rows: BTreeMap<String, AgentRow> = BTreeMap::new();
     let wanted = |id: &str| opt.filter.agent.as_deref().is_none_or(|a| a == id);
@@ -445,25 +490,20 @@ pub fn agents_of(data: &Dataset, qf: &QueueFacts, ctx: &Context, opt: &Options) 
     for id in ctx.agents.keys().filter(|id| wanted(id)) {
         rows.insert(id.clone(), new_row(id));
     }
-    for ev in &data.events {
-        if ev.agent == "NONE"
-            || !wanted(&ev.agent)
-            || !opt.period.contains_ms(ev.at_ms)
-            || queue.is_some_and(|q| ev.queue != q)
-        {
+    for (id, by_queue) in &qf.agent_counts {
+        if !wanted(id) {
             continue;
         }
-        let field: fn(&mut AgentRow) = match ev.event.as_str() {
-            "OFFER" => |r: &mut AgentRow| r.offers += 1,
-            "CONNECT" => |r: &mut AgentRow| r.answered += 1,
-            "RINGNOANSWER" => |r: &mut AgentRow| r.missed += 1,
-            "CALLBACKATTEMPT" => |r: &mut AgentRow| r.callback_attempts += 1,
-            _ => continue,
-        };
-        field(
-            rows.entry(ev.agent.clone())
-                .or_insert_with(|| new_row(&ev.agent)),
-        );
+        for (q, c) in by_queue {
+            if queue.is_some_and(|f| f != q) {
+                continue;
+            }
+            let r = rows.entry(id.clone()).or_insert_with(|| new_row(id));
+            r.offers += c.offers;
+            r.answered += c.answered;
+            r.missed += c.missed;
+            r.callback_attempts += c.callback_attempts;
+        }
     }
     for v in qf.visits.iter().filter(|v| {
         v.connected_ms.is_some_and(|c| opt.period.contains_ms(c))
@@ -571,7 +611,7 @@ pub struct AbandonedRow {
 /// `ABANDON` for it); a customer who answers the callback and hangs up before an agent
 /// answers does (an `ABANDON` after the `CALLBACKANSWER`).
 pub fn abandoned(data: &Dataset, opt: &Options) -> Vec<AbandonedRow> {
-    let qf = queue_facts(&data.events, opt.now_ms);
+    let qf = data.queue_facts(opt);
     abandoned_of(data, &qf, opt)
 }
 
@@ -649,58 +689,106 @@ pub struct IvrRow {
 
 /// From the `ivr:FLOW:path` history steps of the CDRs in the period (filters: `--number`).
 /// A path is `node[input]…>node…>exit`, where an item with a `:` (or `hangup`) is the exit.
+/// The rows folded while loading ([`Dataset::ivr`]) if there are, else folded from
+/// `data.cdrs`.
 pub fn ivr(data: &Dataset, opt: &Options) -> Vec<IvrRow> {
-    let f = Filter {
-        number: opt.filter.number.clone(),
-        ..Filter::default()
-    };
-    let mut rows: BTreeMap<(String, String), IvrRow> = BTreeMap::new();
-    for c in data
-        .cdrs
-        .iter()
-        .filter(|c| opt.period.contains(c.start as i64) && call_matches(c, &f))
-    {
+    if let Some(rows) = &data.ivr {
+        return rows.clone();
+    }
+    let mut f = IvrFold::default();
+    for c in &data.cdrs {
+        f.add(c, opt);
+    }
+    f.finish()
+}
+
+/// The IVR report, one CDR at a time.
+#[derive(Clone, Debug, Default)]
+pub struct IvrFold {
+    /// Flow → node → row.
+    rows: BTreeMap<String, BTreeMap<String, IvrRow>>,
+}
+
+impl IvrFold {
+    /// Counts the IVR steps of `c` if it started in the period and passes `--number`.
+    pub fn add(&mut self, c: &CdrRecord, opt: &Options) {
+        if !opt.period.contains(c.start as i64)
+            || opt
+                .filter
+                .number
+                .as_deref()
+                .is_some_and(|n| c.caller != n && c.dialed != n)
+        {
+            return;
+        }
         for step in facts::steps(&c.history) {
             let Some((flow, path)) = step.strip_prefix("ivr:").and_then(|s| s.split_once(':'))
             else {
                 continue;
             };
-            ivr_path(&mut rows, flow, path);
+            if !self.rows.contains_key(flow) {
+                self.rows.insert(flow.to_owned(), BTreeMap::new());
+            }
+            if let Some(nodes) = self.rows.get_mut(flow) {
+                ivr_path(nodes, flow, path);
+            }
         }
     }
-    rows.into_values().collect()
+
+    /// The rows, by flow then node.
+    pub fn finish(self) -> Vec<IvrRow> {
+        self.rows
+            .into_values()
+            .flat_map(BTreeMap::into_values)
+            .collect()
+    }
 }
 
-fn ivr_path(rows: &mut BTreeMap<(String, String), IvrRow>, flow: &str, path: &str) {
-    let items: Vec<&str> = path.split('>').collect();
-    for (i, item) in items.iter().enumerate() {
+fn count(m: &mut BTreeMap<String, u64>, k: &str) {
+    match m.get_mut(k) {
+        Some(n) => *n += 1,
+        None => {
+            m.insert(k.to_owned(), 1);
+        }
+    }
+}
+
+fn ivr_path(rows: &mut BTreeMap<String, IvrRow>, flow: &str, path: &str) {
+    let mut items = path.split('>').peekable();
+    while let Some(item) = items.next() {
         let (node, inputs) = match item.find('[') {
             Some(b) => (&item[..b], &item[b..]),
-            None => (*item, ""),
+            None => (item, ""),
         };
         let is_exit = node.contains(':') || node == "hangup";
         if is_exit || node.is_empty() {
             continue;
         }
-        let row = rows
-            .entry((flow.to_owned(), node.to_owned()))
-            .or_insert_with(|| IvrRow {
-                flow: flow.to_owned(),
-                node: node.to_owned(),
-                ..IvrRow::default()
-            });
+        if !rows.contains_key(node) {
+            rows.insert(
+                node.to_owned(),
+                IvrRow {
+                    flow: flow.to_owned(),
+                    node: node.to_owned(),
+                    ..IvrRow::default()
+                },
+            );
+        }
+        let Some(row) = rows.get_mut(node) else {
+            continue;
+        };
         row.visits += 1;
         for input in inputs
             .split(']')
             .filter_map(|s| s.strip_prefix('['))
             .filter(|s| !s.is_empty())
         {
-            *row.inputs.entry(input.to_owned()).or_insert(0) += 1;
+            count(&mut row.inputs, input);
         }
-        match items.get(i + 1) {
+        match items.peek() {
             Some(next) => {
                 let next = next.split('[').next().unwrap_or(next);
-                *row.next.entry(next.to_owned()).or_insert(0) += 1;
+                count(&mut row.next, next);
             }
             None => row.dropped += 1,
         }

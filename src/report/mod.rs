@@ -64,6 +64,9 @@ pub enum ReportError {
     /// Reading the database failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Writing the report failed ([`write_calls`]).
+    #[error("cannot write the report: {0}")]
+    Write(#[source] std::io::Error),
 }
 
 impl From<StoreError> for ReportError {
@@ -101,12 +104,18 @@ pub const LOOKAHEAD_S: i64 = period::DAY;
 /// Which records a report reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Needs {
-    /// The CDRs started in the period.
+    /// The CDRs started in the period, kept (`calls`).
     pub cdrs: bool,
+    /// The summary, folded from the CDRs started in the period as they are read.
+    pub summary: bool,
+    /// The IVR rows, folded from the CDRs started in the period as they are read.
+    pub ivr: bool,
     /// The answered calls from the period's start to the end of the data (`abandoned`).
     pub answered: bool,
-    /// The queue events.
+    /// The queue events, folded into queue facts as they are read.
     pub events: bool,
+    /// With the events, the agents' timelines and counts (`agents`, the dashboard).
+    pub timelines: bool,
 }
 
 impl Needs {
@@ -115,43 +124,167 @@ impl Needs {
         use tables::Kind;
         let dashboard = kind == Kind::Summary && format == render::Format::Html;
         Needs {
-            cdrs: matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+            cdrs: kind == Kind::Calls,
+            summary: kind == Kind::Summary,
+            ivr: kind == Kind::Ivr,
             answered: kind == Kind::Abandoned,
             events: dashboard || !matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
+            timelines: dashboard || kind == Kind::Agents,
         }
     }
 
     /// The queue events only (the forecast).
     pub const EVENTS: Needs = Needs {
         cdrs: false,
+        summary: false,
+        ivr: false,
         answered: false,
         events: true,
+        timelines: false,
     };
 }
 
-/// The records of `period` that `needs` asks for, from the database at `db`: the CDRs that
-/// started in the period (each with only the callee leg answered first, all the reports
-/// use), the answered calls from its start on, and the queue events from [`LOOKBACK_S`]
-/// before to [`LOOKAHEAD_S`] after it. A missing database is [`ReportError::NoDatabase`],
-/// whatever is needed.
+/// The records of `opt.period` that `needs` asks for, from the database at `db`: the CDRs
+/// that started in the period (kept with only the callee leg answered first, all the reports
+/// use, or folded into the summary and IVR rows as they are read), the answered calls from
+/// its start on, and the queue events from [`LOOKBACK_S`] before to [`LOOKAHEAD_S`] after
+/// it. The events are not kept: they are folded into [`facts::Dataset::facts`] as they are
+/// read (intervals still open closing at `opt.now_ms`). A missing database is
+/// [`ReportError::NoDatabase`], whatever is needed.
 pub fn load(
     db: &Path,
-    period: &period::Period,
     needs: Needs,
+    ctx: &facts::Context,
+    opt: &metrics::Options,
 ) -> Result<facts::Dataset, ReportError> {
+    let period = &opt.period;
     let mut data = facts::Dataset::default();
-    if needs.cdrs || !(needs.events || needs.answered) {
+    if needs.cdrs || !(needs.events || needs.answered || needs.summary || needs.ivr) {
         data.cdrs = store::cdrs_between(db, period.from, period.to, store::CdrLegs::FirstAnswered)?;
     }
-    if needs.answered {
-        data.answered = store::answered_calls_since(db, period.from)?;
+    if needs.summary || needs.ivr {
+        let mut summary = needs.summary.then(|| {
+            // The stand-in for our extensions when the configuration names none: who
+            // answered in the period (what [`facts::extensions`] takes from kept CDRs).
+            let exts = facts::extensions(ctx, &data);
+            metrics::SummaryFold::new(exts)
+        });
+        if let Some(f) = summary.as_mut().filter(|f| f.has_no_extensions()) {
+            *f = metrics::SummaryFold::new(store::answerers_between(db, period.from, period.to)?);
+        }
+        let mut ivr = needs.ivr.then(metrics::IvrFold::default);
+        store::for_each_cdr(db, period.from, period.to, needs.summary, |c| {
+            if let Some(f) = summary.as_mut() {
+                f.add(c, opt);
+            }
+            if let Some(f) = ivr.as_mut() {
+                f.add(c, opt);
+            }
+        })?;
+        data.summary = summary.map(metrics::SummaryFold::finish);
+        data.ivr = ivr.map(metrics::IvrFold::finish);
     }
     if needs.events {
         let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
         let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
-        data.events = store::queue_events(db, since, until)?;
+        let b = store::for_each_queue_event(
+            db,
+            since,
+            until,
+            || {
+                if needs.timelines {
+                    facts::QueueFactsBuilder::new(*period)
+                } else {
+                    facts::QueueFactsBuilder::visits_only()
+                }
+            },
+            |b, ev| b.push(ev),
+        )?;
+        data.facts = Some(b.finish(opt.now_ms));
+    }
+    if needs.answered {
+        match &data.facts {
+            // Only calls from or to a number that abandoned in the period matter to the
+            // abandoned report (who has been reached since): keep those.
+            Some(qf) => {
+                let numbers: std::collections::HashSet<&str> = metrics::visits_in(qf, opt)
+                    .filter(|v| v.outcome == facts::Outcome::Abandoned)
+                    .map(|v| v.caller.as_str())
+                    .collect();
+                let mut kept = Vec::new();
+                store::for_each_answered_call(db, period.from, |caller, dialed, start| {
+                    if numbers.contains(caller) || numbers.contains(dialed) {
+                        kept.push((caller.to_owned(), dialed.to_owned(), start));
+                    }
+                })?;
+                data.answered = kept;
+            }
+            None => data.answered = store::answered_calls_since(db, period.from)?,
+        }
     }
     Ok(data)
+}
+
+/// `zvon report calls` in CSV or JSON, written to `out` as the CDRs are read (by start):
+/// the same bytes as [`tables::render`] of the loaded records, without holding the period's
+/// records or its text. `format` must be CSV or JSON (the aligned table needs every row for
+/// its widths, HTML is one page: they go through [`load`]).
+pub fn write_calls(
+    db: &Path,
+    ctx: &facts::Context,
+    opt: &metrics::Options,
+    format: render::Format,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
+    let period = &opt.period;
+    let mut exts = facts::extensions(ctx, &facts::Dataset::default());
+    if exts.is_empty() {
+        exts = store::answerers_between(db, period.from, period.to)?;
+    }
+    let head = tables::calls(&[], opt);
+    let json = format == render::Format::Json;
+    let mut buf = String::with_capacity(1 << 17);
+    if json {
+        head.json_head(&mut buf);
+    } else {
+        head.csv_head(&mut buf);
+    }
+    let mut n = 0;
+    let mut failed = None;
+    store::for_each_cdr_first_answered(db, period.from, period.to, |c| {
+        if failed.is_some()
+            || !period.contains(c.start as i64)
+            || !metrics::call_matches(&c, &opt.filter)
+        {
+            return;
+        }
+        let row = tables::call_cells(&metrics::CallRow {
+            cdr: &c,
+            direction: facts::direction(&c, &exts),
+            talk_s: facts::talk_s(&c),
+        });
+        if json {
+            head.json_row(&mut buf, n, &row);
+        } else {
+            render::csv_row(&mut buf, &row);
+        }
+        n += 1;
+        if buf.len() >= 1 << 16 {
+            if let Err(e) = out.write_all(buf.as_bytes()) {
+                failed = Some(e);
+            }
+            buf.clear();
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(ReportError::Write(e));
+    }
+    if json {
+        render::Table::json_tail(&mut buf, n);
+    }
+    out.write_all(buf.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(ReportError::Write)
 }
 
 /// The events as Asterisk `queue_log` text: one `\n`-terminated line per event, in the order

@@ -206,29 +206,35 @@ impl Table {
     /// RFC 4180: a header of the column keys, CRLF line ends, fields quoted when needed.
     pub fn csv(&self) -> String {
         let mut out = String::new();
-        let line = |out: &mut String, vals: &mut dyn Iterator<Item = String>| {
-            let mut first = true;
-            for v in vals {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                out.push_str(&csv_field(&v));
-            }
-            out.push_str("\r\n");
-        };
-        line(&mut out, &mut self.columns.iter().map(|c| (*c).to_owned()));
+        self.csv_head(&mut out);
         for r in &self.rows {
-            line(&mut out, &mut r.iter().map(csv_value));
+            csv_row(&mut out, r);
         }
         out
     }
 
+    /// The CSV header line (for rows written one at a time with [`csv_row`]).
+    pub fn csv_head(&self, out: &mut String) {
+        csv_line(out, &mut self.columns.iter().map(|c| (*c).to_owned()));
+    }
+
     /// The documented JSON object, one row per line.
     pub fn json(&self) -> String {
+        let mut out = String::new();
+        self.json_head(&mut out);
+        for (i, r) in self.rows.iter().enumerate() {
+            self.json_row(&mut out, i, r);
+        }
+        Self::json_tail(&mut out, self.rows.len());
+        out
+    }
+
+    /// The JSON object up to its rows (then [`Table::json_row`] for each row,
+    /// [`Table::json_tail`] to end).
+    pub fn json_head(&self, out: &mut String) {
         let bound =
             |b: Option<i64>| b.map_or_else(|| "null".to_owned(), |t| json_str(&period::rfc3339(t)));
-        let mut out = String::from("{\n");
+        out.push_str("{\n");
         let _ = writeln!(out, "  \"report\": {},", json_str(self.report));
         let p = self.period.unwrap_or(Period::ALL);
         let _ = writeln!(out, "  \"from\": {},", bound(p.from));
@@ -243,25 +249,47 @@ impl Table {
             .iter()
             .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
             .collect();
-        let _ = writeln!(out, "  \"parameters\": {{{}}},", params.join(", "));
-        if self.rows.is_empty() {
-            out.push_str("  \"rows\": []\n}\n");
-            return out;
-        }
-        out.push_str("  \"rows\": [\n");
-        for (i, r) in self.rows.iter().enumerate() {
-            let fields: Vec<String> = self
-                .columns
-                .iter()
-                .zip(r)
-                .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
-                .collect();
-            let comma = if i + 1 < self.rows.len() { "," } else { "" };
-            let _ = writeln!(out, "    {{{}}}{comma}", fields.join(", "));
-        }
-        out.push_str("  ]\n}\n");
-        out
+        let _ = write!(
+            out,
+            "  \"parameters\": {{{}}},\n  \"rows\": [",
+            params.join(", ")
+        );
     }
+
+    /// Row `i` (0-based) of the JSON object, with this table's columns.
+    pub fn json_row(&self, out: &mut String, i: usize, r: &[Cell]) {
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        let fields: Vec<String> = self
+            .columns
+            .iter()
+            .zip(r)
+            .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
+            .collect();
+        let _ = write!(out, "    {{{}}}", fields.join(", "));
+    }
+
+    /// The end of the JSON object after `rows` rows.
+    pub fn json_tail(out: &mut String, rows: usize) {
+        out.push_str(if rows == 0 { "]\n}\n" } else { "\n  ]\n}\n" });
+    }
+}
+
+/// One CSV line of values.
+fn csv_line(out: &mut String, vals: &mut dyn Iterator<Item = String>) {
+    let mut first = true;
+    for v in vals {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&csv_field(&v));
+    }
+    out.push_str("\r\n");
+}
+
+/// One CSV row (after [`Table::csv_head`]).
+pub fn csv_row(out: &mut String, r: &[Cell]) {
+    csv_line(out, &mut r.iter().map(csv_value));
 }
 
 /// `h:mm:ss`.
@@ -312,12 +340,29 @@ fn csv_value(c: &Cell) -> String {
     match c {
         Cell::Null => String::new(),
         Cell::Int(v) | Cell::Secs(v) => v.to_string(),
-        Cell::Text(s) => s.clone(),
+        Cell::Text(s) => defuse_formula(s),
         Cell::Avg(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.1}")),
         Cell::Rate(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.4}")),
         Cell::Num(v, p) => format!("{v:.p$}"),
         Cell::Time(t) => t.map_or_else(String::new, period::rfc3339),
-        Cell::Map(m) => map_text(m),
+        Cell::Map(m) => defuse_formula(&map_text(m)),
+    }
+}
+
+/// CSV formula injection (OWASP): a text value a spreadsheet would run as a formula — one
+/// that begins with `=`, `+`, `-`, `@`, a tab or a carriage return — gets a leading `'`,
+/// which spreadsheets show as text. A phone number in E.164 form (`+` and digits only, like
+/// `+4930123456`) is left as it is: it is data, not a formula. Numbers (counts, seconds,
+/// rates, which may be negative) are never text cells and are never touched.
+pub fn defuse_formula(s: &str) -> String {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let e164 = s
+        .strip_prefix('+')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if risky && !e164 {
+        format!("'{s}")
+    } else {
+        s.to_owned()
     }
 }
 
@@ -445,6 +490,59 @@ mod tests {
              \"a, \"\"b\"\"\nc\",12,3723,12.2,0.8333,2024-05-01T09:00:00Z,2=240;=1\r\n\
              ü,0,0,,,,\r\n"
         );
+    }
+
+    #[test]
+    fn csv_defuses_formulas_but_not_phone_numbers_or_negative_numbers() {
+        let t = Table {
+            report: "demo",
+            period: None,
+            tz: None,
+            parameters: Vec::new(),
+            columns: vec!["v", "n"],
+            rows: [
+                "=HYPERLINK(\"http://x\")",
+                "+1+cmd|' /C calc'!A0",
+                "-2+3",
+                "@SUM(A1)",
+                "\tx",
+                "\rx",
+                "+",
+                "+49 30 123",
+                "+4930123456",
+                "4930123456",
+                "a=b",
+                "",
+            ]
+            .iter()
+            .map(|v| vec![Cell::Text((*v).into()), Cell::Int(-5)])
+            .chain([vec![Cell::Map(vec![("=x".into(), 1)]), Cell::Num(-1.5, 1)]])
+            .collect(),
+        };
+        let csv = t.csv();
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(
+            lines,
+            [
+                "v,n",
+                "\"'=HYPERLINK(\"\"http://x\"\")\",-5",
+                "'+1+cmd|' /C calc'!A0,-5",
+                "'-2+3,-5",
+                "'@SUM(A1),-5",
+                "'\tx,-5",
+                "\"'\rx\",-5",
+                "'+,-5",
+                "'+49 30 123,-5",
+                "+4930123456,-5",
+                "4930123456,-5",
+                "a=b,-5",
+                ",-5",
+                "'=x=1,-1.5",
+                "",
+            ]
+        );
+        // Only CSV: the table and JSON forms show the value as it is.
+        assert!(t.json().contains("\"=HYPERLINK("));
     }
 
     #[test]

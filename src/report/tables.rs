@@ -127,6 +127,8 @@ pub const HOURLY_COLUMNS: &[&str] = &[
     "abandoned",
     "short_abandoned",
     "overflowed",
+    "callbacks",
+    "callbacks_answered",
     "answered_in_sl",
     "service_level",
     "abandon_rate",
@@ -141,6 +143,8 @@ pub fn hourly(rows: &[SlotRow], opt: &Options) -> Table {
         let mut row = vec![Cell::Text(r.by.into()), Cell::Text(r.slot.clone())];
         row.extend(stats_cells(s));
         row.extend([
+            int(s.callbacks),
+            int(s.callbacks_answered),
             int(s.answered_in_sl),
             Cell::Rate(s.service_level()),
             Cell::Rate(s.abandon_rate()),
@@ -223,32 +227,35 @@ pub const CALL_COLUMNS: &[&str] = &[
 
 pub fn calls(rows: &[CallRow<'_>], opt: &Options) -> Table {
     let mut t = table("calls", opt, CALL_COLUMNS);
-    for r in rows {
-        let c = r.cdr;
-        t.rows.push(vec![
-            Cell::Text(c.uniqueid.clone()),
-            Cell::Text(c.linkedid.clone()),
-            Cell::Time(Some(c.start as i64)),
-            Cell::Time(c.answer.map(|a| a as i64)),
-            Cell::Time(Some(c.end as i64)),
-            Cell::Text(c.caller.clone()),
-            Cell::opt_text(c.caller_name.as_deref()),
-            Cell::Text(c.dialed.clone()),
-            Cell::opt_text(c.answered_by.as_deref()),
-            Cell::Text(c.disposition.as_str().into()),
-            Cell::Secs(c.duration as i64),
-            Cell::Secs(c.billsec as i64),
-            Cell::Text(c.hangup_cause.clone()),
-            Cell::Text(c.hangup_by.clone()),
-            c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s))),
-            Cell::opt_text(c.codec_a.as_deref()),
-            Cell::opt_text(c.codec_b.as_deref()),
-            Cell::Text(c.history.clone()),
-            Cell::Text(r.direction.as_str().into()),
-            Cell::Secs(r.talk_s as i64),
-        ]);
-    }
+    t.rows.extend(rows.iter().map(call_cells));
     t
+}
+
+/// One row of the calls table.
+pub fn call_cells(r: &CallRow<'_>) -> Vec<Cell> {
+    let c = r.cdr;
+    vec![
+        Cell::Text(c.uniqueid.clone()),
+        Cell::Text(c.linkedid.clone()),
+        Cell::Time(Some(c.start as i64)),
+        Cell::Time(c.answer.map(|a| a as i64)),
+        Cell::Time(Some(c.end as i64)),
+        Cell::Text(c.caller.clone()),
+        Cell::opt_text(c.caller_name.as_deref()),
+        Cell::Text(c.dialed.clone()),
+        Cell::opt_text(c.answered_by.as_deref()),
+        Cell::Text(c.disposition.as_str().into()),
+        Cell::Secs(c.duration as i64),
+        Cell::Secs(c.billsec as i64),
+        Cell::Text(c.hangup_cause.clone()),
+        Cell::Text(c.hangup_by.clone()),
+        c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s))),
+        Cell::opt_text(c.codec_a.as_deref()),
+        Cell::opt_text(c.codec_b.as_deref()),
+        Cell::Text(c.history.clone()),
+        Cell::Text(r.direction.as_str().into()),
+        Cell::Secs(r.talk_s as i64),
+    ]
 }
 
 pub const ABANDONED_COLUMNS: &[&str] = &["number", "abandons", "last_abandon", "queue", "waited_s"];
@@ -318,7 +325,7 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
     if format != Format::Html || !matches!(kind, Kind::Summary | Kind::Hourly) {
         return build(kind, data, ctx, opt).render(format);
     }
-    let qf = super::facts::queue_facts(&data.events, opt.now_ms);
+    let qf = data.queue_facts(opt);
     let hourly_rows = metrics::hourly_of(&qf, ctx, opt);
     if kind == Kind::Hourly {
         let t = hourly(&hourly_rows, opt);
@@ -337,7 +344,14 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
     }
     let summary_t = summary(&metrics::summary(data, ctx, opt), opt);
     let queues_t = queues(&metrics::queues_of(&qf, ctx, opt), opt);
-    let agents_t = agents(&metrics::agents_of(data, &qf, ctx, opt), opt);
+    let agents_t = agents(&metrics::agents_of(&qf, ctx, opt), opt);
+    let forecast = super::forecast::Request {
+        target: super::forecast::DEFAULT_TARGET,
+        agents: None,
+        aht_s: None,
+        calls: None,
+    }
+    .typical_week(&qf, opt);
     super::html::Dashboard {
         summary: &summary_t,
         queue_total: &metrics::total_of(&qf, ctx, opt),
@@ -345,6 +359,7 @@ pub fn render(kind: Kind, data: &Dataset, ctx: &Context, opt: &Options, format: 
         hourly: &hourly_rows,
         arrivals: &metrics::arrivals_grid(&qf, opt),
         agents: &agents_t,
+        forecast: &forecast,
     }
     .render()
 }

@@ -55,8 +55,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use read::{
-    CdrLegs, agent_states, answered_calls_since, cdrs, cdrs_between, ext_states, load_bindings,
-    meta, queue_events, security_events, voicemail_pins, voicemails,
+    CdrLegs, agent_states, answered_calls_since, answerers_between, cdrs, cdrs_between, ext_states,
+    for_each_answered_call, for_each_cdr, for_each_cdr_first_answered, for_each_queue_event,
+    load_bindings, meta, queue_events, security_events, voicemail_pins, voicemails,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};
@@ -136,6 +137,67 @@ pub struct QueueEventRecord {
     pub event: String,
     /// data1..data5 in queue_log order (fewer is fine; more than 5 is joined into data5 with '|').
     pub data: Vec<String>,
+}
+
+/// A queue event borrowed from a row being read ([`for_each_queue_event`]) or from a
+/// [`QueueEventRecord`]: the report readers fold events without owning them.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueEventRef<'a> {
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    pub call_id: &'a str,
+    pub queue: &'a str,
+    pub agent: &'a str,
+    pub event: &'a str,
+    pub data: QueueData<'a>,
+}
+
+/// The data fields of a [`QueueEventRef`].
+#[derive(Clone, Copy, Debug)]
+pub enum QueueData<'a> {
+    /// As [`QueueEventRecord::data`].
+    Fields(&'a [String]),
+    /// The row being read (columns 5 to 9 are data1 to data5 as stored: data5 holds the 5th
+    /// and further fields joined with '|'), read only
+    /// when a field is asked for; a column that is not text (only in a hand-edited
+    /// database: the table is STRICT) reads as empty.
+    Row(&'a rusqlite::Row<'a>),
+}
+
+impl<'a> QueueData<'a> {
+    /// Field `i` (0-based), `""` when there is none: the same as
+    /// `QueueEventRecord::data.get(i)` read back from the store, with an absent field empty.
+    pub fn get(&self, i: usize) -> &'a str {
+        match *self {
+            QueueData::Fields(f) => f.get(i).map_or("", String::as_str),
+            QueueData::Row(r) => {
+                let col = |c: usize| {
+                    r.get_ref(c)
+                        .ok()
+                        .and_then(|v| v.as_str().ok())
+                        .unwrap_or("")
+                };
+                match i {
+                    0..4 => col(5 + i),
+                    _ => col(9).split('|').nth(i - 4).unwrap_or(""),
+                }
+            }
+        }
+    }
+}
+
+impl QueueEventRecord {
+    /// This record, borrowed.
+    pub fn as_ref(&self) -> QueueEventRef<'_> {
+        QueueEventRef {
+            at_ms: self.at_ms,
+            call_id: &self.call_id,
+            queue: &self.queue,
+            agent: &self.agent,
+            event: &self.event,
+            data: QueueData::Fields(&self.data),
+        }
+    }
 }
 
 /// What the engine (through the runtime) asks the store to do. One variant per record kind and

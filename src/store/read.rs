@@ -12,8 +12,9 @@ use rusqlite::{Row, TransactionBehavior};
 
 use super::schema::{open_connection, open_existing};
 use super::{
-    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, QueueEventRecord, SecurityEvent,
-    StoreError, VoicemailEntry, from_sql_secs, queue_data_from_columns, to_sql_secs,
+    BindingRecord, CdrLeg, CdrRecord, Disposition, ExtStateRecord, QueueData, QueueEventRecord,
+    QueueEventRef, SecurityEvent, StoreError, VoicemailEntry, from_sql_secs,
+    queue_data_from_columns, to_sql_secs,
 };
 
 /// Startup: deletes the bindings that expired at or before `now_unix` and returns the rest,
@@ -250,30 +251,9 @@ pub fn cdrs_between(
         .collect::<Vec<_>>()
         .join(", ");
     if legs == CdrLegs::FirstAnswered {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {cols}, {leg_cols} FROM cdr c
-                 LEFT JOIN cdr_legs l ON l.uniqueid = c.uniqueid AND l.leg = (
-                     SELECT f.leg FROM cdr_legs f
-                     WHERE f.uniqueid = c.uniqueid AND f.side = 'callee'
-                       AND f.answer IS NOT NULL
-                     ORDER BY f.answer, f.leg LIMIT 1)
-                 WHERE 1{range} ORDER BY c.start, c.rowid"
-            ))
-            .map_err(sql_err)?;
-        let n = CDR_COLUMNS.split(',').count();
-        return collect_rows_with(
-            &mut stmt,
-            rusqlite::params_from_iter(bounds.iter()),
-            path,
-            |r| {
-                let mut c = cdr_from_row(r)?;
-                if r.get::<_, Option<u32>>(n)?.is_some() {
-                    c.legs.push(leg_from_row(r, n)?);
-                }
-                Ok(c)
-            },
-        );
+        let mut out = Vec::new();
+        each_cdr_first_answered(&conn, path, &range, &bounds, |c| out.push(c))?;
+        return Ok(out);
     }
     let mut stmt = conn
         .prepare(&format!(
@@ -311,6 +291,135 @@ pub fn cdrs_between(
     Ok(out)
 }
 
+/// [`cdrs_between`] with [`CdrLegs::FirstAnswered`], one record at a time: `f` gets each,
+/// in the same order (by start, then as written), without a list of the whole range —
+/// except that the leg is only its `answer` (on a callee leg, the rest empty, as
+/// [`for_each_cdr`] gives it): the first answer of a callee leg, what the talk time needs.
+pub fn for_each_cdr_first_answered(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    mut f: impl FnMut(CdrRecord),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (range, bounds) = cdr_range(since, until);
+    let cols: String = CDR_COLUMNS
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {cols}, CASE WHEN c.answered_by IS NOT NULL THEN (
+                 SELECT min(f.answer) FROM cdr_legs f
+                 WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END
+             FROM cdr c WHERE 1{range} ORDER BY c.start, c.rowid"
+        ))
+        .map_err(sql_err)?;
+    let n = CDR_COLUMNS.split(',').count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let c = (|| {
+            let mut c = cdr_from_row(r)?;
+            if let Some(a) = r.get::<_, Option<i64>>(n)? {
+                c.legs.push(CdrLeg {
+                    leg: 0,
+                    side: "callee".to_owned(),
+                    peer: String::new(),
+                    start: 0,
+                    answer: Some(from_sql_secs(a)),
+                    end: 0,
+                    disposition: Disposition::Answered,
+                    sip_code: None,
+                    codec: None,
+                    packets: 0,
+                    lost: 0,
+                    jitter_ms: 0.0,
+                    mos: 0.0,
+                });
+            }
+            Ok(c)
+        })();
+        match c {
+            Ok(c) => f(c),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
+}
+
+fn each_cdr_first_answered(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    range: &str,
+    bounds: &[i64],
+    mut f: impl FnMut(CdrRecord),
+) -> Result<(), StoreError> {
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let cols: String = CDR_COLUMNS
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let leg_cols: String = LEG_COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {cols}, {leg_cols} FROM cdr c
+             LEFT JOIN cdr_legs l ON l.uniqueid = c.uniqueid AND l.leg = (
+                 SELECT f.leg FROM cdr_legs f
+                 WHERE f.uniqueid = c.uniqueid AND f.side = 'callee'
+                   AND f.answer IS NOT NULL
+                 ORDER BY f.answer, f.leg LIMIT 1)
+             WHERE 1{range} ORDER BY c.start, c.rowid"
+        ))
+        .map_err(sql_err)?;
+    let n = CDR_COLUMNS.split(',').count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let c = (|| {
+            let mut c = cdr_from_row(r)?;
+            if r.get::<_, Option<u32>>(n)?.is_some() {
+                c.legs.push(leg_from_row(r, n)?);
+            }
+            Ok(c)
+        })();
+        match c {
+            Ok(c) => f(c),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
+}
+
 /// (caller, dialled number, start) of every call a person answered (`answered_by` set) that
 /// started at or after `since`: who has been reached, for the call-back check of the
 /// abandoned report. A report reader: the database must exist.
@@ -332,6 +441,38 @@ pub fn answered_calls_since(
     collect_rows_with(&mut stmt, [since.unwrap_or(i64::MIN)], path, |r| {
         Ok((r.get(0)?, r.get(1)?, from_sql_secs(r.get(2)?)))
     })
+}
+
+/// [`answered_calls_since`] without owning them, in no particular order: `f` gets (caller,
+/// dialled number, start) of each, borrowed from the row. A report reader.
+pub fn for_each_answered_call(
+    path: &Path,
+    since: Option<i64>,
+    mut f: impl FnMut(&str, &str, u64),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT caller, dialed, start FROM cdr
+             WHERE answered_by IS NOT NULL AND start >= ?1",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([since.unwrap_or(i64::MIN)]).map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let (Ok(caller), Ok(dialed)) = (
+            r.get_ref(0).map_err(sql_err)?.as_str(),
+            r.get_ref(1).map_err(sql_err)?.as_str(),
+        ) else {
+            tracing::warn!(path = %path.display(), "skipping unreadable row");
+            continue;
+        };
+        f(caller, dialed, from_sql_secs(r.get(2).map_err(sql_err)?));
+    }
+    Ok(())
 }
 
 /// Every call detail record with its legs, oldest first (tests; reports use [`cdrs_between`]).
@@ -469,8 +610,24 @@ pub fn queue_events(
         path: path.to_path_buf(),
         source,
     };
-    // The bounds go into the SQL only when given, so the planner sees a plain range on
-    // `queue_log_at` (an `?1 IS NULL OR ...` form would hide it).
+    let (sql, bounds) = queue_events_sql(since_ms, until_ms);
+    let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
+    collect_rows_with(&mut stmt, rusqlite::params_from_iter(bounds), path, |r| {
+        Ok(QueueEventRecord {
+            at_ms: r.get(0)?,
+            call_id: r.get(1)?,
+            queue: r.get(2)?,
+            agent: r.get(3)?,
+            event: r.get(4)?,
+            data: queue_data_from_columns([r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?]),
+        })
+    })
+}
+
+/// The query of [`queue_events`] and [`for_each_queue_event`], and its parameters. The
+/// bounds go into the SQL only when given, so the planner sees a plain range on
+/// `queue_log_at` (an `?1 IS NULL OR ...` form would hide it).
+fn queue_events_sql(since_ms: Option<i64>, until_ms: Option<i64>) -> (String, Vec<i64>) {
     let mut sql = String::from(
         "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
          FROM queue_log WHERE 1",
@@ -485,15 +642,340 @@ pub fn queue_events(
         sql.push_str(&format!(" AND at_ms < ?{}", bounds.len()));
     }
     sql.push_str(" ORDER BY at_ms, id");
-    let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
-    collect_rows_with(&mut stmt, rusqlite::params_from_iter(bounds), path, |r| {
-        Ok(QueueEventRecord {
-            at_ms: r.get(0)?,
-            call_id: r.get(1)?,
-            queue: r.get(2)?,
-            agent: r.get(3)?,
-            event: r.get(4)?,
-            data: queue_data_from_columns([r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?]),
-        })
-    })
+    (sql, bounds)
+}
+
+/// [`queue_events`] without owning them, folded: `step` gets each event, borrowed from the
+/// row being read, in the same order (by time, then by the order written), starting from
+/// `init()`; the final state is returned. Nothing is kept between rows, so a year of events
+/// costs the scan and what `step` does; the data columns are read only when asked for. A
+/// row whose time, call id, queue, agent or event cannot be read is logged and skipped (as
+/// [`queue_events`] does); `data` reads as [`queue_events`]' does (an absent field is empty).
+///
+/// The log is written in time order, so the rows of the range are read in the order they
+/// were written (`id`, the table's own order: a sequential read) between the first and the
+/// last `id` in the range (found on `queue_log_at`), skipping the few outside it. Should a
+/// row come earlier in time than the one before (the clock stepped back while writing), the
+/// fold starts again from `init()` over the `queue_log_at` index in (time, id) order, so
+/// the result is that order's whatever the log holds.
+pub fn for_each_queue_event<S>(
+    path: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    init: impl Fn() -> S,
+    mut step: impl FnMut(&mut S, &QueueEventRef<'_>),
+) -> Result<S, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (range_sql, bounds) = queue_events_sql(since_ms, until_ms);
+    let cond = range_sql
+        .split_once("WHERE 1")
+        .and_then(|(_, r)| r.split_once(" ORDER BY"))
+        .map_or("", |(c, _)| c)
+        .to_owned();
+    let ids: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            &format!("SELECT min(id), max(id) FROM queue_log WHERE 1{cond}"),
+            rusqlite::params_from_iter(bounds.iter()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql_err)?;
+    let (Some(lo), Some(hi)) = ids else {
+        return Ok(init());
+    };
+    let by_id = format!(
+        "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
+         FROM queue_log WHERE id BETWEEN {lo} AND {hi}{} ORDER BY id",
+        // `+at_ms`: no index for the range test, the id range is the read.
+        cond.replace("at_ms", "+at_ms")
+    );
+    let mut state = init();
+    let mut last = i64::MIN;
+    let in_order = fold_queue_rows(&conn, &by_id, &bounds, path, |ev| {
+        if ev.at_ms < last {
+            return false;
+        }
+        last = ev.at_ms;
+        step(&mut state, ev);
+        true
+    })?;
+    if in_order {
+        return Ok(state);
+    }
+    tracing::debug!(path = %path.display(), "queue log out of time order: reading by time");
+    let mut state = init();
+    fold_queue_rows(&conn, &range_sql, &bounds, path, |ev| {
+        step(&mut state, ev);
+        true
+    })?;
+    Ok(state)
+}
+
+/// Runs `sql` (the queue event columns) and gives each row to `f` until it returns false;
+/// returns whether every row was taken.
+fn fold_queue_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    bounds: &[i64],
+    path: &Path,
+    mut f: impl FnMut(&QueueEventRef<'_>) -> bool,
+) -> Result<bool, StoreError> {
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn.prepare(sql).map_err(sql_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let text = |i: usize| -> rusqlite::Result<&str> {
+            r.get_ref(i)?.as_str().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        };
+        let ev = (|| -> rusqlite::Result<QueueEventRef<'_>> {
+            Ok(QueueEventRef {
+                at_ms: r.get(0)?,
+                call_id: text(1)?,
+                queue: text(2)?,
+                agent: text(3)?,
+                event: text(4)?,
+                data: QueueData::Row(r),
+            })
+        })();
+        match ev {
+            Ok(ev) => {
+                if !f(&ev) {
+                    return Ok(false);
+                }
+            }
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(true)
+}
+
+/// The columns [`for_each_cdr`] fills: what the summary and IVR reports read.
+const REPORT_CDR_COLUMNS: &str = "c.start, c.caller, c.dialed, c.answered_by, c.disposition,
+    c.billsec, c.end, c.history";
+
+/// The CDRs [`cdrs_between`] would return, without owning them, in no particular order
+/// (for folds that do not depend on it): calls `f` with each from one record refilled in
+/// place (no allocation per row once its buffers have grown). Only the fields the summary
+/// and IVR reports read are filled — `start`, `caller`, `dialed`, `answered_by`,
+/// `disposition`, `billsec`, `end`, `history` — the others are empty. With `first_answer`,
+/// `legs` holds at most one leg, a callee leg whose only field set is `answer`, the first
+/// answer of any callee leg (what [`CdrLegs::FirstAnswered`] picks), when a person answered
+/// (`answered_by` set); without, `legs` is empty.
+///
+/// The rows are read in the table's own order (sequentially) between the first and the
+/// last rowid in the range (found on the `cdr_start` index, which covers them), the few
+/// there outside the range skipped: CDRs are written as calls end, close to start order.
+/// A report reader: the database must exist.
+pub fn for_each_cdr(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    first_answer: bool,
+    mut f: impl FnMut(&CdrRecord),
+) -> Result<(), StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (range, bounds) = cdr_range(since, until);
+    let ids: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            &format!("SELECT min(c.rowid), max(c.rowid) FROM cdr c WHERE 1{range}"),
+            rusqlite::params_from_iter(bounds.iter()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql_err)?;
+    let (Some(lo), Some(hi)) = ids else {
+        return Ok(());
+    };
+    // `+c.start`: no index for the range test, the rowid range is the read.
+    let range = range.replace("c.start", "+c.start");
+    let first = if first_answer {
+        "CASE WHEN c.answered_by IS NOT NULL THEN (
+             SELECT min(f.answer) FROM cdr_legs f
+             WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END"
+    } else {
+        "NULL"
+    };
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {REPORT_CDR_COLUMNS}, {first}
+             FROM cdr c WHERE c.rowid BETWEEN {lo} AND {hi}{range}"
+        ))
+        .map_err(sql_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bounds.iter()))
+        .map_err(sql_err)?;
+    let mut c = CdrRecord {
+        uniqueid: String::new(),
+        linkedid: String::new(),
+        start: 0,
+        answer: None,
+        end: 0,
+        caller: String::new(),
+        caller_name: None,
+        dialed: String::new(),
+        answered_by: None,
+        disposition: Disposition::Failed,
+        duration: 0,
+        billsec: 0,
+        hangup_cause: String::new(),
+        hangup_by: String::new(),
+        sip_code: None,
+        codec_a: None,
+        codec_b: None,
+        history: String::new(),
+        legs: Vec::new(),
+    };
+    let mut by = String::new();
+    let mut leg = CdrLeg {
+        leg: 0,
+        side: "callee".to_owned(),
+        peer: String::new(),
+        start: 0,
+        answer: None,
+        end: 0,
+        disposition: Disposition::Answered,
+        sip_code: None,
+        codec: None,
+        packets: 0,
+        lost: 0,
+        jitter_ms: 0.0,
+        mos: 0.0,
+    };
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let filled = (|| -> rusqlite::Result<()> {
+            let text = |i: usize, buf: &mut String| -> rusqlite::Result<()> {
+                let s = r.get_ref(i)?.as_str().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?;
+                buf.clear();
+                buf.push_str(s);
+                Ok(())
+            };
+            c.start = from_sql_secs(r.get(0)?);
+            text(1, &mut c.caller)?;
+            text(2, &mut c.dialed)?;
+            let answered = r.get_ref(3)?.as_str_or_null().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?;
+            // Keep the answerer's buffer between rows.
+            let prev = c.answered_by.take();
+            match answered {
+                Some(a) => {
+                    let mut b = prev.unwrap_or_else(|| std::mem::take(&mut by));
+                    b.clear();
+                    b.push_str(a);
+                    c.answered_by = Some(b);
+                }
+                None => by = prev.unwrap_or_else(|| std::mem::take(&mut by)),
+            }
+            c.disposition = match r.get_ref(4)?.as_str().unwrap_or("") {
+                "ANSWERED" => Disposition::Answered,
+                "NO ANSWER" => Disposition::NoAnswer,
+                "BUSY" => Disposition::Busy,
+                "CANCELLED" => Disposition::Cancelled,
+                _ => Disposition::Failed,
+            };
+            c.billsec = from_sql_secs(r.get(5)?);
+            c.end = from_sql_secs(r.get(6)?);
+            text(7, &mut c.history)?;
+            let first = r.get::<_, Option<i64>>(8)?;
+            let spare = c.legs.pop();
+            if let Some(a) = first {
+                let mut l = spare.unwrap_or_else(|| leg.clone());
+                l.answer = Some(from_sql_secs(a));
+                c.legs.push(l);
+            } else if let Some(l) = spare {
+                leg = l;
+            }
+            Ok(())
+        })();
+        match filled {
+            Ok(()) => f(&c),
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)),
+            ) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            }
+            Err(e) => return Err(sql_err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The `AND c.start ...` conditions of a CDR range, and their parameters (only the bounds
+/// given, so the planner sees a plain range on `cdr_start`).
+fn cdr_range(since: Option<i64>, until: Option<i64>) -> (String, Vec<i64>) {
+    let mut range = String::new();
+    let mut bounds = Vec::with_capacity(2);
+    if let Some(s) = since {
+        bounds.push(s);
+        range.push_str(&format!(" AND c.start >= ?{}", bounds.len()));
+    }
+    if let Some(u) = until {
+        bounds.push(u);
+        range.push_str(&format!(" AND c.start < ?{}", bounds.len()));
+    }
+    (range, bounds)
+}
+
+/// Who answered (`answered_by`) the CDRs that started in `since <= start < until`, each once:
+/// the stand-in for our extensions when the configuration names none. A report reader.
+pub fn answerers_between(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let conn = open_existing(path)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (range, bounds) = cdr_range(since, until);
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT DISTINCT c.answered_by FROM cdr c
+             WHERE c.answered_by IS NOT NULL{range}"
+        ))
+        .map_err(sql_err)?;
+    let v = collect_rows_with(
+        &mut stmt,
+        rusqlite::params_from_iter(bounds.iter()),
+        path,
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(v.into_iter().collect())
 }

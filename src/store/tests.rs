@@ -1070,3 +1070,60 @@ fn agent_states_round_trip_and_the_latest_write_wins() {
     assert_eq!(got[1].queues, ["support"]);
     assert_eq!(got[1].paused, Some(3));
 }
+
+/// The streamed fold gives the events as `queue_events` does, in time order whether the log
+/// was written in time order (read by id) or not (the fallback), data fields included.
+#[test]
+fn the_streamed_queue_event_fold_sees_the_time_order_in_order_or_not() {
+    let seen = |path: &Path, since: Option<i64>, until: Option<i64>| {
+        for_each_queue_event(path, since, until, Vec::new, |v, e| {
+            let data: Vec<String> = (0..7).map(|i| e.data.get(i).to_owned()).collect();
+            v.push((e.at_ms, e.call_id.to_owned(), e.event.to_owned(), data));
+        })
+        .unwrap()
+    };
+    let want = |path: &Path, since: Option<i64>, until: Option<i64>| {
+        queue_events(path, since, until)
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let data: Vec<String> = (0..7)
+                    .map(|i| e.data.get(i).cloned().unwrap_or_default())
+                    .collect();
+                (e.at_ms, e.call_id, e.event, data)
+            })
+            .collect::<Vec<_>>()
+    };
+    let evs = [
+        qev(1_000, "u1", "ENTERQUEUE", &["", "1001", "1"]),
+        qev(2_000, "u1", "CONNECT", &["12", "u1-b", "3"]),
+        qev(2_000, "u2", "ENTERQUEUE", &["", "1003", "1"]),
+        qev(
+            3_000,
+            "u1",
+            "BLINDTRANSFER",
+            &["200", "ctx", "12", "60", "1", "x", "y"],
+        ),
+        qev(4_000, "u2", "ABANDON", &["1", "1", "2"]),
+    ];
+    for order in [[0, 1, 2, 3, 4], [0, 3, 1, 2, 4]] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db_path(&dir);
+        let written: Vec<QueueEventRecord> = order.iter().map(|&i| evs[i].clone()).collect();
+        send_all(&path, &written);
+        for (since, until) in [
+            (None, None),
+            (Some(2_000), None),
+            (Some(1_500), Some(3_500)),
+        ] {
+            let got = seen(&path, since, until);
+            assert_eq!(
+                got,
+                want(&path, since, until),
+                "{order:?} {since:?} {until:?}"
+            );
+        }
+        assert_eq!(seen(&path, None, None).len(), 5);
+        assert!(seen(&path, Some(5_000), None).is_empty());
+    }
+}

@@ -883,13 +883,21 @@ fn html_reports_are_self_contained_and_render_in_headless_chromium() {
         let o = Command::new("python3")
             .arg(check)
             .arg(&file)
+            // The dashboard's staffing forecast: a heading and its heat map.
+            .args(if name == "summary" {
+                &["forecast"][..]
+            } else {
+                &[]
+            })
             .output()
             .unwrap();
         let report = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "{name}: {report}");
         let svgs: usize = report.split_whitespace().nth(2).unwrap().parse().unwrap();
         let want_svgs = match name {
-            "summary" | "hourly" => 3,
+            // The dashboard: two hourly charts, the arrivals and the staffing forecast.
+            "summary" => 4,
+            "hourly" => 3,
             "forecast" => 1,
             _ => 0,
         };
@@ -906,6 +914,9 @@ fn html_reports_are_self_contained_and_render_in_headless_chromium() {
         "Arrivals by weekday and hour (UTC)",
         "<title>Mon 10: 45</title>",
         "<td>Alice Archer</td>",
+        "<h2 id=\"forecast\">Staffing forecast</h2>",
+        "Agents needed by weekday and half-hour (UTC)",
+        "<title>Mon 10:00: 3</title>",
     ] {
         assert!(dashboard.contains(want), "the dashboard lacks {want}");
     }
@@ -954,8 +965,17 @@ fn html_reports_are_self_contained_and_render_in_headless_chromium() {
     // The DOM Chromium built has the tables and charts.
     let o = run(&["--dump-dom"]);
     let dom = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(dom.matches("<svg").count(), 3, "{dom}");
+    assert_eq!(dom.matches("<svg").count(), 4, "{dom}");
     assert_eq!(dom.matches("<table").count(), 2);
+    // The staffing forecast section, its heat map inside it.
+    let forecast = dom
+        .split_once("<h2 id=\"forecast\">Staffing forecast</h2>")
+        .map(|(_, rest)| rest)
+        .expect("the dashboard has the staffing forecast section");
+    assert!(
+        forecast.contains("aria-label=\"Agents needed by weekday and half-hour (UTC)\""),
+        "{forecast}"
+    );
     if let Ok(keep) = std::env::var("ZVON_SCREENSHOT") {
         std::fs::copy(&png, keep).unwrap();
     }
