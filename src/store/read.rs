@@ -676,13 +676,41 @@ pub fn for_each_queue_event<S>(
         .and_then(|(_, r)| r.split_once(" ORDER BY"))
         .map_or("", |(c, _)| c)
         .to_owned();
-    let ids: (Option<i64>, Option<i64>) = conn
+    // In a log known to be in time order (schema v10 keeps track), the first and last rows of
+    // the range by time are its min(id) and max(id): two index lookups instead of a scan.
+    let disorder: Option<String> = conn
         .query_row(
+            "SELECT value FROM meta WHERE key = 'queue_log_disorder'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(sql_err(e)),
+        })?;
+    let edge = |order: &str| -> Result<Option<i64>, StoreError> {
+        conn.query_row(
+            &format!("SELECT id FROM queue_log WHERE 1{cond} ORDER BY {order} LIMIT 1"),
+            rusqlite::params_from_iter(bounds.iter()),
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(sql_err(e)),
+        })
+    };
+    let ids: (Option<i64>, Option<i64>) = if disorder.is_none() {
+        (edge("at_ms, id")?, edge("at_ms DESC, id DESC")?)
+    } else {
+        conn.query_row(
             &format!("SELECT min(id), max(id) FROM queue_log WHERE 1{cond}"),
             rusqlite::params_from_iter(bounds.iter()),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .map_err(sql_err)?;
+        .map_err(sql_err)?
+    };
     let (Some(lo), Some(hi)) = ids else {
         return Ok(init());
     };

@@ -155,6 +155,21 @@ pub const MIGRATIONS: &[&str] = &[
         paused      INTEGER,
         changed_at  INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // v10: whether the queue log is in time order. The ACD writes events as they happen, so
+    // `at_ms` only goes down when the wall clock steps back; the first row that came earlier
+    // than the row before it is recorded in meta `queue_log_disorder` (by this trigger for
+    // every writer, and here for the rows already written). Readers of long ranges use it: in
+    // a log known to be in order, the first and last row of a time range are found on the
+    // `queue_log_at` index instead of by scanning the range for min(id) and max(id).
+    "CREATE TRIGGER queue_log_order AFTER INSERT ON queue_log
+     WHEN NEW.at_ms < (SELECT q.at_ms FROM queue_log q WHERE q.id < NEW.id ORDER BY q.id DESC LIMIT 1)
+     BEGIN
+         INSERT OR IGNORE INTO meta (key, value) VALUES ('queue_log_disorder', NEW.id);
+     END;
+     INSERT OR IGNORE INTO meta (key, value)
+         SELECT 'queue_log_disorder', id FROM
+             (SELECT id, at_ms, lag(at_ms) OVER (ORDER BY id) AS prev FROM queue_log)
+         WHERE at_ms < prev LIMIT 1;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
