@@ -608,13 +608,7 @@ impl Pbx {
             return;
         };
         let ua = self.s.user_agent.clone();
-        let env = Env {
-            local: flow.local,
-            transport: flow.transport,
-            branch: &branch,
-            cnonce: &cnonce,
-            user_agent: &ua,
-        };
+        let env = env_for(flow, &branch, &cnonce, &ua);
         let Some(reg) = self.trunks.regs.get_mut(name) else {
             return;
         };
@@ -734,13 +728,7 @@ impl Pbx {
                 continue;
             };
             let ua = self.s.user_agent.clone();
-            let env = Env {
-                local: flow.local,
-                transport: flow.transport,
-                branch: &branch,
-                cnonce: &cnonce,
-                user_agent: &ua,
-            };
+            let env = env_for(flow, &branch, &cnonce, &ua);
             let Some(m) = self
                 .trunks
                 .regs
@@ -809,6 +797,17 @@ impl Pbx {
     /// Toll-fraud limit hits and class-of-service refusals since start.
     pub fn trunk_counters(&self) -> (u64, u64) {
         (self.trunks.limit_alarms, self.trunks.denied)
+    }
+}
+
+/// What a REGISTER needs from the engine: the flow, a fresh branch and client nonce.
+fn env_for<'a>(flow: Flow, branch: &'a str, cnonce: &'a str, user_agent: &'a str) -> Env<'a> {
+    Env {
+        local: flow.local,
+        transport: flow.transport,
+        branch,
+        cnonce,
+        user_agent,
     }
 }
 

@@ -126,16 +126,8 @@ fn collect_rows_with<T>(
     let mut rows = stmt.query(params).map_err(sql_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err)? {
-        match f(row) {
-            Ok(v) => out.push(v),
-            Err(
-                e @ (rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::IntegralValueOutOfRange(..)
-                | rusqlite::Error::InvalidColumnType(..)),
-            ) => {
-                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
-            }
-            Err(e) => return Err(sql_err(e)),
+        if let Some(v) = readable(path, f(row))? {
+            out.push(v);
         }
     }
     Ok(out)
@@ -346,16 +338,8 @@ pub fn for_each_cdr_first_answered(
             }
             Ok(c)
         })();
-        match c {
-            Ok(c) => f(c),
-            Err(
-                e @ (rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::IntegralValueOutOfRange(..)
-                | rusqlite::Error::InvalidColumnType(..)),
-            ) => {
-                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
-            }
-            Err(e) => return Err(sql_err(e)),
+        if let Some(c) = readable(path, c)? {
+            f(c);
         }
     }
     Ok(())
@@ -405,16 +389,8 @@ fn each_cdr_first_answered(
             }
             Ok(c)
         })();
-        match c {
-            Ok(c) => f(c),
-            Err(
-                e @ (rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::IntegralValueOutOfRange(..)
-                | rusqlite::Error::InvalidColumnType(..)),
-            ) => {
-                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
-            }
-            Err(e) => return Err(sql_err(e)),
+        if let Some(c) = readable(path, c)? {
+            f(c);
         }
     }
     Ok(())
@@ -779,20 +755,10 @@ fn fold_queue_rows(
                 data: QueueData::Row(r),
             })
         })();
-        match ev {
-            Ok(ev) => {
-                if !f(&ev) {
-                    return Ok(false);
-                }
+        if let Some(ev) = readable(path, ev)? {
+            if !f(&ev) {
+                return Ok(false);
             }
-            Err(
-                e @ (rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::IntegralValueOutOfRange(..)
-                | rusqlite::Error::InvalidColumnType(..)),
-            ) => {
-                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
-            }
-            Err(e) => return Err(sql_err(e)),
         }
     }
     Ok(true)
@@ -949,16 +915,8 @@ pub fn for_each_cdr(
             }
             Ok(())
         })();
-        match filled {
-            Ok(()) => f(&c),
-            Err(
-                e @ (rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::IntegralValueOutOfRange(..)
-                | rusqlite::Error::InvalidColumnType(..)),
-            ) => {
-                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
-            }
-            Err(e) => return Err(sql_err(e)),
+        if readable(path, filled)?.is_some() {
+            f(&c);
         }
     }
     Ok(())
@@ -1006,4 +964,24 @@ pub fn answerers_between(
         |r| r.get::<_, String>(0),
     )?;
     Ok(v.into_iter().collect())
+}
+
+/// A row that cannot be decoded (only in a hand-edited database: the tables are STRICT) is
+/// logged and skipped (`None`); any other error ends the read.
+fn readable<T>(path: &Path, r: rusqlite::Result<T>) -> Result<Option<T>, StoreError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(
+            e @ (rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnType(..)),
+        ) => {
+            tracing::warn!(path = %path.display(), error = %e, "skipping unreadable row");
+            Ok(None)
+        }
+        Err(source) => Err(StoreError::Sql {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
