@@ -48,6 +48,26 @@ fn routes(national_trunks: &str) -> String {
     )
 }
 
+/// German numbering, the routes, and one trunk `prov` at `port` with `extra` keys.
+fn one_trunk(port: u16, extra: &str) -> TestConfig {
+    config(format!(
+        "[numbering]\ncountry = \"49\"\n\n{}\n{}",
+        trunk("prov", port, extra),
+        routes("[\"prov\"]")
+    ))
+}
+
+/// A provider scenario `name` that checks it is asked for +4930123456 by +4930123451 (what
+/// 1001 dialling 030123456 must become).
+fn expecting_030123456(dir: &Path, name: &str) -> std::path::PathBuf {
+    scenario(
+        dir,
+        name,
+        &[("@NUMBER@", r"\+4930123456"), ("@FROM@", r"\+4930123451")],
+        false,
+    )
+}
+
 fn config(trunks: String) -> TestConfig {
     TestConfig {
         dialplan: Some(dialplan(trunks.contains("[[route]]"))),
@@ -358,19 +378,10 @@ fn inbound_call_to_a_did_of_the_ivr_hears_the_prompt() {
 #[test]
 fn outbound_call_answers_the_providers_challenge_with_e164_number_and_caller_id() {
     let port = free_udp_port();
-    let tc = config(format!(
-        "[numbering]\ncountry = \"49\"\n\n{}\n{}",
-        trunk("prov", port, "username = \"acc\"\npassword = \"secret\""),
-        routes("[\"prov\"]")
-    ));
+    let tc = one_trunk(port, "username = \"acc\"\npassword = \"secret\"");
     let mut d = Daemon::start(&tc);
     let dir = d.dir.path().to_owned();
-    let sf = scenario(
-        &dir,
-        "provider_uas_auth",
-        &[("@NUMBER@", r"\+4930123456"), ("@FROM@", r"\+4930123451")],
-        false,
-    );
+    let sf = expecting_030123456(&dir, "provider_uas_auth");
     let log = dir.join("provider.log");
     let prov = provider(
         &sf,
@@ -431,12 +442,7 @@ fn outbound_call_fails_over_to_the_next_trunk_on_503() {
     let mut d = Daemon::start(&tc);
     let dir = d.dir.path().to_owned();
     let primary = provider(&sipp_dir().join("provider_503.xml"), p1, &[], &dir);
-    let sf = scenario(
-        &dir,
-        "provider_uas",
-        &[("@NUMBER@", r"\+4930123456"), ("@FROM@", r"\+4930123451")],
-        false,
-    );
+    let sf = expecting_030123456(&dir, "provider_uas");
     let secondary = provider(&sf, p2, &[], &dir);
     std::thread::sleep(Duration::from_millis(300));
     let caller = call_from_1001(&d, "030123456", 1000);
@@ -582,19 +588,10 @@ fn invite_to_a_did_from_an_unknown_address_is_challenged_and_rings_nothing() {
 #[test]
 fn outbound_call_over_a_tcp_trunk() {
     let port = free_udp_port();
-    let tc = config(format!(
-        "[numbering]\ncountry = \"49\"\n\n{}\n{}",
-        trunk("prov", port, "transport = \"tcp\""),
-        routes("[\"prov\"]")
-    ));
+    let tc = one_trunk(port, "transport = \"tcp\"");
     let mut d = Daemon::start(&tc);
     let dir = d.dir.path().to_owned();
-    let sf = scenario(
-        &dir,
-        "provider_uas",
-        &[("@NUMBER@", r"\+4930123456"), ("@FROM@", r"\+4930123451")],
-        false,
-    );
+    let sf = expecting_030123456(&dir, "provider_uas");
     let prov = provider(&sf, port, &["-t", "t1"], &dir);
     std::thread::sleep(Duration::from_millis(300));
     let caller = call_from_1001(&d, "030123456", 1000);
