@@ -63,7 +63,7 @@ trap cleanup EXIT
 
 # ---- scenarios
 sed -e "s/@USER@/1001/g; s/@PASS@/demo1001/g; s/@TO@/1002/g; s/@PAUSE@/$hold_ms/g; s/@INFO@//" \
-    -e '/play_pcap_audio/d; /<nop>/d; /<\/nop>/d; /<pause milliseconds="1500"\/>/d' \
+    -e '/<pause milliseconds="@PREPAUSE@"\/>/d; /play_pcap_audio/d; /<nop>/d; /<\/nop>/d; /<pause milliseconds="1500"\/>/d' \
     "$here/../sipp/uac_call.xml.in" > "$out/zvon_uac.xml"
 sed -e "s/@RTP@/4100/" "$here/../sipp/uas_answer.xml.in" > "$out/zvon_uas.xml"
 
