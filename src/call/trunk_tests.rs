@@ -853,3 +853,31 @@ fn a_tcp_trunk_gets_its_requests_over_tcp() {
         "still one"
     );
 }
+
+#[test]
+fn inbound_calls_over_the_trunks_channel_limit_get_503_and_a_failed_cdr() {
+    let mut cfg = config(0, &[]);
+    let mut w = trunk_world(&mut cfg);
+    let sdp = offer_sdp("198.51.100.1", 31000, "0", "");
+    let inv = |n: u32| {
+        format!(
+            "INVITE sip:1002@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {PROV};branch=z9hG4bKlim{n}\nMax-Forwards: 70\n\
+             From: <sip:+491761000{n}@prov.example>;tag=l{n}\nTo: <sip:1002@prov.example>\nCall-ID: lim-{n}\n\
+             CSeq: 1 INVITE\nContact: <sip:+491761000{n}@{PROV}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+            sdp.len()
+        )
+    };
+    // prov has max_channels = 2: two calls ring Bob, the third is refused.
+    for n in 1..=2 {
+        let out = w.recv_any(addr(PROV), Transport::Udp, &inv(n));
+        assert_eq!(invites_to(&out, BOB1).len(), 1, "call {n} rings");
+    }
+    let out = w.recv_any(addr(PROV), Transport::Udp, &inv(3));
+    let codes: Vec<_> = out.iter().filter_map(|(_, m)| m.status()).collect();
+    assert_eq!(codes, [100, 503], "{out:?}");
+    assert!(invites_to(&out, BOB1).is_empty());
+    let c = failed_cdr(&w, "1002");
+    assert_eq!(c.disposition, Disposition::Failed);
+    assert_eq!(c.hangup_cause, "trunk channel limit");
+    assert_eq!(c.caller, "+4917610003");
+}
