@@ -258,11 +258,8 @@ pub fn write_calls(
         {
             return;
         }
-        let row = tables::call_cells(&metrics::CallRow {
-            cdr: &c,
-            direction: facts::direction(&c, &exts),
-            talk_s: facts::talk_s(&c),
-        });
+        let (direction, talk_s) = (facts::direction(&c, &exts), facts::talk_s(&c));
+        let row = tables::call_cells_owned(c, direction, talk_s);
         if json {
             head.json_row(&mut buf, n, &row);
         } else {

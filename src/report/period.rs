@@ -298,10 +298,51 @@ pub fn local_time(t: i64, tz: &TimeZone) -> String {
 
 /// Unix seconds as RFC 3339, `2024-05-01T09:30:00Z`.
 pub fn rfc3339(t: i64) -> String {
-    match jiff::Timestamp::from_second(t) {
-        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Err(_) => t.to_string(),
+    let mut s = String::with_capacity(20);
+    push_rfc3339(&mut s, t);
+    s
+}
+
+/// 9999-01-01T00:00:00Z: the direct path stops at the end of 9998 (jiff's timestamps end on
+/// 9999-12-30, later seconds print as numbers).
+const YEAR_9999_S: i64 = 253_370_764_800;
+
+/// [`rfc3339`] appended to `out`. The call list writes three per row, so the usual years
+/// (1970–9998) are computed directly — the civil date of a day number by the proleptic
+/// Gregorian era arithmetic (H. Hinnant, "chrono-compatible low-level date algorithms") —
+/// instead of through `strftime`; other times go through jiff (same text; a test compares).
+pub fn push_rfc3339(out: &mut String, t: i64) {
+    if !(0..YEAR_9999_S).contains(&t) {
+        match jiff::Timestamp::from_second(t) {
+            Ok(ts) => out.push_str(&ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            Err(_) => out.push_str(&t.to_string()),
+        }
+        return;
     }
+    let (days, secs) = (t / DAY, t % DAY);
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, secs / 3600);
+    put(14, 2, secs / 60 % 60);
+    put(17, 2, secs % 60);
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -373,6 +414,44 @@ mod tests {
         assert_eq!(hour(-1, &TimeZone::UTC), 23);
         assert_eq!(utc_time(MAY1 + 3661), "2024-05-01 01:01:01");
         assert_eq!(rfc3339(MAY1 + 3661), "2024-05-01T01:01:01Z");
+    }
+
+    #[test]
+    fn rfc3339_is_jiffs_text_for_every_year_and_out_of_range() {
+        let jiff_text = |t: i64| match jiff::Timestamp::from_second(t) {
+            Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Err(_) => t.to_string(),
+        };
+        let mut samples = vec![
+            0,
+            -1,
+            1,
+            951_782_399,   // 2000-02-28T23:59:59
+            951_868_800,   // 2000-03-01 (2000 is a leap year)
+            4_107_542_400, // 2100-03-01 (2100 is not)
+            YEAR_9999_S - 1,
+            YEAR_9999_S,
+            253_402_300_799, // 9999-12-31T23:59:59, past jiff's range
+            -62_135_596_800, // 0001-01-01
+            i64::MIN,
+            i64::MAX,
+        ];
+        // Every day boundary ± 1 s over 1969-2101, and a spread of times up to 9999.
+        let mut day = -DAY;
+        while day < 4_133_894_400 {
+            samples.extend([day - 1, day, day + 43_199]);
+            day += DAY;
+        }
+        let mut x: i64 = 12_345;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            samples.push(x.rem_euclid(YEAR_9999_S + 400 * DAY));
+        }
+        for t in samples {
+            assert_eq!(rfc3339(t), jiff_text(t), "t = {t}");
+        }
     }
 
     #[test]

@@ -215,7 +215,13 @@ impl Table {
 
     /// The CSV header line (for rows written one at a time with [`csv_row`]).
     pub fn csv_head(&self, out: &mut String) {
-        csv_line(out, &mut self.columns.iter().map(|c| (*c).to_owned()));
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_csv_field(out, c, false);
+        }
+        out.push_str("\r\n");
     }
 
     /// The documented JSON object, one row per line.
@@ -244,28 +250,16 @@ impl Table {
             .as_ref()
             .map_or_else(|| "null".to_owned(), |tz| json_str(&period::tz_name(tz)));
         let _ = writeln!(out, "  \"time_zone\": {zone},");
-        let params: Vec<String> = self
-            .parameters
-            .iter()
-            .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
-            .collect();
-        let _ = write!(
-            out,
-            "  \"parameters\": {{{}}},\n  \"rows\": [",
-            params.join(", ")
-        );
+        out.push_str("  \"parameters\": {");
+        push_json_fields(out, self.parameters.iter().map(|(k, v)| (&**k, v)));
+        out.push_str("},\n  \"rows\": [");
     }
 
     /// Row `i` (0-based) of the JSON object, with this table's columns.
     pub fn json_row(&self, out: &mut String, i: usize, r: &[Cell]) {
-        out.push_str(if i == 0 { "\n" } else { ",\n" });
-        let fields: Vec<String> = self
-            .columns
-            .iter()
-            .zip(r)
-            .map(|(k, v)| format!("{}: {}", json_str(k), json_value(v)))
-            .collect();
-        let _ = write!(out, "    {{{}}}", fields.join(", "));
+        out.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
+        push_json_fields(out, self.columns.iter().copied().zip(r));
+        out.push('}');
     }
 
     /// The end of the JSON object after `rows` rows.
@@ -274,22 +268,16 @@ impl Table {
     }
 }
 
-/// One CSV line of values.
-fn csv_line(out: &mut String, vals: &mut dyn Iterator<Item = String>) {
-    let mut first = true;
-    for v in vals {
-        if !first {
+/// One CSV row (after [`Table::csv_head`]). Values are written straight into `out` (the
+/// call list writes a million rows).
+pub fn csv_row(out: &mut String, r: &[Cell]) {
+    for (i, c) in r.iter().enumerate() {
+        if i > 0 {
             out.push(',');
         }
-        first = false;
-        out.push_str(&csv_field(&v));
+        push_csv_value(out, c);
     }
     out.push_str("\r\n");
-}
-
-/// One CSV row (after [`Table::csv_head`]).
-pub fn csv_row(out: &mut String, r: &[Cell]) {
-    csv_line(out, &mut r.iter().map(csv_value));
 }
 
 /// `h:mm:ss`.
@@ -336,16 +324,34 @@ pub(crate) fn table_value(c: &Cell) -> String {
     }
 }
 
-fn csv_value(c: &Cell) -> String {
+/// A cell's CSV field. Numbers and times never need quoting (no comma, quote, line break or
+/// edge space); text is defused ([`defuse_formula`]) and quoted when needed.
+fn push_csv_value(out: &mut String, c: &Cell) {
     match c {
-        Cell::Null => String::new(),
-        Cell::Int(v) | Cell::Secs(v) => v.to_string(),
-        Cell::Text(s) => defuse_formula(s),
-        Cell::Avg(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.1}")),
-        Cell::Rate(v) => finite(*v).map_or_else(String::new, |v| format!("{v:.4}")),
-        Cell::Num(v, p) => format!("{v:.p$}"),
-        Cell::Time(t) => t.map_or_else(String::new, period::rfc3339),
-        Cell::Map(m) => defuse_formula(&map_text(m)),
+        Cell::Null => {}
+        Cell::Int(v) | Cell::Secs(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::Text(s) => push_csv_field(out, s, true),
+        Cell::Avg(v) => {
+            if let Some(v) = finite(*v) {
+                let _ = write!(out, "{v:.1}");
+            }
+        }
+        Cell::Rate(v) => {
+            if let Some(v) = finite(*v) {
+                let _ = write!(out, "{v:.4}");
+            }
+        }
+        Cell::Num(v, p) => {
+            let _ = write!(out, "{v:.p$}");
+        }
+        Cell::Time(t) => {
+            if let Some(t) = t {
+                period::push_rfc3339(out, *t);
+            }
+        }
+        Cell::Map(m) => push_csv_field(out, &map_text(m), true),
     }
 }
 
@@ -355,46 +361,99 @@ fn csv_value(c: &Cell) -> String {
 /// `+4930123456`) is left as it is: it is data, not a formula. Numbers (counts, seconds,
 /// rates, which may be negative) are never text cells and are never touched.
 pub fn defuse_formula(s: &str) -> String {
-    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let e164 = s
-        .strip_prefix('+')
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-    if risky && !e164 {
+    if needs_tick(s) {
         format!("'{s}")
     } else {
         s.to_owned()
     }
 }
 
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\r', '\n']) || v.starts_with(' ') || v.ends_with(' ') {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
+/// Whether [`defuse_formula`] puts a `'` before `s`.
+fn needs_tick(s: &str) -> bool {
+    match s.as_bytes() {
+        [b'=' | b'-' | b'@' | b'\t' | b'\r', ..] => true,
+        // `+` and digits only is an E.164 number, not a formula.
+        [b'+', digits @ ..] => digits.is_empty() || !digits.iter().all(u8::is_ascii_digit),
+        _ => false,
     }
 }
 
-fn json_value(c: &Cell) -> String {
-    match c {
-        Cell::Null => "null".into(),
-        Cell::Int(v) | Cell::Secs(v) => v.to_string(),
-        Cell::Text(s) => json_str(s),
-        Cell::Avg(v) => finite(*v).map_or_else(|| "null".into(), |v| format!("{v:.1}")),
-        Cell::Rate(v) => finite(*v).map_or_else(|| "null".into(), |v| format!("{v:.4}")),
-        Cell::Num(v, p) => {
-            if v.is_finite() {
-                format!("{v:.p$}")
-            } else {
-                "null".into()
-            }
+/// `v` as an RFC 4180 field (defused first when `defuse`): quoted, with quotes doubled, when
+/// it holds a comma, quote or line break or begins or ends with a space.
+fn push_csv_field(out: &mut String, v: &str, defuse: bool) {
+    let tick = defuse && needs_tick(v);
+    // The tick is neither a special character nor a space: it only hides a leading space.
+    let special = v.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+    let quote = special || (!tick && v.starts_with(' ')) || v.ends_with(' ');
+    if quote {
+        out.push('"');
+    }
+    if tick {
+        out.push('\'');
+    }
+    if special && v.contains('"') {
+        out.push_str(&v.replace('"', "\"\""));
+    } else {
+        out.push_str(v);
+    }
+    if quote {
+        out.push('"');
+    }
+}
+
+/// `"key": value` pairs, comma-separated, appended to `out`.
+fn push_json_fields<'a>(out: &mut String, fields: impl Iterator<Item = (&'a str, &'a Cell)>) {
+    for (i, (k, v)) in fields.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
         }
-        Cell::Time(t) => t.map_or_else(|| "null".into(), |t| json_str(&period::rfc3339(t))),
+        push_json_str(out, k);
+        out.push_str(": ");
+        push_json_value(out, v);
+    }
+}
+
+fn push_json_value(out: &mut String, c: &Cell) {
+    let null = |out: &mut String| out.push_str("null");
+    match c {
+        Cell::Null => null(out),
+        Cell::Int(v) | Cell::Secs(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::Text(s) => push_json_str(out, s),
+        Cell::Avg(v) => match finite(*v) {
+            Some(v) => {
+                let _ = write!(out, "{v:.1}");
+            }
+            None => null(out),
+        },
+        Cell::Rate(v) => match finite(*v) {
+            Some(v) => {
+                let _ = write!(out, "{v:.4}");
+            }
+            None => null(out),
+        },
+        Cell::Num(v, p) if v.is_finite() => {
+            let _ = write!(out, "{v:.p$}");
+        }
+        Cell::Num(..) => null(out),
+        Cell::Time(Some(t)) => {
+            // RFC 3339 text needs no escaping.
+            out.push('"');
+            period::push_rfc3339(out, *t);
+            out.push('"');
+        }
+        Cell::Time(None) => null(out),
         Cell::Map(m) => {
-            let kv: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}: {v}", json_str(k)))
-                .collect();
-            format!("{{{}}}", kv.join(", "))
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_json_str(out, k);
+                let _ = write!(out, ": {v}");
+            }
+            out.push('}');
         }
     }
 }
@@ -402,7 +461,18 @@ fn json_value(c: &Cell) -> String {
 /// A JSON string literal (RFC 8259 §7).
 pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_json_str(&mut out, s);
+    out
+}
+
+/// [`json_str`] appended to `out`.
+fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -417,7 +487,6 @@ pub fn json_str(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Each report's typed result as a [`Table`]: the column keys and their order are defined
 //! here, once (README.md and `--help` list the same keys).
 
-use super::facts::{Context, Dataset};
+use super::facts::{Context, Dataset, Direction};
 use super::metrics::{
     self, AbandonedRow, AgentRow, CallRow, IvrRow, Options, QueueRow, SlotRow, Summary, VisitStats,
     WAIT_PERCENTILES,
@@ -233,28 +233,36 @@ pub fn calls(rows: &[CallRow<'_>], opt: &Options) -> Table {
 
 /// One row of the calls table.
 pub fn call_cells(r: &CallRow<'_>) -> Vec<Cell> {
-    let c = r.cdr;
+    call_cells_owned(r.cdr.clone(), r.direction, r.talk_s)
+}
+
+/// [`call_cells`] taking the record, its text moved into the cells (the streamed call list).
+pub fn call_cells_owned(
+    c: crate::store::CdrRecord,
+    direction: Direction,
+    talk_s: u64,
+) -> Vec<Cell> {
     vec![
-        Cell::Text(c.uniqueid.clone()),
-        Cell::Text(c.linkedid.clone()),
+        Cell::Text(c.uniqueid),
+        Cell::Text(c.linkedid),
         Cell::Time(Some(c.start as i64)),
         Cell::Time(c.answer.map(|a| a as i64)),
         Cell::Time(Some(c.end as i64)),
-        Cell::Text(c.caller.clone()),
-        Cell::opt_text(c.caller_name.as_deref()),
-        Cell::Text(c.dialed.clone()),
-        Cell::opt_text(c.answered_by.as_deref()),
+        Cell::Text(c.caller),
+        c.caller_name.map_or(Cell::Null, Cell::Text),
+        Cell::Text(c.dialed),
+        c.answered_by.map_or(Cell::Null, Cell::Text),
         Cell::Text(c.disposition.as_str().into()),
         Cell::Secs(c.duration as i64),
         Cell::Secs(c.billsec as i64),
-        Cell::Text(c.hangup_cause.clone()),
-        Cell::Text(c.hangup_by.clone()),
+        Cell::Text(c.hangup_cause),
+        Cell::Text(c.hangup_by),
         c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s))),
-        Cell::opt_text(c.codec_a.as_deref()),
-        Cell::opt_text(c.codec_b.as_deref()),
-        Cell::Text(c.history.clone()),
-        Cell::Text(r.direction.as_str().into()),
-        Cell::Secs(r.talk_s as i64),
+        c.codec_a.map_or(Cell::Null, Cell::Text),
+        c.codec_b.map_or(Cell::Null, Cell::Text),
+        Cell::Text(c.history),
+        Cell::Text(direction.as_str().into()),
+        Cell::Secs(talk_s as i64),
     ]
 }
 
