@@ -157,11 +157,10 @@ pub struct QueueEventRef<'a> {
 pub enum QueueData<'a> {
     /// As [`QueueEventRecord::data`].
     Fields(&'a [String]),
-    /// The row being read (columns 5 to 9 are data1 to data5 as stored: data5 holds the 5th
-    /// and further fields joined with '|'), read only
-    /// when a field is asked for; a column that is not text (only in a hand-edited
-    /// database: the table is STRICT) reads as empty.
-    Row(&'a rusqlite::Row<'a>),
+    /// The data columns as stored, data1 to data5 (data5 holds the 5th and further fields
+    /// joined with '|'); a column that is not text (only in a hand-edited database: the
+    /// table is STRICT) reads as empty.
+    Columns([&'a str; 5]),
 }
 
 impl<'a> QueueData<'a> {
@@ -170,18 +169,10 @@ impl<'a> QueueData<'a> {
     pub fn get(&self, i: usize) -> &'a str {
         match *self {
             QueueData::Fields(f) => f.get(i).map_or("", String::as_str),
-            QueueData::Row(r) => {
-                let col = |c: usize| {
-                    r.get_ref(c)
-                        .ok()
-                        .and_then(|v| v.as_str().ok())
-                        .unwrap_or("")
-                };
-                match i {
-                    0..4 => col(5 + i),
-                    _ => col(9).split('|').nth(i - 4).unwrap_or(""),
-                }
-            }
+            QueueData::Columns(c) => match i {
+                0..4 => c[i],
+                _ => c[4].split('|').nth(i - 4).unwrap_or(""),
+            },
         }
     }
 }

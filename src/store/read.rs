@@ -291,7 +291,62 @@ pub fn for_each_cdr_first_answered(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
-    mut f: impl FnMut(CdrRecord),
+    f: impl FnMut(CdrRecord),
+) -> Result<(), StoreError> {
+    pipelined(|emit| read_cdrs_first_answered(path, since, until, emit), f)
+}
+
+/// Rows per batch of [`pipelined`].
+const ROW_BATCH: usize = 1024;
+
+/// Runs `read` on a thread of its own and gives what it emits to `take` on this one, in
+/// order, in batches: SQLite's reading and the work on the rows overlap (two cores, and a
+/// year's call list is half each). `read` stops when its `emit` returns false (this side
+/// has failed). An error of `read` comes after the rows emitted before it.
+fn pipelined<T: Send>(
+    read: impl FnOnce(&mut dyn FnMut(T) -> bool) -> Result<(), StoreError> + Send,
+    mut take: impl FnMut(T),
+) -> Result<(), StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<T>, StoreError>>(4);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(ROW_BATCH);
+            let mut open = true;
+            let done = read(&mut |v| {
+                batch.push(v);
+                if batch.len() == ROW_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+                    open = tx.send(Ok(full)).is_ok();
+                }
+                open
+            });
+            if open && !batch.is_empty() {
+                let _ = tx.send(Ok(batch));
+            }
+            if let Err(e) = done {
+                let _ = tx.send(Err(e));
+            }
+        });
+        // Owned here, so a panic in `take` drops it and the reader stops.
+        let rx = rx;
+        for batch in &rx {
+            match batch {
+                Ok(rows) => rows.into_iter().for_each(&mut take),
+                Err(e) => return Err(e),
+            }
+        }
+        if let Err(panic) = reader.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(())
+    })
+}
+
+fn read_cdrs_first_answered(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    emit: &mut dyn FnMut(CdrRecord) -> bool,
 ) -> Result<(), StoreError> {
     let conn = open_existing(path)?;
     let sql_err = |source| StoreError::Sql {
@@ -338,8 +393,10 @@ pub fn for_each_cdr_first_answered(
             }
             Ok(c)
         })();
-        if let Some(c) = readable(path, c)? {
-            f(c);
+        if let Some(c) = readable(path, c)?
+            && !emit(c)
+        {
+            break;
         }
     }
     Ok(())
@@ -621,10 +678,11 @@ fn queue_events_sql(since_ms: Option<i64>, until_ms: Option<i64>) -> (String, Ve
     (sql, bounds)
 }
 
-/// [`queue_events`] without owning them, folded: `step` gets each event, borrowed from the
-/// row being read, in the same order (by time, then by the order written), starting from
-/// `init()`; the final state is returned. Nothing is kept between rows, so a year of events
-/// costs the scan and what `step` does; the data columns are read only when asked for. A
+/// [`queue_events`] without owning them, folded: `step` gets each event, borrowed, in the
+/// same order (by time, then by the order written), starting from `init()`; the final state
+/// is returned. Nothing is kept but a few batches of rows in flight, so a year of events
+/// costs the scan and what `step` does (the scan runs on a thread of its own, beside the
+/// fold). A
 /// row whose time, call id, queue, agent or event cannot be read is logged and skipped (as
 /// [`queue_events`] does); `data` reads as [`queue_events`]' does (an absent field is empty).
 ///
@@ -641,6 +699,109 @@ pub fn for_each_queue_event<S>(
     init: impl Fn() -> S,
     mut step: impl FnMut(&mut S, &QueueEventRef<'_>),
 ) -> Result<S, StoreError> {
+    // SQLite's reading (half the work of a year's report) runs on a thread of its own, the
+    // fold on this one: the rows go over in packed batches, so the two overlap.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Packet, StoreError>>(4);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            if let Err(e) = read_queue_events(path, since_ms, until_ms, &tx) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        // Owned here, so a panic in `step` drops it and the reader stops.
+        let rx = rx;
+        let mut state = init();
+        for packet in &rx {
+            match packet {
+                Ok(Packet::Restart) => state = init(),
+                Ok(Packet::Batch(b)) => b.each(path, |ev| step(&mut state, ev)),
+                Err(e) => return Err(e),
+            }
+        }
+        if let Err(panic) = reader.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(state)
+    })
+}
+
+/// What the queue event reader thread sends.
+enum Packet {
+    Batch(EventBatch),
+    /// The log is out of time order: start the fold again, the rows come again by time.
+    Restart,
+}
+
+/// Events per [`EventBatch`].
+const BATCH: usize = 4096;
+
+/// Queue events packed for the trip between threads: per event its time and its nine text
+/// columns (call id, queue, agent, event, data1 to data5) as consecutive ranges of `text`,
+/// the bytes as stored: the fold's thread checks their UTF-8 (the reader's is the busier).
+#[derive(Default)]
+struct EventBatch {
+    at_ms: Vec<i64>,
+    /// The end of each column in `text`, nine per event.
+    ends: Vec<u32>,
+    text: Vec<u8>,
+}
+
+impl EventBatch {
+    fn push(&mut self, at_ms: i64, cols: [&[u8]; 9]) {
+        self.at_ms.push(at_ms);
+        for c in cols {
+            self.text.extend_from_slice(c);
+            // A batch holds 4096 events; its text stays far below 4 GiB.
+            self.ends
+                .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.at_ms.len()
+    }
+
+    /// Gives each event to `f`; one whose call id, queue, agent or event is not UTF-8 is
+    /// logged and skipped (as [`readable`] does), a data column that is not reads as empty.
+    fn each(&self, path: &Path, mut f: impl FnMut(&QueueEventRef<'_>)) {
+        let mut from = 0usize;
+        let mut col = |end: u32| {
+            let end = end as usize;
+            let s = std::str::from_utf8(self.text.get(from..end).unwrap_or_default());
+            from = end;
+            s
+        };
+        for (i, &at_ms) in self.at_ms.iter().enumerate() {
+            let e = &self.ends[i * 9..i * 9 + 9];
+            let key = (col(e[0]), col(e[1]), col(e[2]), col(e[3]));
+            let data = [e[4], e[5], e[6], e[7], e[8]].map(|end| col(end).unwrap_or(""));
+            let (Ok(call_id), Ok(queue), Ok(agent), Ok(event)) = key else {
+                let error = [key.0, key.1, key.2, key.3]
+                    .into_iter()
+                    .find_map(Result::err);
+                tracing::warn!(path = %path.display(), error = ?error, "skipping unreadable row");
+                continue;
+            };
+            f(&QueueEventRef {
+                at_ms,
+                call_id,
+                queue,
+                agent,
+                event,
+                data: QueueData::Columns(data),
+            });
+        }
+    }
+}
+
+/// The reader thread of [`for_each_queue_event`]: the rows of the range in batches, by id
+/// while they are in time order, else (after [`Packet::Restart`]) by time.
+fn read_queue_events(
+    path: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    tx: &std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
+) -> Result<(), StoreError> {
     let conn = open_existing(path)?;
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
@@ -688,7 +849,7 @@ pub fn for_each_queue_event<S>(
         .map_err(sql_err)?
     };
     let (Some(lo), Some(hi)) = ids else {
-        return Ok(init());
+        return Ok(());
     };
     let by_id = format!(
         "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
@@ -696,36 +857,26 @@ pub fn for_each_queue_event<S>(
         // `+at_ms`: no index for the range test, the id range is the read.
         cond.replace("at_ms", "+at_ms")
     );
-    let mut state = init();
-    let mut last = i64::MIN;
-    let in_order = fold_queue_rows(&conn, &by_id, &bounds, path, |ev| {
-        if ev.at_ms < last {
-            return false;
-        }
-        last = ev.at_ms;
-        step(&mut state, ev);
-        true
-    })?;
-    if in_order {
-        return Ok(state);
+    if send_queue_rows(&conn, &by_id, &bounds, path, true, tx)? {
+        return Ok(());
     }
     tracing::debug!(path = %path.display(), "queue log out of time order: reading by time");
-    let mut state = init();
-    fold_queue_rows(&conn, &range_sql, &bounds, path, |ev| {
-        step(&mut state, ev);
-        true
-    })?;
-    Ok(state)
+    if tx.send(Ok(Packet::Restart)).is_ok() {
+        send_queue_rows(&conn, &range_sql, &bounds, path, false, tx)?;
+    }
+    Ok(())
 }
 
-/// Runs `sql` (the queue event columns) and gives each row to `f` until it returns false;
-/// returns whether every row was taken.
-fn fold_queue_rows(
+/// Runs `sql` (the queue event columns) and sends its rows in batches; with `in_order`, stops
+/// (returning false) at the first row earlier in time than the one before, the batch being
+/// filled then unsent. Returns true when every row was sent (or the fold has gone).
+fn send_queue_rows(
     conn: &rusqlite::Connection,
     sql: &str,
     bounds: &[i64],
     path: &Path,
-    mut f: impl FnMut(&QueueEventRef<'_>) -> bool,
+    in_order: bool,
+    tx: &std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
 ) -> Result<bool, StoreError> {
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
@@ -735,31 +886,60 @@ fn fold_queue_rows(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(bounds.iter()))
         .map_err(sql_err)?;
+    let mut batch = EventBatch::default();
+    let mut last = i64::MIN;
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let text = |i: usize| -> rusqlite::Result<&str> {
-            r.get_ref(i)?.as_str().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
+        use rusqlite::types::ValueRef;
+        let text = |i: usize| -> rusqlite::Result<&[u8]> {
+            match r.get_ref(i)? {
+                ValueRef::Text(b) => Ok(b),
+                v => Err(rusqlite::Error::FromSqlConversionFailure(
                     i,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
-        };
-        let ev = (|| -> rusqlite::Result<QueueEventRef<'_>> {
-            Ok(QueueEventRef {
-                at_ms: r.get(0)?,
-                call_id: text(1)?,
-                queue: text(2)?,
-                agent: text(3)?,
-                event: text(4)?,
-                data: QueueData::Row(r),
-            })
-        })();
-        if let Some(ev) = readable(path, ev)? {
-            if !f(&ev) {
-                return Ok(false);
+                    v.data_type(),
+                    "not text".into(),
+                )),
             }
+        };
+        // A data column that is not text reads as empty (see [`QueueData::Columns`]).
+        let data = |i: usize| match r.get_ref(i) {
+            Ok(ValueRef::Text(b)) => b,
+            _ => &[],
+        };
+        let row = (|| -> rusqlite::Result<(i64, [&[u8]; 9])> {
+            let at_ms: i64 = r.get(0)?;
+            Ok((
+                at_ms,
+                [
+                    text(1)?,
+                    text(2)?,
+                    text(3)?,
+                    text(4)?,
+                    data(5),
+                    data(6),
+                    data(7),
+                    data(8),
+                    data(9),
+                ],
+            ))
+        })();
+        let Some((at_ms, cols)) = readable(path, row)? else {
+            continue;
+        };
+        if in_order && at_ms < last {
+            return Ok(false);
         }
+        last = at_ms;
+        batch.push(at_ms, cols);
+        if batch.len() == BATCH
+            && tx
+                .send(Ok(Packet::Batch(std::mem::take(&mut batch))))
+                .is_err()
+        {
+            return Ok(true);
+        }
+    }
+    if batch.len() > 0 {
+        let _ = tx.send(Ok(Packet::Batch(batch)));
     }
     Ok(true)
 }
