@@ -8,7 +8,6 @@ need_pkgs=()
 command -v sipp >/dev/null || need_pkgs+=(sip-tester)
 command -v baresip >/dev/null || need_pkgs+=(baresip-core)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
-[ -e /usr/include/sqlite3.h ] || need_pkgs+=(libsqlite3-dev)
 # audiopus links the system libopus; without it audiopus_sys tries to build Opus from source
 # (needs autoreconf) and fails.
 [ -e /usr/include/opus/opus.h ] || need_pkgs+=(libopus-dev)

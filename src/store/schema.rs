@@ -215,7 +215,8 @@ fn open_with(path: &Path, create: bool) -> Result<Connection, StoreError> {
     }
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     // The PRAGMA, not `Connection::busy_timeout`: rusqlite 0.41's method also calls
-    // `sqlite3_set_clientdata`, which Debian 12's SQLite 3.40 lacks (link error).
+    // `sqlite3_set_clientdata`, which Debian 12's SQLite 3.40 lacks (a link error should the
+    // build ever go back to the system library).
     let busy_ms = i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
     conn.pragma_update(None, "busy_timeout", busy_ms)
         .map_err(open_err)?;
