@@ -460,20 +460,11 @@ pub fn answered_calls_since(
     path: &Path,
     since: Option<i64>,
 ) -> Result<Vec<(String, String, u64)>, StoreError> {
-    let conn = open_existing(path)?;
-    let sql_err = |source| StoreError::Sql {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut stmt = conn
-        .prepare(
-            "SELECT caller, dialed, start FROM cdr
-             WHERE answered_by IS NOT NULL AND start >= ?1",
-        )
-        .map_err(sql_err)?;
-    collect_rows_with(&mut stmt, [since.unwrap_or(i64::MIN)], path, |r| {
-        Ok((r.get(0)?, r.get(1)?, from_sql_secs(r.get(2)?)))
-    })
+    let mut calls = Vec::new();
+    for_each_answered_call(path, since, |caller, dialed, start| {
+        calls.push((caller.to_owned(), dialed.to_owned(), start));
+    })?;
+    Ok(calls)
 }
 
 /// [`answered_calls_since`] without owning them, in no particular order: `f` gets (caller,
