@@ -62,11 +62,6 @@ impl Cell {
         v.map_or(Cell::Null, |v| Cell::Int(v as i64))
     }
 
-    /// Optional text (`None` → null).
-    pub fn opt_text(v: Option<&str>) -> Cell {
-        v.map_or(Cell::Null, |v| Cell::Text(v.to_owned()))
-    }
-
     pub(crate) fn numeric(&self) -> bool {
         matches!(
             self,
