@@ -793,7 +793,15 @@ fn read_queue_events(
     until_ms: Option<i64>,
     tx: &std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
 ) -> Result<(), StoreError> {
-    let conn = open_existing(path)?;
+    let mut conn = open_existing(path)?;
+    // A log written by another tool (or grown since the writer last packed) is packed first:
+    // once, and the reads after it are the faster for it. A read-only or busy database is
+    // read as it is.
+    match super::pack::catch_up(&mut conn, path, usize::MAX) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(path = %path.display(), packs = n, "queue log packed"),
+        Err(e) => tracing::debug!(path = %path.display(), error = %e, "queue log not packed"),
+    }
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
         source,
@@ -842,97 +850,202 @@ fn read_queue_events(
     let (Some(lo), Some(hi)) = ids else {
         return Ok(());
     };
+    // Packed chunks of the range come from `queue_log_pack` (see [`super::pack`]), the rows
+    // between and after them from the table.
     let by_id = format!(
         "SELECT at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
-         FROM queue_log WHERE id BETWEEN {lo} AND {hi}{} ORDER BY id",
+         FROM queue_log WHERE id BETWEEN ?{a} AND ?{b}{} ORDER BY id",
         // `+at_ms`: no index for the range test, the id range is the read.
-        cond.replace("at_ms", "+at_ms")
+        cond.replace("at_ms", "+at_ms"),
+        a = bounds.len() + 1,
+        b = bounds.len() + 2,
     );
-    if send_queue_rows(&conn, &by_id, &bounds, path, true, tx)? {
-        return Ok(());
+    let mut out = Sending {
+        batch: EventBatch::default(),
+        last: i64::MIN,
+        in_order: true,
+        tx,
+    };
+    let rows = |out: &mut Sending<'_>, from: i64, to: i64| -> Result<Flow, StoreError> {
+        if from > to {
+            return Ok(Flow::Go);
+        }
+        let mut params = bounds.clone();
+        params.extend([from, to]);
+        send_queue_rows(&conn, &by_id, &params, path, out)
+    };
+    let mut packs = conn
+        .prepare(
+            "SELECT first_id, last_id, events FROM queue_log_pack
+             WHERE first_id <= ?2 AND last_id >= ?1 ORDER BY first_id",
+        )
+        .map_err(sql_err)?;
+    let mut packs = packs.query([lo, hi]).map_err(sql_err)?;
+    let mut next = lo;
+    let mut flow = Flow::Go;
+    while flow == Flow::Go
+        && let Some(p) = packs.next().map_err(sql_err)?
+    {
+        let (first, last): (i64, i64) = (p.get(0).map_err(sql_err)?, p.get(1).map_err(sql_err)?);
+        flow = rows(&mut out, next, first - 1)?;
+        if flow != Flow::Go {
+            break;
+        }
+        let blob = p.get_ref(2).map_err(sql_err)?.as_blob().unwrap_or_default();
+        let (since, until) = (since_ms.unwrap_or(i64::MIN), until_ms.unwrap_or(i64::MAX));
+        let unpacked = super::pack::each(blob, first, |id, at_ms, cols| {
+            if flow == Flow::Go && (lo..=hi).contains(&id) && (since..until).contains(&at_ms) {
+                flow = out.push(at_ms, cols);
+            }
+        });
+        if unpacked.is_err() {
+            tracing::warn!(path = %path.display(), first, last, "damaged queue log pack: reading its rows");
+            flow = rows(&mut out, first.max(next), last.min(hi))?;
+        }
+        next = last + 1;
+    }
+    if flow == Flow::Go {
+        flow = rows(&mut out, next, hi)?;
+    }
+    match flow {
+        Flow::Go => {
+            out.flush();
+            return Ok(());
+        }
+        Flow::Gone => return Ok(()),
+        Flow::Disorder => {}
     }
     tracing::debug!(path = %path.display(), "queue log out of time order: reading by time");
     if tx.send(Ok(Packet::Restart)).is_ok() {
-        send_queue_rows(&conn, &range_sql, &bounds, path, false, tx)?;
+        let mut out = Sending {
+            batch: EventBatch::default(),
+            last: i64::MIN,
+            in_order: false,
+            tx,
+        };
+        if send_queue_rows(&conn, &range_sql, &bounds, path, &mut out)? == Flow::Go {
+            out.flush();
+        }
     }
     Ok(())
 }
 
-/// Runs `sql` (the queue event columns) and sends its rows in batches; with `in_order`, stops
-/// (returning false) at the first row earlier in time than the one before, the batch being
-/// filled then unsent. Returns true when every row was sent (or the fold has gone).
+/// What a reader of queue rows does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    /// A row earlier in time than the one before: read again by time.
+    Disorder,
+    /// The fold has gone (it failed or panicked): stop.
+    Gone,
+}
+
+/// The queue event reader's output: the batch being filled, sent when full.
+struct Sending<'a> {
+    batch: EventBatch,
+    /// `at_ms` of the last event given.
+    last: i64,
+    /// Stop ([`Flow::Disorder`]) at an event earlier than the one before, the batch being
+    /// filled then unsent.
+    in_order: bool,
+    tx: &'a std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
+}
+
+impl Sending<'_> {
+    fn push(&mut self, at_ms: i64, cols: [&[u8]; 9]) -> Flow {
+        if self.in_order && at_ms < self.last {
+            return Flow::Disorder;
+        }
+        self.last = at_ms;
+        self.batch.push(at_ms, cols);
+        if self.batch.len() == BATCH
+            && self
+                .tx
+                .send(Ok(Packet::Batch(std::mem::take(&mut self.batch))))
+                .is_err()
+        {
+            return Flow::Gone;
+        }
+        Flow::Go
+    }
+
+    /// Sends the part-filled batch.
+    fn flush(&mut self) {
+        if self.batch.len() > 0 {
+            let _ = self
+                .tx
+                .send(Ok(Packet::Batch(std::mem::take(&mut self.batch))));
+        }
+    }
+}
+
+/// A queue event's time and text columns (call id, queue, agent, event, data1 to data5) from
+/// row `r`, whose `at_ms` is column `at` and the text columns the nine after it. A data
+/// column that is not text reads as empty (see [`QueueData::Columns`]); the others must be
+/// what they are declared as.
+pub(super) fn event_columns<'r>(
+    r: &'r Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(i64, [&'r [u8]; 9])> {
+    use rusqlite::types::ValueRef;
+    let text = |i: usize| -> rusqlite::Result<&[u8]> {
+        match r.get_ref(at + i)? {
+            ValueRef::Text(b) => Ok(b),
+            v => Err(rusqlite::Error::FromSqlConversionFailure(
+                at + i,
+                v.data_type(),
+                "not text".into(),
+            )),
+        }
+    };
+    let data = |i: usize| match r.get_ref(at + i) {
+        Ok(ValueRef::Text(b)) => b,
+        _ => &[],
+    };
+    let at_ms: i64 = r.get(at)?;
+    Ok((
+        at_ms,
+        [
+            text(1)?,
+            text(2)?,
+            text(3)?,
+            text(4)?,
+            data(5),
+            data(6),
+            data(7),
+            data(8),
+            data(9),
+        ],
+    ))
+}
+
+/// Runs `sql` (the queue event columns) with `params` and gives its rows to `out`, until one
+/// is not [`Flow::Go`] (returned) or the rows end.
 fn send_queue_rows(
     conn: &rusqlite::Connection,
     sql: &str,
-    bounds: &[i64],
+    params: &[i64],
     path: &Path,
-    in_order: bool,
-    tx: &std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
-) -> Result<bool, StoreError> {
+    out: &mut Sending<'_>,
+) -> Result<Flow, StoreError> {
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
         source,
     };
-    let mut stmt = conn.prepare(sql).map_err(sql_err)?;
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
     let mut rows = stmt
-        .query(rusqlite::params_from_iter(bounds.iter()))
+        .query(rusqlite::params_from_iter(params.iter()))
         .map_err(sql_err)?;
-    let mut batch = EventBatch::default();
-    let mut last = i64::MIN;
     while let Some(r) = rows.next().map_err(sql_err)? {
-        use rusqlite::types::ValueRef;
-        let text = |i: usize| -> rusqlite::Result<&[u8]> {
-            match r.get_ref(i)? {
-                ValueRef::Text(b) => Ok(b),
-                v => Err(rusqlite::Error::FromSqlConversionFailure(
-                    i,
-                    v.data_type(),
-                    "not text".into(),
-                )),
-            }
-        };
-        // A data column that is not text reads as empty (see [`QueueData::Columns`]).
-        let data = |i: usize| match r.get_ref(i) {
-            Ok(ValueRef::Text(b)) => b,
-            _ => &[],
-        };
-        let row = (|| -> rusqlite::Result<(i64, [&[u8]; 9])> {
-            let at_ms: i64 = r.get(0)?;
-            Ok((
-                at_ms,
-                [
-                    text(1)?,
-                    text(2)?,
-                    text(3)?,
-                    text(4)?,
-                    data(5),
-                    data(6),
-                    data(7),
-                    data(8),
-                    data(9),
-                ],
-            ))
-        })();
-        let Some((at_ms, cols)) = readable(path, row)? else {
+        let Some((at_ms, cols)) = readable(path, event_columns(r, 0))? else {
             continue;
         };
-        if in_order && at_ms < last {
-            return Ok(false);
-        }
-        last = at_ms;
-        batch.push(at_ms, cols);
-        if batch.len() == BATCH
-            && tx
-                .send(Ok(Packet::Batch(std::mem::take(&mut batch))))
-                .is_err()
-        {
-            return Ok(true);
+        let flow = out.push(at_ms, cols);
+        if flow != Flow::Go {
+            return Ok(flow);
         }
     }
-    if batch.len() > 0 {
-        let _ = tx.send(Ok(Packet::Batch(batch)));
-    }
-    Ok(true)
+    Ok(Flow::Go)
 }
 
 /// The columns [`for_each_cdr`] fills: what the summary and IVR reports read.

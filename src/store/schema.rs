@@ -174,6 +174,33 @@ pub const MIGRATIONS: &[&str] = &[
     // from its legs: with the answer time in the index the lookup needs no table read (a year
     // of calls, 1M CDRs: 0.5 s less per report).
     "CREATE INDEX cdr_legs_answer ON cdr_legs (uniqueid, side, answer);",
+    // v12: the queue log in packs of 4096 rows for the reports' long reads (`store::pack`:
+    // what a pack holds, who makes them). The triggers drop a pack when a row it covers
+    // changes, goes, or is inserted inside it, so a pack always agrees with its rows; the
+    // insert trigger's test is one lookup of the last pack.
+    "CREATE TABLE queue_log_pack (
+        first_id INTEGER PRIMARY KEY,
+        last_id  INTEGER NOT NULL,
+        events   BLOB NOT NULL
+    ) STRICT;
+    CREATE TRIGGER queue_log_pack_insert AFTER INSERT ON queue_log
+     WHEN NEW.id <= (SELECT last_id FROM queue_log_pack ORDER BY first_id DESC LIMIT 1)
+     BEGIN
+         DELETE FROM queue_log_pack WHERE first_id =
+             (SELECT max(first_id) FROM queue_log_pack WHERE first_id <= NEW.id)
+             AND last_id >= NEW.id;
+     END;
+    CREATE TRIGGER queue_log_pack_update AFTER UPDATE ON queue_log BEGIN
+         DELETE FROM queue_log_pack WHERE first_id IN
+             (SELECT max(first_id) FROM queue_log_pack WHERE first_id <= OLD.id
+              UNION SELECT max(first_id) FROM queue_log_pack WHERE first_id <= NEW.id)
+             AND (last_id >= OLD.id AND first_id <= OLD.id OR last_id >= NEW.id AND first_id <= NEW.id);
+     END;
+    CREATE TRIGGER queue_log_pack_delete AFTER DELETE ON queue_log BEGIN
+         DELETE FROM queue_log_pack WHERE first_id =
+             (SELECT max(first_id) FROM queue_log_pack WHERE first_id <= OLD.id)
+             AND last_id >= OLD.id;
+     END;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

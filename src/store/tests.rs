@@ -86,6 +86,7 @@ fn empty_database_migrates_to_the_latest_version() {
             "ext_state",
             "meta",
             "queue_log",
+            "queue_log_pack",
             "security_events",
             "voicemail",
             "voicemail_pin",
@@ -1212,4 +1213,162 @@ fn the_streamed_fold_over_several_batches_restarts_and_skips_an_unreadable_row()
     assert_eq!(got.len(), n - 1);
     assert_eq!(got, want);
     assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+}
+
+/// The reader's events from `queue_log_pack` and the rows are those `queue_events` gives,
+/// whatever happened to the rows after they were packed: the writer packs complete chunks as
+/// the log grows, a report packs what another tool wrote, a changed, deleted or inserted row
+/// drops its pack, a damaged pack is read from its rows.
+#[test]
+fn queue_log_packs_agree_with_the_rows_whatever_happens_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let n = 3 * 4096 + 100;
+    let evs: Vec<QueueEventRecord> = (0..n)
+        .map(|i| {
+            let data = [
+                String::new(),
+                format!("+49301{i}"),
+                (i % 7).to_string(),
+                "Grüße".repeat(i % 3),
+                String::new(),
+                "x".repeat(i % 130),
+            ];
+            let data: Vec<&str> = data.iter().map(String::as_str).collect();
+            let ev = ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"][i % 3];
+            qev(1_000 + i as i64 * 7, &format!("u{}", i / 3), ev, &data)
+        })
+        .collect();
+    send_all(&path, &evs);
+    // The writer packs after every chunk's worth of events it wrote (the last complete chunk
+    // may wait for the next writes); the first read packs the rest.
+    assert!(count(&path, "queue_log_pack") >= 2, "packed by the writer");
+    let seen = |since: Option<i64>, until: Option<i64>| {
+        for_each_queue_event(&path, since, until, Vec::new, |v, e| {
+            let data: Vec<String> = (0..6).map(|i| e.data.get(i).to_owned()).collect();
+            v.push((
+                e.at_ms,
+                e.call_id.to_owned(),
+                e.agent.to_owned(),
+                e.event.to_owned(),
+                data,
+            ));
+        })
+        .unwrap()
+    };
+    let want = |since: Option<i64>, until: Option<i64>| {
+        queue_events(&path, since, until)
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let data: Vec<String> = (0..6)
+                    .map(|i| e.data.get(i).cloned().unwrap_or_default())
+                    .collect();
+                (e.at_ms, e.call_id, e.agent, e.event, data)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Whole log; from inside the first pack to inside the third; inside one pack; the tail.
+    let at = |i: usize| Some(1_000 + i as i64 * 7);
+    let ranges = [
+        (None, None),
+        (at(100), at(3 * 4096 - 5)),
+        (at(4096 + 3), at(4096 + 10)),
+        (at(3 * 4096 + 1), None),
+        (None, at(0)),
+    ];
+    let check = |what: &str| {
+        for (since, until) in ranges {
+            let got = seen(since, until);
+            assert_eq!(got, want(since, until), "{what}: {since:?}..{until:?}");
+        }
+    };
+    check("as written");
+    assert_eq!(
+        count(&path, "queue_log_pack"),
+        3,
+        "three complete chunks packed"
+    );
+    assert_eq!(seen(None, None).len(), n);
+
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM queue_log WHERE id = 5000", [])
+        .unwrap();
+    assert_eq!(
+        count(&path, "queue_log_pack"),
+        2,
+        "the pack of row 5000 dropped"
+    );
+    check("a row deleted");
+    conn.execute(
+        "INSERT INTO queue_log (id, at_ms, call_id, queue, agent, event)
+         VALUES (5000, 1000 + 4999 * 7, 'back', 'support', 'NONE', 'ENTERQUEUE')",
+        [],
+    )
+    .unwrap();
+    conn.execute("UPDATE queue_log SET data2 = 'changed' WHERE id = 100", [])
+        .unwrap();
+    assert_eq!(
+        count(&path, "queue_log_pack"),
+        1,
+        "the pack of row 100 dropped"
+    );
+    // Packed again over a gap: a row inserted into the gap drops its pack too.
+    conn.execute("DELETE FROM queue_log_pack", []).unwrap();
+    conn.execute("DELETE FROM queue_log WHERE id = 9000", [])
+        .unwrap();
+    drop(conn);
+    for_each_queue_event(&path, None, None, || (), |_, _| {}).unwrap();
+    assert_eq!(
+        count(&path, "queue_log_pack"),
+        3,
+        "a report packs what is complete"
+    );
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO queue_log (id, at_ms, call_id, queue, agent, event)
+         VALUES (9000, 1000 + 8999 * 7, 'again', 'support', 'NONE', 'ABANDON')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(count(&path, "queue_log_pack"), 2);
+    check("rows changed and inserted");
+    conn.execute("UPDATE queue_log_pack SET events = x'5a515031ffff'", [])
+        .unwrap();
+    check("damaged packs");
+    assert_eq!(seen(None, None).len(), n);
+}
+
+/// A log written before packs (schema v11) or by another tool is packed by the first report.
+#[test]
+fn a_log_from_before_packs_is_packed_by_the_first_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let mut conn = open_configured(&path).unwrap();
+        migrate_to(&mut conn, &path, 11).unwrap();
+        let tx = conn.transaction().unwrap();
+        for i in 0..5000i64 {
+            tx.execute(
+                "INSERT INTO queue_log (at_ms, call_id, queue, agent, event, data1)
+                 VALUES (?1, ?2, 'sales', 'NONE', 'ENTERQUEUE', '')",
+                rusqlite::params![i * 1000, format!("c{i}")],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let got = for_each_queue_event(&path, None, None, Vec::new, |v, e| {
+        v.push((e.at_ms, e.call_id.to_owned()));
+    })
+    .unwrap();
+    assert_eq!(version_of(&path), SCHEMA_VERSION);
+    assert_eq!(count(&path, "queue_log_pack"), 1);
+    let want: Vec<_> = (0..5000i64).map(|i| (i * 1000, format!("c{i}"))).collect();
+    assert_eq!(got, want);
+    let again = for_each_queue_event(&path, None, None, Vec::new, |v, e| {
+        v.push((e.at_ms, e.call_id.to_owned()));
+    })
+    .unwrap();
+    assert_eq!(again, want);
 }

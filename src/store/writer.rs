@@ -127,10 +127,16 @@ impl Drop for Store {
     }
 }
 
+/// Queue log packs the writer makes at most after one batch.
+const PACKS_PER_BATCH: usize = 4;
+
 /// The thread body: one batch per wake-up until the channel is disconnected and empty.
 fn run(mut conn: Connection, rx: Receiver<StoreCommand>, path: &Path) {
     let mut batch: Vec<StoreCommand> = Vec::with_capacity(MAX_BATCH + 1);
     let mut replies: Vec<SyncSender<()>> = Vec::new();
+    // Queue events written since the log was last packed (`super::pack`): packing is tried
+    // at start and after every chunk's worth.
+    let mut unpacked = super::pack::CHUNK;
     // `recv` fails only when every sender is gone and the queue is empty.
     while let Ok(first) = rx.recv() {
         push(first, &mut batch, &mut replies);
@@ -141,7 +147,23 @@ fn run(mut conn: Connection, rx: Receiver<StoreCommand>, path: &Path) {
                 Err(_) => break,
             }
         }
+        unpacked += batch
+            .iter()
+            .filter(|c| matches!(c, StoreCommand::QueueEvent(_)))
+            .count();
         apply_batch(&mut conn, &mut batch, path);
+        if unpacked >= super::pack::CHUNK {
+            // A few packs at a time (milliseconds each), so a log left unpacked (written
+            // by an older build) is packed over the next batches without holding them up.
+            match super::pack::catch_up(&mut conn, path, PACKS_PER_BATCH) {
+                Ok(PACKS_PER_BATCH) => {}
+                Ok(_) => unpacked = 0,
+                Err(e) => {
+                    unpacked = 0;
+                    tracing::warn!(path = %path.display(), error = %e, "cannot pack the queue log");
+                }
+            }
+        }
         for reply in replies.drain(..) {
             let _ = reply.try_send(());
         }
