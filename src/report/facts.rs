@@ -340,6 +340,66 @@ pub struct QueueFacts {
     pub agent_counts: BTreeMap<String, BTreeMap<String, AgentCounts>>,
 }
 
+/// The queue log's event names the fold reads, matched once per event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ev {
+    EnterQueue,
+    Full,
+    JoinEmpty,
+    Connect,
+    CompleteCaller,
+    CompleteAgent,
+    BlindTransfer,
+    CallbackRequest,
+    CallbackAttempt,
+    CallbackAnswer,
+    Abandon,
+    ExitWithTimeout,
+    ExitEmpty,
+    ExitWithKey,
+    CallbackFailed,
+    Offer,
+    RingNoAnswer,
+    AddMember,
+    RemoveMember,
+    PauseAll,
+    UnpauseAll,
+    WrapupStart,
+    WrapupEnd,
+    Other,
+}
+
+impl Ev {
+    fn of(name: &str) -> Ev {
+        match name {
+            "ENTERQUEUE" => Ev::EnterQueue,
+            "FULL" => Ev::Full,
+            "JOINEMPTY" => Ev::JoinEmpty,
+            "CONNECT" => Ev::Connect,
+            "COMPLETECALLER" => Ev::CompleteCaller,
+            "COMPLETEAGENT" => Ev::CompleteAgent,
+            "BLINDTRANSFER" => Ev::BlindTransfer,
+            "CALLBACKREQUEST" => Ev::CallbackRequest,
+            "CALLBACKATTEMPT" => Ev::CallbackAttempt,
+            "CALLBACKANSWER" => Ev::CallbackAnswer,
+            "ABANDON" => Ev::Abandon,
+            "EXITWITHTIMEOUT" => Ev::ExitWithTimeout,
+            "EXITEMPTY" => Ev::ExitEmpty,
+            "EXITWITHKEY" => Ev::ExitWithKey,
+            "CALLBACKFAILED" => Ev::CallbackFailed,
+            "OFFER" => Ev::Offer,
+            "RINGNOANSWER" => Ev::RingNoAnswer,
+            "ADDMEMBER" => Ev::AddMember,
+            "REMOVEMEMBER" => Ev::RemoveMember,
+            "PAUSEALL" => Ev::PauseAll,
+            "UNPAUSEALL" => Ev::UnpauseAll,
+            "WRAPUPSTART" => Ev::WrapupStart,
+            "WRAPUPEND" => Ev::WrapupEnd,
+            _ => Ev::Other,
+        }
+    }
+}
+
 const NONE: &str = "NONE";
 
 fn num(data: &QueueData<'_>, i: usize) -> u64 {
@@ -391,7 +451,7 @@ pub struct QueueFactsBuilder {
     timelines: bool,
     /// Without timelines: each agent's open wrap-up (the visit, since), for the visits'
     /// `wrap_ms`.
-    wraps: HashMap<String, Option<(Option<usize>, i64)>>,
+    wraps: HashMap<String, Option<(Option<usize>, i64)>, FxBuild>,
     /// Per (call id, queue): (the open visit, the last visit).
     slots: Vec<(Option<usize>, Option<usize>)>,
     /// [`key_hash`] of (call id, queue) → its slot; the slot's last visit names the pair, so
@@ -399,13 +459,63 @@ pub struct QueueFactsBuilder {
     by_hash: HashMap<u64, usize, std::hash::BuildHasherDefault<IdHasher>>,
     /// [`visit_key`] → slot, for the pairs whose hash was taken.
     spill: HashMap<String, usize>,
-    states: HashMap<String, AgentState>,
+    /// Each agent (any but `NONE`) met, in the order met: its timeline, state and counts.
+    agents: Vec<AgentSlot>,
+    /// Agent id → its index in `agents`.
+    agent_ix: HashMap<String, usize, FxBuild>,
     /// Scratch for [`visit_key`].
     key: String,
     /// The slot of the event being pushed.
     cur: Option<usize>,
     /// [`key_hash`] (tests make every pair collide).
     hash: fn(&str, &str) -> u64,
+}
+
+/// What the fold keeps per agent until [`QueueFactsBuilder::finish`].
+#[derive(Default)]
+struct AgentSlot {
+    id: String,
+    tl: AgentTimeline,
+    st: AgentState,
+    /// Per queue as logged: the agent's counted events.
+    counts: BTreeMap<String, AgentCounts>,
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// FxHash over bytes, for the fold's short string keys (agent ids).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    /// FxHash's step.
+    fn add(&mut self, w: u64) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
 }
 
 /// A hasher for keys that are hashes already.
@@ -426,25 +536,15 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-/// A fast hash of (call id, queue) (FxHash's step); exactness comes from checking the pair.
+/// A fast hash of (call id, queue) (FxHash); exactness comes from checking the pair.
 fn key_hash(call_id: &str, queue: &str) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h: u64 = 0;
-    let mut add = |w: u64| h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    for part in [call_id.as_bytes(), queue.as_bytes()] {
-        let mut chunks = part.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            add(u64::from_le_bytes(w));
-        }
-        let mut w = [0u8; 8];
-        let rest = chunks.remainder();
-        w[..rest.len()].copy_from_slice(rest);
-        add(u64::from_le_bytes(w));
-        add(part.len() as u64);
+    use std::hash::Hasher;
+    let mut h = FxHasher::default();
+    for part in [call_id, queue] {
+        h.write(part.as_bytes());
+        h.add(part.len() as u64);
     }
-    h
+    h.finish()
 }
 
 /// An unambiguous string key for (call id, queue): the call id's length, `:`, both.
@@ -463,11 +563,12 @@ impl QueueFactsBuilder {
             facts: QueueFacts::default(),
             count_in,
             timelines: true,
-            wraps: HashMap::new(),
+            wraps: HashMap::default(),
             slots: Vec::new(),
             by_hash: HashMap::default(),
             spill: HashMap::new(),
-            states: HashMap::new(),
+            agents: Vec::new(),
+            agent_ix: HashMap::default(),
             key: String::new(),
             cur: None,
             hash: key_hash,
@@ -533,6 +634,7 @@ impl QueueFactsBuilder {
     /// Adds the next event of the log.
     pub fn push(&mut self, ev: &QueueEventRef<'_>) {
         let at = ev.at_ms;
+        let kind = Ev::of(ev.event);
         self.cur = self.find(ev.call_id, ev.queue);
         let d = &ev.data;
         let new_visit = |outcome: Outcome, caller: &str, wait: Option<u64>| Visit {
@@ -549,16 +651,16 @@ impl QueueFactsBuilder {
             wrap_ms: 0,
             callback: None,
         };
-        match ev.event {
-            "ENTERQUEUE" => {
+        match kind {
+            Ev::EnterQueue => {
                 let i = self.facts.visits.len();
                 self.facts
                     .visits
                     .push(new_visit(Outcome::Waiting, d.get(1), None));
                 *self.slot(ev) = (Some(i), Some(i));
             }
-            "FULL" | "JOINEMPTY" => {
-                let why = if ev.event == "FULL" {
+            Ev::Full | Ev::JoinEmpty => {
+                let why = if kind == Ev::Full {
                     Overflow::Full
                 } else {
                     Overflow::JoinEmpty
@@ -569,7 +671,7 @@ impl QueueFactsBuilder {
                     .push(new_visit(Outcome::Overflowed(why), "", Some(0)));
                 self.slot(ev).1 = Some(i);
             }
-            "CONNECT" => {
+            Ev::Connect => {
                 if let Some(i) = self.open() {
                     let v = &mut self.facts.visits[i];
                     v.outcome = Outcome::Answered;
@@ -579,8 +681,8 @@ impl QueueFactsBuilder {
                     v.agent = Some(ev.agent.to_owned());
                 }
             }
-            "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" => {
-                let talk = if ev.event == "BLINDTRANSFER" {
+            Ev::CompleteCaller | Ev::CompleteAgent | Ev::BlindTransfer => {
+                let talk = if kind == Ev::BlindTransfer {
                     num(d, 3)
                 } else {
                     num(d, 1)
@@ -590,7 +692,7 @@ impl QueueFactsBuilder {
                     self.facts.visits[i].talk_s = Some(talk);
                 }
             }
-            "CALLBACKREQUEST" => {
+            Ev::CallbackRequest => {
                 if let Some(i) = self.open() {
                     self.facts.visits[i].callback = Some(Callback {
                         number: d.get(0).to_owned(),
@@ -599,24 +701,30 @@ impl QueueFactsBuilder {
                     });
                 }
             }
-            "CALLBACKATTEMPT" | "CALLBACKANSWER" => {
+            Ev::CallbackAttempt | Ev::CallbackAnswer => {
                 if let Some(cb) = self
                     .open()
                     .and_then(|i| self.facts.visits[i].callback.as_mut())
                 {
-                    if ev.event == "CALLBACKATTEMPT" {
+                    if kind == Ev::CallbackAttempt {
                         cb.attempts += 1;
                     } else {
                         cb.answered_ms = Some(at);
                     }
                 }
             }
-            "ABANDON" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY" | "CALLBACKFAILED" => {
-                let (outcome, wait) = match ev.event {
-                    "ABANDON" => (Outcome::Abandoned, num(d, 2)),
-                    "EXITWITHTIMEOUT" => (Outcome::Overflowed(Overflow::Timeout), num(d, 2)),
-                    "EXITEMPTY" => (Outcome::Overflowed(Overflow::Empty), num(d, 2)),
-                    "CALLBACKFAILED" => (Outcome::Overflowed(Overflow::CallbackFailed), num(d, 2)),
+            Ev::Abandon
+            | Ev::ExitWithTimeout
+            | Ev::ExitEmpty
+            | Ev::ExitWithKey
+            | Ev::CallbackFailed => {
+                let (outcome, wait) = match kind {
+                    Ev::Abandon => (Outcome::Abandoned, num(d, 2)),
+                    Ev::ExitWithTimeout => (Outcome::Overflowed(Overflow::Timeout), num(d, 2)),
+                    Ev::ExitEmpty => (Outcome::Overflowed(Overflow::Empty), num(d, 2)),
+                    Ev::CallbackFailed => {
+                        (Outcome::Overflowed(Overflow::CallbackFailed), num(d, 2))
+                    }
                     _ => (Outcome::Overflowed(Overflow::Key), num(d, 3)),
                 };
                 if let Some(i) = self.open() {
@@ -630,56 +738,57 @@ impl QueueFactsBuilder {
             _ => {}
         }
         if !self.timelines {
-            self.wrap_only(ev);
+            self.wrap_only(ev, kind);
             return;
         }
         if ev.agent != NONE && self.count_in.contains_ms(at) {
-            let field: Option<fn(&mut AgentCounts)> = match ev.event {
-                "OFFER" => Some(|c| c.offers += 1),
-                "CONNECT" => Some(|c| c.answered += 1),
-                "RINGNOANSWER" => Some(|c| c.missed += 1),
-                "CALLBACKATTEMPT" => Some(|c| c.callback_attempts += 1),
+            let field: Option<fn(&mut AgentCounts)> = match kind {
+                Ev::Offer => Some(|c| c.offers += 1),
+                Ev::Connect => Some(|c| c.answered += 1),
+                Ev::RingNoAnswer => Some(|c| c.missed += 1),
+                Ev::CallbackAttempt => Some(|c| c.callback_attempts += 1),
                 _ => None,
             };
             if let Some(field) = field {
-                let counts = &mut self.facts.agent_counts;
-                if !counts.contains_key(ev.agent) {
-                    counts.insert(ev.agent.to_owned(), BTreeMap::new());
+                let by_queue = &mut self.agent(ev.agent).counts;
+                if !by_queue.contains_key(ev.queue) {
+                    by_queue.insert(ev.queue.to_owned(), AgentCounts::default());
                 }
-                if let Some(by_queue) = counts.get_mut(ev.agent) {
-                    if !by_queue.contains_key(ev.queue) {
-                        by_queue.insert(ev.queue.to_owned(), AgentCounts::default());
-                    }
-                    if let Some(c) = by_queue.get_mut(ev.queue) {
-                        field(c);
-                    }
+                if let Some(c) = by_queue.get_mut(ev.queue) {
+                    field(c);
                 }
             }
         }
         if ev.agent == NONE || ev.agent.is_empty() {
             return;
         }
-        if !self.facts.agents.contains_key(ev.agent) {
-            self.facts
-                .agents
-                .insert(ev.agent.to_owned(), AgentTimeline::default());
-        }
-        if !self.states.contains_key(ev.agent) {
-            self.states
-                .insert(ev.agent.to_owned(), AgentState::default());
-        }
         let last = self.last();
-        let (Some(tl), Some(st)) = (
-            self.facts.agents.get_mut(ev.agent),
-            self.states.get_mut(ev.agent),
-        ) else {
-            return;
-        };
-        agent_event(tl, st, ev, last, &mut self.facts.visits);
+        let i = self.agent_slot(ev.agent);
+        let a = &mut self.agents[i];
+        agent_event(&mut a.tl, &mut a.st, ev, kind, last, &mut self.facts.visits);
+    }
+
+    /// The index in `agents` of agent `id` (not `NONE`), made if it has none.
+    fn agent_slot(&mut self, id: &str) -> usize {
+        if let Some(&i) = self.agent_ix.get(id) {
+            return i;
+        }
+        let i = self.agents.len();
+        self.agents.push(AgentSlot {
+            id: id.to_owned(),
+            ..AgentSlot::default()
+        });
+        self.agent_ix.insert(id.to_owned(), i);
+        i
+    }
+
+    fn agent(&mut self, id: &str) -> &mut AgentSlot {
+        let i = self.agent_slot(id);
+        &mut self.agents[i]
     }
 
     /// What [`agent_event`] does to the visits' wrap-up, alone.
-    fn wrap_only(&mut self, ev: &QueueEventRef<'_>) {
+    fn wrap_only(&mut self, ev: &QueueEventRef<'_>, kind: Ev) {
         if ev.agent == NONE || ev.agent.is_empty() {
             return;
         }
@@ -688,10 +797,10 @@ impl QueueFactsBuilder {
             Some(w) => w,
             None => self.wraps.entry(ev.agent.to_owned()).or_default(),
         };
-        match ev.event {
-            "CONNECT" => *w = None,
-            "BLINDTRANSFER" | "WRAPUPSTART" => *w = Some((last, ev.at_ms)),
-            "WRAPUPEND" => {
+        match kind {
+            Ev::Connect => *w = None,
+            Ev::BlindTransfer | Ev::WrapupStart => *w = Some((last, ev.at_ms)),
+            Ev::WrapupEnd => {
                 if let Some((Some(i), since)) = w.take() {
                     self.facts.visits[i].wrap_ms = ev.at_ms - since;
                 }
@@ -703,20 +812,38 @@ impl QueueFactsBuilder {
     /// The facts, with the intervals still open closed at `now_ms`.
     pub fn finish(mut self, now_ms: i64) -> QueueFacts {
         let facts = &mut self.facts;
-        for (id, st) in &mut self.states {
-            let tl = facts.agents.entry(id.clone()).or_default();
-            let queues: Vec<String> = st.queues.keys().cloned().collect();
-            for q in queues {
-                leave_queue(tl, st, &q, now_ms);
+        for a in self.agents {
+            let AgentSlot {
+                id,
+                mut tl,
+                mut st,
+                counts,
+            } = a;
+            if !counts.is_empty() {
+                facts.agent_counts.insert(id.clone(), counts);
             }
-            if let Some((q, since)) = st.talk.take() {
-                tl.talk.entry(q).or_default().add(since, now_ms);
+            // An agent with a timeline has a name (the counts also count `""`).
+            if id.is_empty() {
+                continue;
             }
-            if let Some((_, q, since)) = st.wrap.take() {
-                tl.wrap.entry(q).or_default().add(since, now_ms);
-            }
+            close_agent(&mut tl, &mut st, now_ms);
+            facts.agents.insert(id, tl);
         }
         self.facts
+    }
+}
+
+/// Closes the agent's intervals still open at `now_ms`.
+fn close_agent(tl: &mut AgentTimeline, st: &mut AgentState, now_ms: i64) {
+    let queues: Vec<String> = st.queues.keys().cloned().collect();
+    for q in queues {
+        leave_queue(tl, st, &q, now_ms);
+    }
+    if let Some((q, since)) = st.talk.take() {
+        tl.talk.entry(q).or_default().add(since, now_ms);
+    }
+    if let Some((_, q, since)) = st.wrap.take() {
+        tl.wrap.entry(q).or_default().add(since, now_ms);
     }
 }
 
@@ -757,13 +884,14 @@ fn agent_event(
     tl: &mut AgentTimeline,
     st: &mut AgentState,
     ev: &QueueEventRef<'_>,
+    kind: Ev,
     last: Option<usize>,
     visits: &mut [Visit],
 ) {
     let at = ev.at_ms;
     let queue = if ev.queue == NONE { "" } else { ev.queue };
-    match ev.event {
-        "ADDMEMBER" => {
+    match kind {
+        Ev::AddMember => {
             let ext = ev.data.get(0);
             if !ext.is_empty() {
                 tl.extension = Some(ext.to_owned());
@@ -777,7 +905,7 @@ fn agent_event(
             }
             return;
         }
-        "REMOVEMEMBER" => {
+        Ev::RemoveMember => {
             leave_queue(tl, st, queue, at);
             return;
         }
@@ -787,42 +915,42 @@ fn agent_event(
     if st.login_since.is_none() || (!queue.is_empty() && !st.queues.contains_key(queue)) {
         join_queue(tl, st, queue, at);
     }
-    match ev.event {
-        "OFFER" => {
+    match kind {
+        Ev::Offer => {
             let ext = ev.data.get(0);
             if !ext.is_empty() {
                 tl.extension = Some(ext.to_owned());
             }
         }
-        "PAUSEALL" => {
+        Ev::PauseAll => {
             if let Some((reason, since)) = st.pause.take() {
                 tl.paused.entry(reason).or_default().add(since, at);
             }
             let reason = ev.data.get(0).to_owned();
             st.pause = Some((reason, at));
         }
-        "UNPAUSEALL" => {
+        Ev::UnpauseAll => {
             if let Some((reason, since)) = st.pause.take() {
                 tl.paused.entry(reason).or_default().add(since, at);
             }
         }
-        "CONNECT" => {
+        Ev::Connect => {
             // A wrap-up never closed by WRAPUPEND (a transfer without wrap-up) ends here.
             st.wrap = None;
             st.talk = Some((queue.to_owned(), at));
         }
-        "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" => {
+        Ev::CompleteCaller | Ev::CompleteAgent | Ev::BlindTransfer => {
             if let Some((q, since)) = st.talk.take() {
                 tl.talk.entry(q).or_default().add(since, at);
             }
-            if ev.event == "BLINDTRANSFER" {
+            if kind == Ev::BlindTransfer {
                 st.wrap = Some((last, queue.to_owned(), at));
             }
         }
-        "WRAPUPSTART" => {
+        Ev::WrapupStart => {
             st.wrap = Some((last, queue.to_owned(), at));
         }
-        "WRAPUPEND" => {
+        Ev::WrapupEnd => {
             if let Some((visit, q, since)) = st.wrap.take() {
                 tl.wrap.entry(q).or_default().add(since, at);
                 if let Some(i) = visit {

@@ -705,7 +705,7 @@ pub fn for_each_queue_event<S>(
         for packet in &rx {
             match packet {
                 Ok(Packet::Restart) => state = init(),
-                Ok(Packet::Batch(b)) => b.each(path, |ev| step(&mut state, ev)),
+                Ok(Packet::Batch(b)) => b.each(|ev| step(&mut state, ev)),
                 Err(e) => return Err(e),
             }
         }
@@ -727,21 +727,33 @@ enum Packet {
 const BATCH: usize = 4096;
 
 /// Queue events packed for the trip between threads: per event its time and its nine text
-/// columns (call id, queue, agent, event, data1 to data5) as consecutive ranges of `text`,
-/// the bytes as stored: the fold's thread checks their UTF-8 (the reader's is the busier).
+/// columns (call id, queue, agent, event, data1 to data5) as consecutive ranges of `text`.
+/// The reader checks their UTF-8 as it packs them (the fold's thread is the busier).
 #[derive(Default)]
 struct EventBatch {
     at_ms: Vec<i64>,
     /// The end of each column in `text`, nine per event.
     ends: Vec<u32>,
-    text: Vec<u8>,
+    text: String,
 }
 
 impl EventBatch {
-    fn push(&mut self, at_ms: i64, cols: [&[u8]; 9]) {
+    /// Adds an event from its stored bytes: one whose call id, queue, agent or event is not
+    /// UTF-8 is logged and skipped (as [`readable`] does), a data column that is not reads as
+    /// empty.
+    fn push(&mut self, path: &Path, at_ms: i64, cols: [&[u8]; 9]) {
+        let key = [cols[0], cols[1], cols[2], cols[3]].map(std::str::from_utf8);
+        if let Some(error) = key.iter().find_map(|k| k.as_ref().err()) {
+            tracing::warn!(path = %path.display(), error = ?error, "skipping unreadable row");
+            return;
+        }
         self.at_ms.push(at_ms);
-        for c in cols {
-            self.text.extend_from_slice(c);
+        for (i, c) in cols.iter().enumerate() {
+            let text = match key.get(i) {
+                Some(k) => k.as_ref().copied().unwrap_or_default(),
+                None => std::str::from_utf8(c).unwrap_or_default(),
+            };
+            self.text.push_str(text);
             // A batch holds 4096 events; its text stays far below 4 GiB.
             self.ends
                 .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
@@ -752,27 +764,20 @@ impl EventBatch {
         self.at_ms.len()
     }
 
-    /// Gives each event to `f`; one whose call id, queue, agent or event is not UTF-8 is
-    /// logged and skipped (as [`readable`] does), a data column that is not reads as empty.
-    fn each(&self, path: &Path, mut f: impl FnMut(&QueueEventRef<'_>)) {
+    /// Gives each event to `f`.
+    fn each(&self, mut f: impl FnMut(&QueueEventRef<'_>)) {
         let mut from = 0usize;
+        // The ends are where `push` put them: on character boundaries.
         let mut col = |end: u32| {
             let end = end as usize;
-            let s = std::str::from_utf8(self.text.get(from..end).unwrap_or_default());
+            let s = self.text.get(from..end).unwrap_or_default();
             from = end;
             s
         };
         for (i, &at_ms) in self.at_ms.iter().enumerate() {
             let e = &self.ends[i * 9..i * 9 + 9];
-            let key = (col(e[0]), col(e[1]), col(e[2]), col(e[3]));
-            let data = [e[4], e[5], e[6], e[7], e[8]].map(|end| col(end).unwrap_or(""));
-            let (Ok(call_id), Ok(queue), Ok(agent), Ok(event)) = key else {
-                let error = [key.0, key.1, key.2, key.3]
-                    .into_iter()
-                    .find_map(Result::err);
-                tracing::warn!(path = %path.display(), error = ?error, "skipping unreadable row");
-                continue;
-            };
+            let (call_id, queue, agent, event) = (col(e[0]), col(e[1]), col(e[2]), col(e[3]));
+            let data = [e[4], e[5], e[6], e[7], e[8]].map(&mut col);
             f(&QueueEventRef {
                 at_ms,
                 call_id,
@@ -865,6 +870,7 @@ fn read_queue_events(
         last: i64::MIN,
         in_order: true,
         tx,
+        path,
     };
     let rows = |out: &mut Sending<'_>, from: i64, to: i64| -> Result<Flow, StoreError> {
         if from > to {
@@ -922,6 +928,7 @@ fn read_queue_events(
             last: i64::MIN,
             in_order: false,
             tx,
+            path,
         };
         if send_queue_rows(&conn, &range_sql, &bounds, path, &mut out)? == Flow::Go {
             out.flush();
@@ -949,6 +956,7 @@ struct Sending<'a> {
     /// filled then unsent.
     in_order: bool,
     tx: &'a std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
+    path: &'a Path,
 }
 
 impl Sending<'_> {
@@ -957,7 +965,7 @@ impl Sending<'_> {
             return Flow::Disorder;
         }
         self.last = at_ms;
-        self.batch.push(at_ms, cols);
+        self.batch.push(self.path, at_ms, cols);
         if self.batch.len() == BATCH
             && self
                 .tx
