@@ -251,15 +251,16 @@ pub fn write_calls(
     }
     let mut n = 0;
     let mut failed = None;
+    let mut row = Vec::new();
     store::for_each_cdr_first_answered(db, period.from, period.to, |c| {
         if failed.is_some()
             || !period.contains(c.start as i64)
-            || !metrics::call_matches(&c, &opt.filter)
+            || !metrics::call_matches(c, &opt.filter)
         {
             return;
         }
-        let (direction, talk_s) = (facts::direction(&c, &exts), facts::talk_s(&c));
-        let row = tables::call_cells_owned(c, direction, talk_s);
+        let (direction, talk_s) = (facts::direction(c, &exts), facts::talk_s(c));
+        tables::fill_call_cells(&mut row, c, direction, talk_s);
         if json {
             head.json_row(&mut buf, n, &row);
         } else {

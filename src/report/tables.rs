@@ -233,38 +233,83 @@ pub fn calls(rows: &[CallRow<'_>], opt: &Options) -> Table {
 
 /// One row of the calls table.
 pub fn call_cells(r: &CallRow<'_>) -> Vec<Cell> {
-    call_cells_owned(r.cdr.clone(), r.direction, r.talk_s)
+    let mut row = Vec::new();
+    fill_call_cells(&mut row, r.cdr, r.direction, r.talk_s);
+    row
 }
 
-/// [`call_cells`] taking the record, its text moved into the cells (the streamed call list).
-pub fn call_cells_owned(
-    c: crate::store::CdrRecord,
+/// [`call_cells`] into `row`, its text cells refilled in place (the streamed call list: a
+/// million rows through one).
+pub fn fill_call_cells(
+    row: &mut Vec<Cell>,
+    c: &crate::store::CdrRecord,
     direction: Direction,
     talk_s: u64,
-) -> Vec<Cell> {
-    vec![
-        Cell::Text(c.uniqueid),
-        Cell::Text(c.linkedid),
-        Cell::Time(Some(c.start as i64)),
-        Cell::Time(c.answer.map(|a| a as i64)),
-        Cell::Time(Some(c.end as i64)),
-        Cell::Text(c.caller),
-        c.caller_name.map_or(Cell::Null, Cell::Text),
-        Cell::Text(c.dialed),
-        c.answered_by.map_or(Cell::Null, Cell::Text),
-        Cell::Text(c.disposition.as_str().into()),
-        Cell::Secs(c.duration as i64),
-        Cell::Secs(c.billsec as i64),
-        Cell::Text(c.hangup_cause),
-        Cell::Text(c.hangup_by),
-        c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s))),
-        c.codec_a.map_or(Cell::Null, Cell::Text),
-        c.codec_b.map_or(Cell::Null, Cell::Text),
-        Cell::Text(c.history),
-        Cell::Text(direction.as_str().into()),
-        Cell::Secs(talk_s as i64),
-    ]
+) {
+    if row.len() != CALL_CELLS {
+        *row = vec![Cell::Null; CALL_CELLS];
+    }
+    let text = |cell: &mut Cell, v: &str| match cell {
+        Cell::Text(t) => {
+            t.clear();
+            t.push_str(v);
+        }
+        _ => *cell = Cell::Text(v.to_owned()),
+    };
+    let opt_text = |cell: &mut Cell, v: Option<&str>| match v {
+        Some(v) => text(cell, v),
+        None => *cell = Cell::Null,
+    };
+    let [
+        uniqueid,
+        linkedid,
+        start,
+        answer,
+        end,
+        caller,
+        caller_name,
+        dialed,
+        answered_by,
+        disposition,
+        duration,
+        billsec,
+        hangup_cause,
+        hangup_by,
+        sip_code,
+        codec_a,
+        codec_b,
+        history,
+        dir,
+        talk,
+    ] = row.as_mut_slice()
+    else {
+        return;
+    };
+    text(uniqueid, &c.uniqueid);
+    text(linkedid, &c.linkedid);
+    *start = Cell::Time(Some(c.start as i64));
+    *answer = Cell::Time(c.answer.map(|a| a as i64));
+    *end = Cell::Time(Some(c.end as i64));
+    text(caller, &c.caller);
+    opt_text(caller_name, c.caller_name.as_deref());
+    text(dialed, &c.dialed);
+    opt_text(answered_by, c.answered_by.as_deref());
+    text(disposition, c.disposition.as_str());
+    *duration = Cell::Secs(c.duration as i64);
+    *billsec = Cell::Secs(c.billsec as i64);
+    text(hangup_cause, &c.hangup_cause);
+    text(hangup_by, &c.hangup_by);
+    *sip_code = c.sip_code.map_or(Cell::Null, |s| Cell::Int(i64::from(s)));
+    opt_text(codec_a, c.codec_a.as_deref());
+    opt_text(codec_b, c.codec_b.as_deref());
+    text(history, &c.history);
+    text(dir, direction.as_str());
+    *talk = Cell::Secs(talk_s as i64);
 }
+
+/// The cells of a call-list row.
+const CALL_CELLS: usize = 20;
+const _: () = assert!(CALL_COLUMNS.len() == CALL_CELLS);
 
 pub const ABANDONED_COLUMNS: &[&str] = &["number", "abandons", "last_abandon", "queue", "waited_s"];
 

@@ -134,7 +134,11 @@ fn collect_rows_with<T>(
 }
 
 fn disposition_from_sql(s: String) -> Disposition {
-    match s.as_str() {
+    disposition_from_str(&s)
+}
+
+fn disposition_from_str(s: &str) -> Disposition {
+    match s {
         "ANSWERED" => Disposition::Answered,
         "NO ANSWER" => Disposition::NoAnswer,
         "BUSY" => Disposition::Busy,
@@ -287,53 +291,30 @@ pub fn cdrs_between(
 /// in the same order (by start, then as written), without a list of the whole range —
 /// except that the leg is only its `answer` (on a callee leg, the rest empty, as
 /// [`for_each_cdr`] gives it): the first answer of a callee leg, what the talk time needs.
+///
+/// SQLite's reading runs on a thread of its own, `f` on this one: the records cross in
+/// batches of [`ROW_BATCH`], which come back to be refilled in place (a year's call list is
+/// a million records: no allocation per record once the buffers have grown).
 pub fn for_each_cdr_first_answered(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
-    f: impl FnMut(CdrRecord),
+    mut f: impl FnMut(&CdrRecord),
 ) -> Result<(), StoreError> {
-    pipelined(|emit| read_cdrs_first_answered(path, since, until, emit), f)
-}
-
-/// Rows per batch of [`pipelined`].
-const ROW_BATCH: usize = 1024;
-
-/// Runs `read` on a thread of its own and gives what it emits to `take` on this one, in
-/// order, in batches: SQLite's reading and the work on the rows overlap (two cores, and a
-/// year's call list is half each). `read` stops when its `emit` returns false (this side
-/// has failed). An error of `read` comes after the rows emitted before it.
-fn pipelined<T: Send>(
-    read: impl FnOnce(&mut dyn FnMut(T) -> bool) -> Result<(), StoreError> + Send,
-    mut take: impl FnMut(T),
-) -> Result<(), StoreError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<T>, StoreError>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch, StoreError>>(4);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<RecordBatch>();
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(ROW_BATCH);
-            let mut open = true;
-            let done = read(&mut |v| {
-                batch.push(v);
-                if batch.len() == ROW_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
-                    open = tx.send(Ok(full)).is_ok();
-                }
-                open
-            });
-            if open && !batch.is_empty() {
-                let _ = tx.send(Ok(batch));
-            }
-            if let Err(e) = done {
+            if let Err(e) = read_cdrs_first_answered(path, since, until, &tx, &back_rx) {
                 let _ = tx.send(Err(e));
             }
         });
-        // Owned here, so a panic in `take` drops it and the reader stops.
+        // Owned here, so a panic in `f` drops it and the reader stops.
         let rx = rx;
         for batch in &rx {
-            match batch {
-                Ok(rows) => rows.into_iter().for_each(&mut take),
-                Err(e) => return Err(e),
-            }
+            let batch = batch?;
+            batch.records[..batch.len].iter().for_each(&mut f);
+            let _ = back_tx.send(batch);
         }
         if let Err(panic) = reader.join() {
             std::panic::resume_unwind(panic);
@@ -342,11 +323,23 @@ fn pipelined<T: Send>(
     })
 }
 
+/// Rows per batch of [`for_each_cdr_first_answered`].
+const ROW_BATCH: usize = 1024;
+
+/// Records going from the reader to the fold: the first `len` are this batch's, the rest
+/// kept for their buffers.
+#[derive(Default)]
+struct RecordBatch {
+    records: Vec<CdrRecord>,
+    len: usize,
+}
+
 fn read_cdrs_first_answered(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
-    emit: &mut dyn FnMut(CdrRecord) -> bool,
+    tx: &std::sync::mpsc::SyncSender<Result<RecordBatch, StoreError>>,
+    back: &std::sync::mpsc::Receiver<RecordBatch>,
 ) -> Result<(), StoreError> {
     let conn = open_existing(path)?;
     let sql_err = |source| StoreError::Sql {
@@ -371,11 +364,108 @@ fn read_cdrs_first_answered(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(bounds.iter()))
         .map_err(sql_err)?;
+    let mut batch = RecordBatch::default();
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let c = (|| {
-            let mut c = cdr_from_row(r)?;
-            if let Some(a) = r.get::<_, Option<i64>>(n)? {
-                c.legs.push(CdrLeg {
+        if batch.len == batch.records.len() {
+            batch.records.push(empty_cdr());
+        }
+        let c = &mut batch.records[batch.len];
+        if readable(path, fill_cdr(r, c, n))?.is_none() {
+            continue;
+        }
+        batch.len += 1;
+        if batch.len == ROW_BATCH {
+            let mut next = back.try_recv().unwrap_or_default();
+            next.len = 0;
+            if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if batch.len > 0 {
+        let _ = tx.send(Ok(batch));
+    }
+    Ok(())
+}
+
+/// A record with nothing in it, to be filled.
+fn empty_cdr() -> CdrRecord {
+    CdrRecord {
+        uniqueid: String::new(),
+        linkedid: String::new(),
+        start: 0,
+        answer: None,
+        end: 0,
+        caller: String::new(),
+        caller_name: None,
+        dialed: String::new(),
+        answered_by: None,
+        disposition: Disposition::Failed,
+        duration: 0,
+        billsec: 0,
+        hangup_cause: String::new(),
+        hangup_by: String::new(),
+        sip_code: None,
+        codec_a: None,
+        codec_b: None,
+        history: String::new(),
+        legs: Vec::new(),
+    }
+}
+
+/// Text column `i` of `r` into `buf`, reusing its buffer.
+fn set_text(r: &Row<'_>, i: usize, buf: &mut String) -> rusqlite::Result<()> {
+    let s = r.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    buf.clear();
+    buf.push_str(s);
+    Ok(())
+}
+
+/// Nullable text column `i` of `r` into `buf`, reusing its buffer when both have text.
+fn set_opt_text(r: &Row<'_>, i: usize, buf: &mut Option<String>) -> rusqlite::Result<()> {
+    let s = r.get_ref(i)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    match (s, buf.as_mut()) {
+        (Some(s), Some(b)) => {
+            b.clear();
+            b.push_str(s);
+        }
+        (Some(s), None) => *buf = Some(s.to_owned()),
+        (None, _) => *buf = None,
+    }
+    Ok(())
+}
+
+/// What [`cdr_from_row`] reads, into `c` in place, with the first callee answer (column
+/// `first`, nullable) as its only leg.
+fn fill_cdr(r: &Row<'_>, c: &mut CdrRecord, first: usize) -> rusqlite::Result<()> {
+    set_text(r, 0, &mut c.uniqueid)?;
+    set_text(r, 1, &mut c.linkedid)?;
+    c.start = from_sql_secs(r.get(2)?);
+    c.answer = r.get::<_, Option<i64>>(3)?.map(from_sql_secs);
+    c.end = from_sql_secs(r.get(4)?);
+    set_text(r, 5, &mut c.caller)?;
+    set_opt_text(r, 6, &mut c.caller_name)?;
+    set_text(r, 7, &mut c.dialed)?;
+    set_opt_text(r, 8, &mut c.answered_by)?;
+    c.disposition = disposition_from_str(r.get_ref(9)?.as_str().unwrap_or(""));
+    c.duration = from_sql_secs(r.get(10)?);
+    c.billsec = from_sql_secs(r.get(11)?);
+    set_text(r, 12, &mut c.hangup_cause)?;
+    set_text(r, 13, &mut c.hangup_by)?;
+    c.sip_code = r.get(14)?;
+    set_opt_text(r, 15, &mut c.codec_a)?;
+    set_opt_text(r, 16, &mut c.codec_b)?;
+    set_text(r, 17, &mut c.history)?;
+    match r.get::<_, Option<i64>>(first)? {
+        Some(a) => {
+            c.legs.truncate(1);
+            match c.legs.first_mut() {
+                Some(l) => l.answer = Some(from_sql_secs(a)),
+                None => c.legs.push(CdrLeg {
                     leg: 0,
                     side: "callee".to_owned(),
                     peer: String::new(),
@@ -389,15 +479,10 @@ fn read_cdrs_first_answered(
                     lost: 0,
                     jitter_ms: 0.0,
                     mos: 0.0,
-                });
+                }),
             }
-            Ok(c)
-        })();
-        if let Some(c) = readable(path, c)?
-            && !emit(c)
-        {
-            break;
         }
+        None => c.legs.clear(),
     }
     Ok(())
 }
@@ -1153,18 +1238,7 @@ pub fn for_each_cdr(
     };
     while let Some(r) = rows.next().map_err(sql_err)? {
         let filled = (|| -> rusqlite::Result<()> {
-            let text = |i: usize, buf: &mut String| -> rusqlite::Result<()> {
-                let s = r.get_ref(i)?.as_str().map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        i,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })?;
-                buf.clear();
-                buf.push_str(s);
-                Ok(())
-            };
+            let text = |i: usize, buf: &mut String| set_text(r, i, buf);
             c.start = from_sql_secs(r.get(0)?);
             text(1, &mut c.caller)?;
             text(2, &mut c.dialed)?;
@@ -1186,13 +1260,7 @@ pub fn for_each_cdr(
                 }
                 None => by = prev.unwrap_or_else(|| std::mem::take(&mut by)),
             }
-            c.disposition = match r.get_ref(4)?.as_str().unwrap_or("") {
-                "ANSWERED" => Disposition::Answered,
-                "NO ANSWER" => Disposition::NoAnswer,
-                "BUSY" => Disposition::Busy,
-                "CANCELLED" => Disposition::Cancelled,
-                _ => Disposition::Failed,
-            };
+            c.disposition = disposition_from_str(r.get_ref(4)?.as_str().unwrap_or(""));
             c.billsec = from_sql_secs(r.get(5)?);
             c.end = from_sql_secs(r.get(6)?);
             text(7, &mut c.history)?;
