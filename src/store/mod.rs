@@ -44,6 +44,7 @@
 //! the engine owns the live state and decides what to write, the store only mirrors it so
 //! registrations survive a restart. `instance`/`reg_id` are kept raw for RFC 5626 §6 flows.
 
+mod cdr_pack;
 mod pack;
 mod read;
 pub mod schema;

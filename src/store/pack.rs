@@ -148,7 +148,7 @@ impl<'a> Writer<'a> {
     }
 }
 
-fn put_unsigned(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_unsigned(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -156,7 +156,7 @@ fn put_unsigned(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_signed(out: &mut Vec<u8>, v: i64) {
+pub(super) fn put_signed(out: &mut Vec<u8>, v: i64) {
     put_unsigned(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
@@ -210,7 +210,7 @@ fn walk(
     }
 }
 
-fn get_unsigned(buf: &mut &[u8]) -> Result<u64, BadPack> {
+pub(super) fn get_unsigned(buf: &mut &[u8]) -> Result<u64, BadPack> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = buf.split_first().ok_or(BadPack)?;
@@ -223,7 +223,7 @@ fn get_unsigned(buf: &mut &[u8]) -> Result<u64, BadPack> {
     Err(BadPack)
 }
 
-fn get_signed(buf: &mut &[u8]) -> Result<i64, BadPack> {
+pub(super) fn get_signed(buf: &mut &[u8]) -> Result<i64, BadPack> {
     let v = get_unsigned(buf)?;
     Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
 }

@@ -137,7 +137,7 @@ fn disposition_from_sql(s: String) -> Disposition {
     disposition_from_str(&s)
 }
 
-fn disposition_from_str(s: &str) -> Disposition {
+pub(super) fn disposition_from_str(s: &str) -> Disposition {
     match s {
         "ANSWERED" => Disposition::Answered,
         "NO ANSWER" => Disposition::NoAnswer,
@@ -299,13 +299,24 @@ pub fn for_each_cdr_first_answered(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
+    f: impl FnMut(&CdrRecord),
+) -> Result<(), StoreError> {
+    each_cdr_first_answered_from(path, since, until, true, f)
+}
+
+/// [`for_each_cdr_first_answered`], from the packs (`packs`) or from the rows alone.
+pub(super) fn each_cdr_first_answered_from(
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    packs: bool,
     mut f: impl FnMut(&CdrRecord),
 ) -> Result<(), StoreError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch, StoreError>>(4);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<RecordBatch>();
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            if let Err(e) = read_cdrs_first_answered(path, since, until, &tx, &back_rx) {
+            if let Err(e) = read_cdrs_first_answered(path, since, until, packs, &tx, &back_rx) {
                 let _ = tx.send(Err(e));
             }
         });
@@ -338,10 +349,85 @@ fn read_cdrs_first_answered(
     path: &Path,
     since: Option<i64>,
     until: Option<i64>,
+    packs: bool,
     tx: &std::sync::mpsc::SyncSender<Result<RecordBatch, StoreError>>,
     back: &std::sync::mpsc::Receiver<RecordBatch>,
 ) -> Result<(), StoreError> {
-    let conn = open_existing(path)?;
+    let mut conn = open_existing(path)?;
+    // As for the queue log: what another tool wrote is packed first, once.
+    if packs {
+        match super::cdr_pack::catch_up(&mut conn, path, usize::MAX) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(path = %path.display(), packs = n, "CDRs packed"),
+            Err(e) => tracing::debug!(path = %path.display(), error = %e, "CDRs not packed"),
+        }
+    }
+    let mut out = RecordSending {
+        batch: RecordBatch::default(),
+        tx,
+        back,
+    };
+    let merged = if packs {
+        merge_packed_cdrs(&conn, path, since, until, &mut out)?
+    } else {
+        None
+    };
+    let done = match merged {
+        Some(done) => done,
+        None => read_cdrs_by_start(&conn, path, since, until, &mut out)?,
+    };
+    if done {
+        out.flush();
+    }
+    Ok(())
+}
+
+/// The reader's output of [`for_each_cdr_first_answered`]: the batch being filled.
+struct RecordSending<'a> {
+    batch: RecordBatch,
+    tx: &'a std::sync::mpsc::SyncSender<Result<RecordBatch, StoreError>>,
+    back: &'a std::sync::mpsc::Receiver<RecordBatch>,
+}
+
+impl RecordSending<'_> {
+    /// Fills the next record with `fill`: false when the other side has gone.
+    fn push<E>(&mut self, fill: impl FnOnce(&mut CdrRecord) -> Result<(), E>) -> Result<bool, E> {
+        let b = &mut self.batch;
+        if b.len == b.records.len() {
+            b.records.push(empty_cdr());
+        }
+        fill(&mut b.records[b.len])?;
+        b.len += 1;
+        if b.len == ROW_BATCH {
+            let mut next = self.back.try_recv().unwrap_or_default();
+            next.len = 0;
+            if self
+                .tx
+                .send(Ok(std::mem::replace(&mut self.batch, next)))
+                .is_err()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn flush(&mut self) {
+        if self.batch.len > 0 {
+            let _ = self.tx.send(Ok(std::mem::take(&mut self.batch)));
+        }
+    }
+}
+
+/// The CDRs of the range by start, from SQLite's rows. Returns false when the other side
+/// has gone.
+fn read_cdrs_by_start(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    out: &mut RecordSending<'_>,
+) -> Result<bool, StoreError> {
     let sql_err = |source| StoreError::Sql {
         path: path.to_path_buf(),
         source,
@@ -364,28 +450,251 @@ fn read_cdrs_first_answered(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(bounds.iter()))
         .map_err(sql_err)?;
-    let mut batch = RecordBatch::default();
     while let Some(r) = rows.next().map_err(sql_err)? {
-        if batch.len == batch.records.len() {
-            batch.records.push(empty_cdr());
+        let mut skipped = false;
+        let pushed = out.push(|c| match readable(path, fill_cdr(r, c, n)) {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => {
+                skipped = true;
+                Err(None)
+            }
+            Err(e) => Err(Some(e)),
+        });
+        match pushed {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(None) if skipped => {}
+            Err(e) => return Err(e.unwrap_or(StoreError::Closed)),
         }
-        let c = &mut batch.records[batch.len];
-        if readable(path, fill_cdr(r, c, n))?.is_none() {
-            continue;
+    }
+    Ok(true)
+}
+
+/// A row of `cdr_pack` without its records.
+struct CdrPackMeta {
+    first: i64,
+    last: i64,
+    min_start: i64,
+    max_start: i64,
+    /// The uniqueids at `first` and `last` when it was made.
+    ends: (Option<String>, Option<String>),
+}
+
+/// A run of CDRs for [`merge_packed_cdrs`]: a pack, or rows no pack covers packed here.
+struct CdrSource {
+    min_start: i64,
+    /// A pack, read when opened.
+    pack: Option<CdrPackMeta>,
+    /// The rows no pack covers: the rowid range, packed when opened.
+    rows: Option<(i64, i64)>,
+}
+
+/// The CDRs of the range in (start, rowid) order from `cdr_pack` and the rows no pack
+/// covers, merged. `None` when no pack overlaps the range (the rows are then read as rows).
+/// Returns whether every record was given (false: the other side has gone).
+fn merge_packed_cdrs(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    out: &mut RecordSending<'_>,
+) -> Result<Option<bool>, StoreError> {
+    use super::cdr_pack::{Encoder, Entry, fill, index, select_sql};
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (lo, hi) = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
+    let mut all: Vec<CdrPackMeta> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT first_rowid, last_rowid, min_start, max_start, first_uniqueid,
+                     last_uniqueid FROM cdr_pack ORDER BY first_rowid",
+            )
+            .map_err(sql_err)?;
+        let mut rows = stmt.query([]).map_err(sql_err)?;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let get = |i| r.get::<_, i64>(i).map_err(sql_err);
+            all.push(CdrPackMeta {
+                first: get(0)?,
+                last: get(1)?,
+                min_start: get(2)?,
+                max_start: get(3)?,
+                ends: (r.get(4).map_err(sql_err)?, r.get(5).map_err(sql_err)?),
+            });
         }
-        batch.len += 1;
-        if batch.len == ROW_BATCH {
-            let mut next = back.try_recv().unwrap_or_default();
-            next.len = 0;
-            if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
-                return Ok(());
+    }
+    if !all.iter().any(|p| p.max_start >= lo && p.min_start < hi) {
+        return Ok(None);
+    }
+    // The packs that overlap the range, and every rowid range between and after the packs
+    // (rows a pack was dropped for, the newest rows): those are read by rowid, few.
+    let mut sources = Vec::new();
+    let mut next = i64::MIN;
+    for p in all {
+        if p.first > next {
+            sources.push(CdrSource {
+                min_start: i64::MIN,
+                pack: None,
+                rows: Some((next, p.first - 1)),
+            });
+        }
+        next = p.last.saturating_add(1);
+        if p.max_start >= lo && p.min_start < hi {
+            sources.push(CdrSource {
+                min_start: p.min_start,
+                pack: Some(p),
+                rows: None,
+            });
+        }
+    }
+    sources.push(CdrSource {
+        min_start: i64::MIN,
+        pack: None,
+        rows: Some((next, i64::MAX)),
+    });
+    // Packed rows no pack covers, to find their least start before the merge.
+    let pack_rows = |a: i64, b: i64| -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+        let (range, bounds) = cdr_range(since, until);
+        let cond = format!(
+            "c.rowid BETWEEN {a} AND {b}{}",
+            range.replace("c.start", "+c.start")
+        );
+        let mut stmt = conn.prepare_cached(&select_sql(&cond)).map_err(sql_err)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(bounds.iter()))
+            .map_err(sql_err)?;
+        let mut enc = Encoder::new();
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            readable(path, enc.push(r))?;
+        }
+        if enc.is_empty() {
+            return Ok(None);
+        }
+        let min = enc.min_start;
+        Ok(Some((enc.finish(), min)))
+    };
+    let mut blobs: Vec<Option<Vec<u8>>> = Vec::with_capacity(sources.len());
+    let mut kept = Vec::with_capacity(sources.len());
+    for s in sources {
+        match s.rows {
+            Some((a, b)) => {
+                if let Some((blob, min)) = pack_rows(a, b)? {
+                    kept.push(CdrSource {
+                        min_start: min,
+                        ..s
+                    });
+                    blobs.push(Some(blob));
+                }
+            }
+            None => {
+                kept.push(s);
+                blobs.push(None);
             }
         }
     }
-    if batch.len > 0 {
-        let _ = tx.send(Ok(batch));
+    // Opened in the order of their least start; each one's records sorted by (start, rowid).
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    order.sort_by_key(|&i| (kept[i].min_start, i));
+    let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); kept.len()];
+    let mut pos = vec![0usize; kept.len()];
+    let mut heap = std::collections::BinaryHeap::new();
+    let mut opened = 0;
+    let mut blob_stmt = conn
+        .prepare("SELECT records FROM cdr_pack WHERE first_rowid = ?1")
+        .map_err(sql_err)?;
+    let mut ends_stmt = conn
+        .prepare("SELECT uniqueid FROM cdr WHERE rowid = ?1")
+        .map_err(sql_err)?;
+    loop {
+        while let Some(&i) = order.get(opened) {
+            let top = heap
+                .peek()
+                .map(|std::cmp::Reverse((s, ..)): &std::cmp::Reverse<(i64, i64, usize)>| *s);
+            if top.is_some_and(|t| kept[i].min_start > t) {
+                break;
+            }
+            opened += 1;
+            if let Some(CdrPackMeta {
+                first,
+                last,
+                ends: (fu, lu),
+                ..
+            }) = &kept[i].pack
+            {
+                let mut uid = |rowid: i64| -> Result<Option<String>, StoreError> {
+                    ends_stmt
+                        .query_row([rowid], |r| r.get(0))
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(sql_err(e)),
+                        })
+                };
+                let blob: Option<Vec<u8>> = if uid(*first)? == *fu && uid(*last)? == *lu {
+                    blob_stmt
+                        .query_row([*first], |r| r.get(0))
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(sql_err(e)),
+                        })?
+                } else {
+                    None
+                };
+                let ok = blob
+                    .as_ref()
+                    .is_some_and(|b| index(b, lo, hi, &mut entries[i]).is_ok());
+                if ok {
+                    blobs[i] = blob;
+                } else {
+                    tracing::warn!(path = %path.display(), first, last,
+                        "CDR pack damaged or out of date: reading its rows");
+                    if let Some((b, _)) = pack_rows(*first, *last)? {
+                        let _ = index(&b, lo, hi, &mut entries[i]);
+                        blobs[i] = Some(b);
+                    }
+                }
+            } else if let Some(b) = &blobs[i] {
+                let _ = index(b, lo, hi, &mut entries[i]);
+            }
+            entries[i].sort_unstable();
+            if let Some(e) = entries[i].first() {
+                heap.push(std::cmp::Reverse((e.start, e.rowid, i)));
+            }
+        }
+        let Some(std::cmp::Reverse((_, _, i))) = heap.pop() else {
+            break;
+        };
+        let e = entries[i][pos[i]];
+        pos[i] += 1;
+        match entries[i].get(pos[i]) {
+            Some(n) => heap.push(std::cmp::Reverse((n.start, n.rowid, i))),
+            None => {
+                entries[i] = Vec::new();
+            }
+        }
+        let blob = blobs[i].as_deref().unwrap_or_default();
+        let mut unreadable = None;
+        let pushed = out.push(|c| {
+            fill(blob, e.at, c).map_err(|u| {
+                unreadable = Some(u.0);
+            })
+        });
+        if pos[i] >= entries[i].len() && entries[i].is_empty() {
+            blobs[i] = None;
+        }
+        match pushed {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(false)),
+            Err(()) => {
+                tracing::warn!(path = %path.display(), rowid = e.rowid, field = ?unreadable,
+                    "skipping unreadable row");
+            }
+        }
     }
-    Ok(())
+    Ok(Some(true))
 }
 
 /// A record with nothing in it, to be filled.
@@ -460,30 +769,7 @@ fn fill_cdr(r: &Row<'_>, c: &mut CdrRecord, first: usize) -> rusqlite::Result<()
     set_opt_text(r, 15, &mut c.codec_a)?;
     set_opt_text(r, 16, &mut c.codec_b)?;
     set_text(r, 17, &mut c.history)?;
-    match r.get::<_, Option<i64>>(first)? {
-        Some(a) => {
-            c.legs.truncate(1);
-            match c.legs.first_mut() {
-                Some(l) => l.answer = Some(from_sql_secs(a)),
-                None => c.legs.push(CdrLeg {
-                    leg: 0,
-                    side: "callee".to_owned(),
-                    peer: String::new(),
-                    start: 0,
-                    answer: Some(from_sql_secs(a)),
-                    end: 0,
-                    disposition: Disposition::Answered,
-                    sip_code: None,
-                    codec: None,
-                    packets: 0,
-                    lost: 0,
-                    jitter_ms: 0.0,
-                    mos: 0.0,
-                }),
-            }
-        }
-        None => c.legs.clear(),
-    }
+    super::cdr_pack::set_first_answer(c, r.get::<_, Option<i64>>(first)?);
     Ok(())
 }
 

@@ -201,6 +201,58 @@ pub const MIGRATIONS: &[&str] = &[
              (SELECT max(first_id) FROM queue_log_pack WHERE first_id <= OLD.id)
              AND last_id >= OLD.id;
      END;",
+    // v13: the CDRs in packs of 4096 rows for the call list's long reads (`store::cdr_pack`).
+    // A pack also holds each CDR's first callee answer, so a change to a leg drops the pack
+    // of its CDR too; the insert triggers' tests are a lookup or two.
+    "CREATE TABLE cdr_pack (
+        first_rowid    INTEGER PRIMARY KEY,
+        last_rowid     INTEGER NOT NULL,
+        first_uniqueid TEXT,
+        last_uniqueid  TEXT,
+        min_start      INTEGER NOT NULL,
+        max_start      INTEGER NOT NULL,
+        records        BLOB NOT NULL
+    ) STRICT;
+    CREATE TRIGGER cdr_pack_insert AFTER INSERT ON cdr
+     WHEN NEW.rowid <= (SELECT last_rowid FROM cdr_pack ORDER BY first_rowid DESC LIMIT 1)
+     BEGIN
+         DELETE FROM cdr_pack WHERE first_rowid =
+             (SELECT max(first_rowid) FROM cdr_pack WHERE first_rowid <= NEW.rowid)
+             AND last_rowid >= NEW.rowid;
+     END;
+    CREATE TRIGGER cdr_pack_update AFTER UPDATE ON cdr BEGIN
+         DELETE FROM cdr_pack WHERE first_rowid IN
+             (SELECT max(first_rowid) FROM cdr_pack WHERE first_rowid <= OLD.rowid
+              UNION SELECT max(first_rowid) FROM cdr_pack WHERE first_rowid <= NEW.rowid)
+             AND (last_rowid >= OLD.rowid AND first_rowid <= OLD.rowid
+                  OR last_rowid >= NEW.rowid AND first_rowid <= NEW.rowid);
+     END;
+    CREATE TRIGGER cdr_pack_delete AFTER DELETE ON cdr BEGIN
+         DELETE FROM cdr_pack WHERE first_rowid =
+             (SELECT max(first_rowid) FROM cdr_pack WHERE first_rowid <= OLD.rowid)
+             AND last_rowid >= OLD.rowid;
+     END;
+    CREATE TRIGGER cdr_pack_leg_insert AFTER INSERT ON cdr_legs
+     WHEN (SELECT rowid FROM cdr WHERE uniqueid = NEW.uniqueid)
+          <= (SELECT last_rowid FROM cdr_pack ORDER BY first_rowid DESC LIMIT 1)
+     BEGIN
+         DELETE FROM cdr_pack WHERE first_rowid = (SELECT max(first_rowid) FROM cdr_pack
+             WHERE first_rowid <= (SELECT rowid FROM cdr WHERE uniqueid = NEW.uniqueid))
+             AND last_rowid >= (SELECT rowid FROM cdr WHERE uniqueid = NEW.uniqueid);
+     END;
+    CREATE TRIGGER cdr_pack_leg_update AFTER UPDATE ON cdr_legs BEGIN
+         DELETE FROM cdr_pack WHERE first_rowid IN
+             (SELECT max(p.first_rowid) FROM cdr_pack p, cdr c
+              WHERE c.uniqueid IN (OLD.uniqueid, NEW.uniqueid) AND p.first_rowid <= c.rowid
+              GROUP BY c.rowid)
+             AND EXISTS (SELECT 1 FROM cdr c WHERE c.uniqueid IN (OLD.uniqueid, NEW.uniqueid)
+                 AND c.rowid BETWEEN cdr_pack.first_rowid AND cdr_pack.last_rowid);
+     END;
+    CREATE TRIGGER cdr_pack_leg_delete AFTER DELETE ON cdr_legs BEGIN
+         DELETE FROM cdr_pack WHERE first_rowid = (SELECT max(first_rowid) FROM cdr_pack
+             WHERE first_rowid <= (SELECT rowid FROM cdr WHERE uniqueid = OLD.uniqueid))
+             AND last_rowid >= (SELECT rowid FROM cdr WHERE uniqueid = OLD.uniqueid);
+     END;",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

@@ -134,9 +134,10 @@ const PACKS_PER_BATCH: usize = 4;
 fn run(mut conn: Connection, rx: Receiver<StoreCommand>, path: &Path) {
     let mut batch: Vec<StoreCommand> = Vec::with_capacity(MAX_BATCH + 1);
     let mut replies: Vec<SyncSender<()>> = Vec::new();
-    // Queue events written since the log was last packed (`super::pack`): packing is tried
-    // at start and after every chunk's worth.
+    // Queue events and CDRs written since they were last packed (`super::pack`,
+    // `super::cdr_pack`): packing is tried at start and after every chunk's worth.
     let mut unpacked = super::pack::CHUNK;
+    let mut unpacked_cdrs = super::cdr_pack::CHUNK;
     // `recv` fails only when every sender is gone and the queue is empty.
     while let Ok(first) = rx.recv() {
         push(first, &mut batch, &mut replies);
@@ -147,20 +148,33 @@ fn run(mut conn: Connection, rx: Receiver<StoreCommand>, path: &Path) {
                 Err(_) => break,
             }
         }
-        unpacked += batch
-            .iter()
-            .filter(|c| matches!(c, StoreCommand::QueueEvent(_)))
-            .count();
+        for c in &batch {
+            match c {
+                StoreCommand::QueueEvent(_) => unpacked += 1,
+                StoreCommand::Cdr(_) => unpacked_cdrs += 1,
+                _ => {}
+            }
+        }
         apply_batch(&mut conn, &mut batch, path);
+        // A few packs at a time (milliseconds each), so a log left unpacked (written by an
+        // older build) is packed over the next batches without holding them up.
         if unpacked >= super::pack::CHUNK {
-            // A few packs at a time (milliseconds each), so a log left unpacked (written
-            // by an older build) is packed over the next batches without holding them up.
             match super::pack::catch_up(&mut conn, path, PACKS_PER_BATCH) {
                 Ok(PACKS_PER_BATCH) => {}
                 Ok(_) => unpacked = 0,
                 Err(e) => {
                     unpacked = 0;
                     tracing::warn!(path = %path.display(), error = %e, "cannot pack the queue log");
+                }
+            }
+        }
+        if unpacked_cdrs >= super::cdr_pack::CHUNK {
+            match super::cdr_pack::catch_up(&mut conn, path, PACKS_PER_BATCH) {
+                Ok(PACKS_PER_BATCH) => {}
+                Ok(_) => unpacked_cdrs = 0,
+                Err(e) => {
+                    unpacked_cdrs = 0;
+                    tracing::warn!(path = %path.display(), error = %e, "cannot pack the CDRs");
                 }
             }
         }
