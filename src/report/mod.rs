@@ -173,7 +173,7 @@ pub fn load(
             *f = metrics::SummaryFold::new(store::answerers_between(db, period.from, period.to)?);
         }
         let mut ivr = needs.ivr.then(metrics::IvrFold::default);
-        store::for_each_cdr(db, period.from, period.to, needs.summary, |c| {
+        store::for_each_cdr_first_answered(db, period.from, period.to, |c| {
             if let Some(f) = summary.as_mut() {
                 f.add(c, opt);
             }

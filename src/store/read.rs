@@ -289,12 +289,16 @@ pub fn cdrs_between(
 
 /// [`cdrs_between`] with [`CdrLegs::FirstAnswered`], one record at a time: `f` gets each,
 /// in the same order (by start, then as written), without a list of the whole range —
-/// except that the leg is only its `answer` (on a callee leg, the rest empty, as
-/// [`for_each_cdr`] gives it): the first answer of a callee leg, what the talk time needs.
+/// except that the leg is only its `answer` (on a callee leg, the rest empty): the first
+/// answer of a callee leg when a person answered (`answered_by` set), what the talk time
+/// needs. The call list, summary and IVR reports read the CDRs through this.
 ///
-/// SQLite's reading runs on a thread of its own, `f` on this one: the records cross in
-/// batches of [`ROW_BATCH`], which come back to be refilled in place (a year's call list is
-/// a million records: no allocation per record once the buffers have grown).
+/// The records come from `cdr_pack` ([`super::cdr_pack`]; what another tool wrote is packed
+/// first) and the rows no pack covers, merged by (start, rowid); without packs in the range,
+/// from the rows by start. The reading runs on a thread of its own, `f` on this one: the
+/// records cross in batches of [`ROW_BATCH`], which come back to be refilled in place (a
+/// year's call list is a million records: no allocation per record once the buffers have
+/// grown).
 pub fn for_each_cdr_first_answered(
     path: &Path,
     since: Option<i64>,
@@ -1425,147 +1429,6 @@ fn send_queue_rows(
         }
     }
     Ok(Flow::Go)
-}
-
-/// The columns [`for_each_cdr`] fills: what the summary and IVR reports read.
-const REPORT_CDR_COLUMNS: &str = "c.start, c.caller, c.dialed, c.answered_by, c.disposition,
-    c.billsec, c.end, c.history";
-
-/// The CDRs [`cdrs_between`] would return, without owning them, in no particular order
-/// (for folds that do not depend on it): calls `f` with each from one record refilled in
-/// place (no allocation per row once its buffers have grown). Only the fields the summary
-/// and IVR reports read are filled — `start`, `caller`, `dialed`, `answered_by`,
-/// `disposition`, `billsec`, `end`, `history` — the others are empty. With `first_answer`,
-/// `legs` holds at most one leg, a callee leg whose only field set is `answer`, the first
-/// answer of any callee leg (what [`CdrLegs::FirstAnswered`] picks), when a person answered
-/// (`answered_by` set); without, `legs` is empty.
-///
-/// The rows are read in the table's own order (sequentially) between the first and the
-/// last rowid in the range (found on the `cdr_start` index, which covers them), the few
-/// there outside the range skipped: CDRs are written as calls end, close to start order.
-/// A report reader: the database must exist.
-pub fn for_each_cdr(
-    path: &Path,
-    since: Option<i64>,
-    until: Option<i64>,
-    first_answer: bool,
-    mut f: impl FnMut(&CdrRecord),
-) -> Result<(), StoreError> {
-    let conn = open_existing(path)?;
-    let sql_err = |source| StoreError::Sql {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (range, bounds) = cdr_range(since, until);
-    let ids: (Option<i64>, Option<i64>) = conn
-        .query_row(
-            &format!("SELECT min(c.rowid), max(c.rowid) FROM cdr c WHERE 1{range}"),
-            rusqlite::params_from_iter(bounds.iter()),
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(sql_err)?;
-    let (Some(lo), Some(hi)) = ids else {
-        return Ok(());
-    };
-    // `+c.start`: no index for the range test, the rowid range is the read.
-    let range = range.replace("c.start", "+c.start");
-    let first = if first_answer {
-        "CASE WHEN c.answered_by IS NOT NULL THEN (
-             SELECT min(f.answer) FROM cdr_legs f
-             WHERE f.uniqueid = c.uniqueid AND f.side = 'callee') END"
-    } else {
-        "NULL"
-    };
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {REPORT_CDR_COLUMNS}, {first}
-             FROM cdr c WHERE c.rowid BETWEEN {lo} AND {hi}{range}"
-        ))
-        .map_err(sql_err)?;
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(bounds.iter()))
-        .map_err(sql_err)?;
-    let mut c = CdrRecord {
-        uniqueid: String::new(),
-        linkedid: String::new(),
-        start: 0,
-        answer: None,
-        end: 0,
-        caller: String::new(),
-        caller_name: None,
-        dialed: String::new(),
-        answered_by: None,
-        disposition: Disposition::Failed,
-        duration: 0,
-        billsec: 0,
-        hangup_cause: String::new(),
-        hangup_by: String::new(),
-        sip_code: None,
-        codec_a: None,
-        codec_b: None,
-        history: String::new(),
-        legs: Vec::new(),
-    };
-    let mut by = String::new();
-    let mut leg = CdrLeg {
-        leg: 0,
-        side: "callee".to_owned(),
-        peer: String::new(),
-        start: 0,
-        answer: None,
-        end: 0,
-        disposition: Disposition::Answered,
-        sip_code: None,
-        codec: None,
-        packets: 0,
-        lost: 0,
-        jitter_ms: 0.0,
-        mos: 0.0,
-    };
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let filled = (|| -> rusqlite::Result<()> {
-            let text = |i: usize, buf: &mut String| set_text(r, i, buf);
-            c.start = from_sql_secs(r.get(0)?);
-            text(1, &mut c.caller)?;
-            text(2, &mut c.dialed)?;
-            let answered = r.get_ref(3)?.as_str_or_null().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?;
-            // Keep the answerer's buffer between rows.
-            let prev = c.answered_by.take();
-            match answered {
-                Some(a) => {
-                    let mut b = prev.unwrap_or_else(|| std::mem::take(&mut by));
-                    b.clear();
-                    b.push_str(a);
-                    c.answered_by = Some(b);
-                }
-                None => by = prev.unwrap_or_else(|| std::mem::take(&mut by)),
-            }
-            c.disposition = disposition_from_str(r.get_ref(4)?.as_str().unwrap_or(""));
-            c.billsec = from_sql_secs(r.get(5)?);
-            c.end = from_sql_secs(r.get(6)?);
-            text(7, &mut c.history)?;
-            let first = r.get::<_, Option<i64>>(8)?;
-            let spare = c.legs.pop();
-            if let Some(a) = first {
-                let mut l = spare.unwrap_or_else(|| leg.clone());
-                l.answer = Some(from_sql_secs(a));
-                c.legs.push(l);
-            } else if let Some(l) = spare {
-                leg = l;
-            }
-            Ok(())
-        })();
-        if readable(path, filled)?.is_some() {
-            f(&c);
-        }
-    }
-    Ok(())
 }
 
 /// The `AND c.start ...` conditions of a CDR range, and their parameters (only the bounds
