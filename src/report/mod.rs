@@ -187,40 +187,52 @@ pub fn load(
     if needs.events {
         let since = period.from.map(|f| (f - LOOKBACK_S).saturating_mul(1000));
         let until = period.to.map(|t| (t + LOOKAHEAD_S).saturating_mul(1000));
-        let b = store::for_each_queue_event(
-            db,
-            since,
-            until,
-            || {
-                if needs.timelines {
-                    facts::QueueFactsBuilder::new(*period)
-                } else {
-                    facts::QueueFactsBuilder::visits_only()
-                }
-            },
-            |b, ev| b.push(ev),
-        )?;
-        data.facts = Some(b.finish(opt.now_ms));
-    }
-    if needs.answered {
-        match &data.facts {
+        // The abandoned report's answered calls are read beside the fold, on a core the fold
+        // leaves: all of them, as which numbers matter is known once the fold is done.
+        let (facts, answered) = std::thread::scope(|scope| {
+            let answered = needs.answered.then(|| {
+                scope.spawn(|| {
+                    let mut all = Vec::new();
+                    store::for_each_answered_call(db, period.from, |caller, dialed, start| {
+                        all.push((caller.to_owned(), dialed.to_owned(), start));
+                    })
+                    .map(|()| all)
+                })
+            });
+            let facts = store::for_each_queue_event(
+                db,
+                since,
+                until,
+                || {
+                    if needs.timelines {
+                        facts::QueueFactsBuilder::new(*period)
+                    } else {
+                        facts::QueueFactsBuilder::visits_only()
+                    }
+                },
+                |b, ev| b.push(ev),
+            );
+            let answered =
+                answered.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (facts, answered)
+        });
+        let qf = facts?.finish(opt.now_ms);
+        if let Some(all) = answered {
             // Only calls from or to a number that abandoned in the period matter to the
             // abandoned report (who has been reached since): keep those.
-            Some(qf) => {
-                let numbers: std::collections::HashSet<&str> = metrics::visits_in(qf, opt)
-                    .filter(|v| v.outcome == facts::Outcome::Abandoned)
-                    .map(|v| v.caller.as_str())
-                    .collect();
-                let mut kept = Vec::new();
-                store::for_each_answered_call(db, period.from, |caller, dialed, start| {
-                    if numbers.contains(caller) || numbers.contains(dialed) {
-                        kept.push((caller.to_owned(), dialed.to_owned(), start));
-                    }
-                })?;
-                data.answered = kept;
-            }
-            None => data.answered = store::answered_calls_since(db, period.from)?,
+            let numbers: std::collections::HashSet<&str> = metrics::visits_in(&qf, opt)
+                .filter(|v| v.outcome == facts::Outcome::Abandoned)
+                .map(|v| v.caller.as_str())
+                .collect();
+            let mut all = all?;
+            all.retain(|(caller, dialed, _)| {
+                numbers.contains(caller.as_str()) || numbers.contains(dialed.as_str())
+            });
+            data.answered = all;
         }
+        data.facts = Some(qf);
+    } else if needs.answered {
+        data.answered = store::answered_calls_since(db, period.from)?;
     }
     Ok(data)
 }
