@@ -449,6 +449,8 @@ pub struct QueueFactsBuilder {
     count_in: Period,
     /// Agent timelines and counts are built (else only the visits, [`Self::visits_only`]).
     timelines: bool,
+    /// The visits are built (else only the agents, [`Self::agents_only`]).
+    visits: bool,
     /// Without timelines: each agent's open wrap-up (the visit, since), for the visits'
     /// `wrap_ms`.
     wraps: HashMap<String, Option<(Option<usize>, i64)>, FxBuild>,
@@ -563,6 +565,7 @@ impl QueueFactsBuilder {
             facts: QueueFacts::default(),
             count_in,
             timelines: true,
+            visits: true,
             wraps: HashMap::default(),
             slots: Vec::new(),
             by_hash: HashMap::default(),
@@ -582,6 +585,27 @@ impl QueueFactsBuilder {
         QueueFactsBuilder {
             timelines: false,
             ..QueueFactsBuilder::new(Period::ALL)
+        }
+    }
+
+    /// A fold of the agents alone, counting in `count_in`: [`QueueFacts::visits`] stays
+    /// empty, [`QueueFacts::agents`] and [`QueueFacts::agent_counts`] are those of
+    /// [`Self::new`]. With [`Self::visits_only`] over the same events, the two halves of
+    /// [`Self::new`]'s facts, to fold on two cores ([`Self::join`]).
+    pub fn agents_only(count_in: Period) -> QueueFactsBuilder {
+        QueueFactsBuilder {
+            visits: false,
+            ..QueueFactsBuilder::new(count_in)
+        }
+    }
+
+    /// The facts of a [`Self::visits_only`] fold and an [`Self::agents_only`] fold over the
+    /// same events: what [`Self::new`]'s would be.
+    pub fn join(visits: QueueFacts, agents: QueueFacts) -> QueueFacts {
+        QueueFacts {
+            visits: visits.visits,
+            agents: agents.agents,
+            agent_counts: agents.agent_counts,
         }
     }
 
@@ -635,6 +659,19 @@ impl QueueFactsBuilder {
     pub fn push(&mut self, ev: &QueueEventRef<'_>) {
         let at = ev.at_ms;
         let kind = Ev::of(ev.event);
+        if self.visits {
+            self.push_visit(ev, kind);
+        }
+        if !self.timelines {
+            self.wrap_only(ev, kind);
+            return;
+        }
+        self.push_agent(ev, kind, at);
+    }
+
+    /// What an event does to the visits.
+    fn push_visit(&mut self, ev: &QueueEventRef<'_>, kind: Ev) {
+        let at = ev.at_ms;
         self.cur = self.find(ev.call_id, ev.queue);
         let d = &ev.data;
         let new_visit = |outcome: Outcome, caller: &str, wait: Option<u64>| Visit {
@@ -737,10 +774,11 @@ impl QueueFactsBuilder {
             }
             _ => {}
         }
-        if !self.timelines {
-            self.wrap_only(ev, kind);
-            return;
-        }
+    }
+
+    /// What an event does to the agents' timelines and counts (and to the wrap-up of the
+    /// visit it belongs to, when the visits are built).
+    fn push_agent(&mut self, ev: &QueueEventRef<'_>, kind: Ev, at: i64) {
         if ev.agent != NONE && self.count_in.contains_ms(at) {
             let field: Option<fn(&mut AgentCounts)> = match kind {
                 Ev::Offer => Some(|c| c.offers += 1),
@@ -762,7 +800,7 @@ impl QueueFactsBuilder {
         if ev.agent == NONE || ev.agent.is_empty() {
             return;
         }
-        let last = self.last();
+        let last = if self.visits { self.last() } else { None };
         let i = self.agent_slot(ev.agent);
         let a = &mut self.agents[i];
         agent_event(&mut a.tl, &mut a.st, ev, kind, last, &mut self.facts.visits);
@@ -1086,6 +1124,29 @@ mod tests {
         let collided = b.finish(0);
         assert!(collided.visits.len() > 200);
         assert_eq!(collided, queue_facts(&f, 0));
+    }
+
+    #[test]
+    fn the_visits_and_agents_folds_joined_are_the_whole_fold() {
+        let f = crate::report::kpi_tests::fixture_events();
+        let count_in = Period {
+            from: f.get(f.len() / 3).map(|e| e.at_ms / 1000),
+            to: f.get(f.len() * 2 / 3).map(|e| e.at_ms / 1000),
+        };
+        let (mut v, mut a) = (
+            QueueFactsBuilder::visits_only(),
+            QueueFactsBuilder::agents_only(count_in),
+        );
+        for ev in &f {
+            v.push(&ev.as_ref());
+            a.push(&ev.as_ref());
+        }
+        let now = f.last().map_or(0, |e| e.at_ms + 5_000);
+        let joined = QueueFactsBuilder::join(v.finish(now), a.finish(now));
+        let whole = queue_facts_in(&f, count_in, now);
+        assert!(whole.visits.iter().any(|v| v.wrap_ms > 0));
+        assert!(!whole.agents.is_empty() && !whole.agent_counts.is_empty());
+        assert_eq!(joined, whole);
     }
 
     #[test]

@@ -199,24 +199,35 @@ pub fn load(
                     .map(|()| all)
                 })
             });
-            let facts = store::for_each_queue_event(
-                db,
-                since,
-                until,
-                || {
-                    if needs.timelines {
-                        facts::QueueFactsBuilder::new(*period)
-                    } else {
-                        facts::QueueFactsBuilder::visits_only()
-                    }
-                },
-                |b, ev| b.push(ev),
-            );
+            let push = |b: &mut facts::QueueFactsBuilder, ev: &store::QueueEventRef<'_>| b.push(ev);
+            let facts = if needs.timelines {
+                // The visits and the agents' timelines fold on two cores (the agent report's
+                // fold was the limit of its year).
+                store::for_each_queue_event_twice(
+                    db,
+                    since,
+                    until,
+                    (facts::QueueFactsBuilder::visits_only, push),
+                    (|| facts::QueueFactsBuilder::agents_only(*period), push),
+                )
+                .map(|(v, a)| {
+                    facts::QueueFactsBuilder::join(v.finish(opt.now_ms), a.finish(opt.now_ms))
+                })
+            } else {
+                store::for_each_queue_event(
+                    db,
+                    since,
+                    until,
+                    facts::QueueFactsBuilder::visits_only,
+                    push,
+                )
+                .map(|b| b.finish(opt.now_ms))
+            };
             let answered =
                 answered.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             (facts, answered)
         });
-        let qf = facts?.finish(opt.now_ms);
+        let qf = facts?;
         if let Some(all) = answered {
             // Only calls from or to a number that abandoned in the period matter to the
             // abandoned report (who has been reached since): keep those.

@@ -58,8 +58,9 @@ use std::time::Duration;
 
 pub use read::{
     CdrLegs, agent_states, answered_calls_since, answerers_between, cdrs, cdrs_between, ext_states,
-    for_each_answered_call, for_each_cdr_first_answered, for_each_queue_event, load_bindings, meta,
-    queue_events, security_events, voicemail_pins, voicemails,
+    for_each_answered_call, for_each_cdr_first_answered, for_each_queue_event,
+    for_each_queue_event_twice, load_bindings, meta, queue_events, security_events, voicemail_pins,
+    voicemails,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Store, StoreSender, TrySendError};

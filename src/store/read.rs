@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{Row, TransactionBehavior};
 
@@ -1063,32 +1064,110 @@ pub fn for_each_queue_event<S>(
     since_ms: Option<i64>,
     until_ms: Option<i64>,
     init: impl Fn() -> S,
-    mut step: impl FnMut(&mut S, &QueueEventRef<'_>),
+    step: impl FnMut(&mut S, &QueueEventRef<'_>),
 ) -> Result<S, StoreError> {
-    // SQLite's reading (half the work of a year's report) runs on a thread of its own, the
-    // fold on this one: the rows go over in packed batches, so the two overlap.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Packet, StoreError>>(4);
+    type NoFold = (fn(), fn(&mut (), &QueueEventRef<'_>));
+    fold_queue_events(path, since_ms, until_ms, init, step, None::<NoFold>).map(|(s, _)| s)
+}
+
+/// [`for_each_queue_event`] with two folds over the same events, the second on a thread of
+/// its own (a third core's worth of work, when the machine has it): the states of both.
+pub fn for_each_queue_event_twice<S, T: Send>(
+    path: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    (init, step): (impl Fn() -> S, impl FnMut(&mut S, &QueueEventRef<'_>)),
+    other: (
+        impl Fn() -> T + Send,
+        impl FnMut(&mut T, &QueueEventRef<'_>) + Send,
+    ),
+) -> Result<(S, T), StoreError> {
+    let (s, t) = fold_queue_events(path, since_ms, until_ms, init, step, Some(other))?;
+    match t {
+        Some(t) => Ok((s, t)),
+        None => Err(StoreError::Closed),
+    }
+}
+
+fn fold_queue_events<S, T: Send>(
+    path: &Path,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    init: impl Fn() -> S,
+    mut step: impl FnMut(&mut S, &QueueEventRef<'_>),
+    other: Option<(
+        impl Fn() -> T + Send,
+        impl FnMut(&mut T, &QueueEventRef<'_>) + Send,
+    )>,
+) -> Result<(S, Option<T>), StoreError> {
+    // SQLite's reading runs on a thread of its own, the fold on this one (the other fold on a
+    // third): the rows go over in packed batches, so they overlap.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Packet>, StoreError>>(4);
+    let (more_tx, more_rx) = match other {
+        Some(_) => {
+            let (a, b) = std::sync::mpsc::sync_channel::<Arc<Packet>>(4);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
     std::thread::scope(|scope| {
+        let out = PacketOut {
+            main: tx,
+            more: more_tx,
+        };
         let reader = scope.spawn(move || {
-            if let Err(e) = read_queue_events(path, since_ms, until_ms, &tx) {
-                let _ = tx.send(Err(e));
+            if let Err(e) = read_queue_events(path, since_ms, until_ms, &out) {
+                let _ = out.main.send(Err(e));
             }
+        });
+        let second = other.zip(more_rx).map(|((init, mut step), rx)| {
+            scope.spawn(move || {
+                let mut state = init();
+                for packet in &rx {
+                    match &*packet {
+                        Packet::Restart => state = init(),
+                        Packet::Batch(b) => b.each(|ev| step(&mut state, ev)),
+                    }
+                }
+                state
+            })
         });
         // Owned here, so a panic in `step` drops it and the reader stops.
         let rx = rx;
         let mut state = init();
         for packet in &rx {
-            match packet {
+            match packet.as_deref() {
                 Ok(Packet::Restart) => state = init(),
                 Ok(Packet::Batch(b)) => b.each(|ev| step(&mut state, ev)),
-                Err(e) => return Err(e),
+                Err(_) => return Err(packet.err().unwrap_or(StoreError::Closed)),
             }
         }
         if let Err(panic) = reader.join() {
             std::panic::resume_unwind(panic);
         }
-        Ok(state)
+        let second = second.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        Ok((state, second))
     })
+}
+
+/// Where the queue event reader sends its packets: the fold on the caller's thread (which
+/// also gets an error), and another fold, if any.
+struct PacketOut {
+    main: std::sync::mpsc::SyncSender<Result<Arc<Packet>, StoreError>>,
+    more: Option<std::sync::mpsc::SyncSender<Arc<Packet>>>,
+}
+
+impl PacketOut {
+    /// Gives `p` to every fold: false when one has gone.
+    fn send(&self, p: Packet) -> bool {
+        let p = Arc::new(p);
+        if let Some(more) = &self.more
+            && more.send(Arc::clone(&p)).is_err()
+        {
+            return false;
+        }
+        self.main.send(Ok(p)).is_ok()
+    }
 }
 
 /// What the queue event reader thread sends.
@@ -1171,7 +1250,7 @@ fn read_queue_events(
     path: &Path,
     since_ms: Option<i64>,
     until_ms: Option<i64>,
-    tx: &std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
+    tx: &PacketOut,
 ) -> Result<(), StoreError> {
     let mut conn = open_existing(path)?;
     // A log written by another tool (or grown since the writer last packed) is packed first:
@@ -1297,7 +1376,7 @@ fn read_queue_events(
         Flow::Disorder => {}
     }
     tracing::debug!(path = %path.display(), "queue log out of time order: reading by time");
-    if tx.send(Ok(Packet::Restart)).is_ok() {
+    if tx.send(Packet::Restart) {
         let mut out = Sending {
             batch: EventBatch::default(),
             last: i64::MIN,
@@ -1330,7 +1409,7 @@ struct Sending<'a> {
     /// Stop ([`Flow::Disorder`]) at an event earlier than the one before, the batch being
     /// filled then unsent.
     in_order: bool,
-    tx: &'a std::sync::mpsc::SyncSender<Result<Packet, StoreError>>,
+    tx: &'a PacketOut,
     path: &'a Path,
 }
 
@@ -1342,10 +1421,7 @@ impl Sending<'_> {
         self.last = at_ms;
         self.batch.push(self.path, at_ms, cols);
         if self.batch.len() == BATCH
-            && self
-                .tx
-                .send(Ok(Packet::Batch(std::mem::take(&mut self.batch))))
-                .is_err()
+            && !self.tx.send(Packet::Batch(std::mem::take(&mut self.batch)))
         {
             return Flow::Gone;
         }
@@ -1355,9 +1431,7 @@ impl Sending<'_> {
     /// Sends the part-filled batch.
     fn flush(&mut self) {
         if self.batch.len() > 0 {
-            let _ = self
-                .tx
-                .send(Ok(Packet::Batch(std::mem::take(&mut self.batch))));
+            let _ = self.tx.send(Packet::Batch(std::mem::take(&mut self.batch)));
         }
     }
 }

@@ -1214,6 +1214,13 @@ fn the_streamed_fold_over_several_batches_restarts_and_skips_an_unreadable_row()
     assert_eq!(got.len(), n - 1);
     assert_eq!(got, want);
     assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+    // Two folds at once (the second on its own thread) see the same, restart included.
+    let step = |v: &mut Vec<_>, e: &QueueEventRef<'_>| {
+        v.push((e.at_ms, e.call_id.to_owned(), e.data.get(1).to_owned()));
+    };
+    let (a, b) =
+        for_each_queue_event_twice(&path, None, None, (Vec::new, step), (Vec::new, step)).unwrap();
+    assert_eq!((a == want, b == want), (true, true));
 }
 
 /// The reader's events from `queue_log_pack` and the rows are those `queue_events` gives,
