@@ -451,6 +451,9 @@ pub struct QueueFactsBuilder {
     timelines: bool,
     /// The visits are built (else only the agents, [`Self::agents_only`]).
     visits: bool,
+    /// Without timelines: the visits' `wrap_ms` is measured (else 0,
+    /// [`Self::without_wrap_up`]).
+    wrap_up: bool,
     /// Without timelines: each agent's open wrap-up (the visit, since), for the visits'
     /// `wrap_ms`.
     wraps: HashMap<String, Option<(Option<usize>, i64)>, FxBuild>,
@@ -469,6 +472,8 @@ pub struct QueueFactsBuilder {
     key: String,
     /// The slot of the event being pushed.
     cur: Option<usize>,
+    /// [`key_hash`] of the event being pushed.
+    cur_hash: u64,
     /// [`key_hash`] (tests make every pair collide).
     hash: fn(&str, &str) -> u64,
 }
@@ -566,6 +571,7 @@ impl QueueFactsBuilder {
             count_in,
             timelines: true,
             visits: true,
+            wrap_up: true,
             wraps: HashMap::default(),
             slots: Vec::new(),
             by_hash: HashMap::default(),
@@ -574,6 +580,7 @@ impl QueueFactsBuilder {
             agent_ix: HashMap::default(),
             key: String::new(),
             cur: None,
+            cur_hash: 0,
             hash: key_hash,
         }
     }
@@ -585,6 +592,15 @@ impl QueueFactsBuilder {
         QueueFactsBuilder {
             timelines: false,
             ..QueueFactsBuilder::new(Period::ALL)
+        }
+    }
+
+    /// A [`Self::visits_only`] fold whose visits' `wrap_ms` stay 0 (for reports that read no
+    /// handle times: a lookup per agent event less).
+    pub fn without_wrap_up(self) -> QueueFactsBuilder {
+        QueueFactsBuilder {
+            wrap_up: false,
+            ..self
         }
     }
 
@@ -611,7 +627,8 @@ impl QueueFactsBuilder {
 
     /// The slot of (call id, queue), if it has one.
     fn find(&mut self, call_id: &str, queue: &str) -> Option<usize> {
-        let s = *self.by_hash.get(&(self.hash)(call_id, queue))?;
+        self.cur_hash = (self.hash)(call_id, queue);
+        let s = *self.by_hash.get(&self.cur_hash)?;
         let named = self.slots[s]
             .1
             .map(|v| &self.facts.visits[v])
@@ -630,8 +647,7 @@ impl QueueFactsBuilder {
             None => {
                 let s = self.slots.len();
                 self.slots.push((None, None));
-                let h = (self.hash)(ev.call_id, ev.queue);
-                match self.by_hash.entry(h) {
+                match self.by_hash.entry(self.cur_hash) {
                     std::collections::hash_map::Entry::Occupied(_) => {
                         visit_key(&mut self.key, ev.call_id, ev.queue);
                         self.spill.insert(self.key.clone(), s);
@@ -663,7 +679,9 @@ impl QueueFactsBuilder {
             self.push_visit(ev, kind);
         }
         if !self.timelines {
-            self.wrap_only(ev, kind);
+            if self.wrap_up {
+                self.wrap_only(ev, kind);
+            }
             return;
         }
         self.push_agent(ev, kind, at);

@@ -116,6 +116,8 @@ pub struct Needs {
     pub events: bool,
     /// With the events, the agents' timelines and counts (`agents`, the dashboard).
     pub timelines: bool,
+    /// With the events, the visits' wrap-up (all but `abandoned`: the handle times).
+    pub wrap_up: bool,
 }
 
 impl Needs {
@@ -130,6 +132,7 @@ impl Needs {
             answered: kind == Kind::Abandoned,
             events: dashboard || !matches!(kind, Kind::Summary | Kind::Calls | Kind::Ivr),
             timelines: dashboard || kind == Kind::Agents,
+            wrap_up: kind != Kind::Abandoned,
         }
     }
 
@@ -141,6 +144,7 @@ impl Needs {
         answered: false,
         events: true,
         timelines: false,
+        wrap_up: true,
     };
 }
 
@@ -218,7 +222,14 @@ pub fn load(
                     db,
                     since,
                     until,
-                    facts::QueueFactsBuilder::visits_only,
+                    || {
+                        let b = facts::QueueFactsBuilder::visits_only();
+                        if needs.wrap_up {
+                            b
+                        } else {
+                            b.without_wrap_up()
+                        }
+                    },
                     push,
                 )
                 .map(|b| b.finish(opt.now_ms))
