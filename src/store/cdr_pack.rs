@@ -21,13 +21,13 @@
 //! text as its byte length (LEB128) and its bytes as stored.
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Row, TransactionBehavior};
+use rusqlite::{Connection, Row};
 
 use super::pack::{BadPack, get_signed, get_unsigned, put_signed, put_unsigned};
 use super::{CdrLeg, CdrRecord, Disposition, from_sql_secs};
 
-/// Rows per pack.
-pub(super) const CHUNK: usize = 4096;
+/// Rows per pack (as the queue log's).
+pub(super) const CHUNK: usize = super::pack::CHUNK;
 
 const MAGIC: &[u8; 4] = b"ZCP1";
 
@@ -316,24 +316,8 @@ pub(super) fn catch_up(
     path: &std::path::Path,
     max: usize,
 ) -> rusqlite::Result<usize> {
-    const LAST: &str = "SELECT last_rowid FROM cdr_pack ORDER BY first_rowid DESC LIMIT 1";
-    let unpacked: i64 = conn.query_row(
-        &format!(
-            "SELECT count(*) FROM (SELECT 1 FROM cdr WHERE rowid > coalesce(({LAST}), 0) LIMIT ?1)"
-        ),
-        [CHUNK as i64],
-        |r| r.get(0),
-    )?;
-    if unpacked < CHUNK as i64 {
-        return Ok(0);
-    }
-    let mut made = 0;
-    while made < max {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let after: i64 = tx.query_row(LAST, [], |r| r.get(0)).or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(0),
-            e => Err(e),
-        })?;
+    let last = "SELECT last_rowid FROM cdr_pack ORDER BY first_rowid DESC LIMIT 1";
+    super::pack::catch_up_with(conn, "cdr", "rowid", last, max, |tx, after| {
         let mut enc = Encoder::new();
         let mut n = 0usize;
         let mut ends: Option<(i64, i64)> = None;
@@ -352,7 +336,7 @@ pub(super) fn catch_up(
             }
         }
         let Some((first, last)) = ends.filter(|_| n == CHUNK) else {
-            return Ok(made);
+            return Ok(false);
         };
         let (min_start, max_start) = (enc.min_start, enc.max_start);
         let blob = enc.finish();
@@ -363,8 +347,6 @@ pub(super) fn catch_up(
                  (SELECT uniqueid FROM cdr WHERE rowid = ?2), ?3, ?4, ?5)",
         )?
         .execute(rusqlite::params![first, last, min_start, max_start, blob])?;
-        tx.commit()?;
-        made += 1;
-    }
-    Ok(made)
+        Ok(true)
+    })
 }

@@ -41,39 +41,17 @@ pub(super) fn catch_up(
     path: &std::path::Path,
     max: usize,
 ) -> rusqlite::Result<usize> {
-    // Nothing to do is found without taking the write lock.
-    let unpacked: i64 = conn.query_row(
-        "SELECT count(*) FROM (SELECT 1 FROM queue_log WHERE id > coalesce(
-             (SELECT last_id FROM queue_log_pack ORDER BY first_id DESC LIMIT 1), 0)
-         LIMIT ?1)",
-        [CHUNK as i64],
-        |r| r.get(0),
-    )?;
-    if unpacked < CHUNK as i64 {
-        return Ok(0);
-    }
-    let mut made = 0;
-    while made < max {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let after: i64 = tx
-            .query_row(
-                "SELECT last_id FROM queue_log_pack ORDER BY first_id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(0),
-                e => Err(e),
-            })?;
+    let last = "SELECT last_id FROM queue_log_pack ORDER BY first_id DESC LIMIT 1";
+    catch_up_with(conn, "queue_log", "id", last, max, |tx, after| {
         let mut blob = Vec::with_capacity(CHUNK * 64);
         let mut ids = None;
+        let mut n = 0usize;
         {
             let mut stmt = tx.prepare_cached(
                 "SELECT id, at_ms, call_id, queue, agent, event, data1, data2, data3, data4, data5
                  FROM queue_log WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
             let mut rows = stmt.query(rusqlite::params![after, CHUNK as i64])?;
-            let mut n = 0usize;
             let mut w = Writer::new(&mut blob);
             while let Some(r) = rows.next()? {
                 let id: i64 = r.get(0)?;
@@ -89,18 +67,54 @@ pub(super) fn catch_up(
                     }
                 }
             }
-            if n < CHUNK {
-                return Ok(made);
-            }
             w.finish();
         }
-        let Some((first, last)) = ids else {
-            return Ok(made);
+        let Some((first, last)) = ids.filter(|_| n == CHUNK) else {
+            return Ok(false);
         };
         tx.prepare_cached(
             "INSERT INTO queue_log_pack (first_id, last_id, events) VALUES (?1, ?2, ?3)",
         )?
         .execute(rusqlite::params![first, last, blob])?;
+        Ok(true)
+    })
+}
+
+/// The loop of a catch-up, for `table` keyed by `key` whose last pack's last key `last_sql`
+/// selects: while [`CHUNK`] rows follow it, `pack(tx, after)` packs the chunk after `after`
+/// in a transaction of its own (committed when it returns true; false: nothing to pack).
+pub(super) fn catch_up_with(
+    conn: &mut Connection,
+    table: &str,
+    key: &str,
+    last_sql: &str,
+    max: usize,
+    mut pack: impl FnMut(&rusqlite::Transaction<'_>, i64) -> rusqlite::Result<bool>,
+) -> rusqlite::Result<usize> {
+    // Nothing to do is found without taking the write lock.
+    let unpacked: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {table}
+             WHERE {key} > coalesce(({last_sql}), 0) LIMIT ?1)"
+        ),
+        [CHUNK as i64],
+        |r| r.get(0),
+    )?;
+    if unpacked < CHUNK as i64 {
+        return Ok(0);
+    }
+    let mut made = 0;
+    while made < max {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let after: i64 = tx
+            .query_row(last_sql, [], |r| r.get(0))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                e => Err(e),
+            })?;
+        if !pack(&tx, after)? {
+            return Ok(made);
+        }
         tx.commit()?;
         made += 1;
     }
