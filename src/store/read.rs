@@ -395,26 +395,27 @@ struct RecordSending<'a> {
 }
 
 impl RecordSending<'_> {
-    /// Fills the next record with `fill`: false when the other side has gone.
-    fn push<E>(&mut self, fill: impl FnOnce(&mut CdrRecord) -> Result<(), E>) -> Result<bool, E> {
+    /// The record to fill next: given to the other side by [`Self::keep`], refilled if not.
+    fn next(&mut self) -> &mut CdrRecord {
         let b = &mut self.batch;
         if b.len == b.records.len() {
             b.records.push(empty_cdr());
         }
-        fill(&mut b.records[b.len])?;
-        b.len += 1;
-        if b.len == ROW_BATCH {
-            let mut next = self.back.try_recv().unwrap_or_default();
-            next.len = 0;
-            if self
-                .tx
-                .send(Ok(std::mem::replace(&mut self.batch, next)))
-                .is_err()
-            {
-                return Ok(false);
-            }
+        &mut b.records[b.len]
+    }
+
+    /// Keeps the record [`Self::next`] gave (sending the batch when full): false when the
+    /// other side has gone.
+    fn keep(&mut self) -> bool {
+        self.batch.len += 1;
+        if self.batch.len < ROW_BATCH {
+            return true;
         }
-        Ok(true)
+        let mut next = self.back.try_recv().unwrap_or_default();
+        next.len = 0;
+        self.tx
+            .send(Ok(std::mem::replace(&mut self.batch, next)))
+            .is_ok()
     }
 
     fn flush(&mut self) {
@@ -456,20 +457,8 @@ fn read_cdrs_by_start(
         .query(rusqlite::params_from_iter(bounds.iter()))
         .map_err(sql_err)?;
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let mut skipped = false;
-        let pushed = out.push(|c| match readable(path, fill_cdr(r, c, n)) {
-            Ok(Some(())) => Ok(()),
-            Ok(None) => {
-                skipped = true;
-                Err(None)
-            }
-            Err(e) => Err(Some(e)),
-        });
-        match pushed {
-            Ok(true) => {}
-            Ok(false) => return Ok(false),
-            Err(None) if skipped => {}
-            Err(e) => return Err(e.unwrap_or(StoreError::Closed)),
+        if readable(path, fill_cdr(r, out.next(), n))?.is_some() && !out.keep() {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -681,22 +670,20 @@ fn merge_packed_cdrs(
             }
         }
         let blob = blobs[i].as_deref().unwrap_or_default();
-        let mut unreadable = None;
-        let pushed = out.push(|c| {
-            fill(blob, e.at, c).map_err(|u| {
-                unreadable = Some(u.0);
-            })
-        });
-        if pos[i] >= entries[i].len() && entries[i].is_empty() {
-            blobs[i] = None;
-        }
-        match pushed {
-            Ok(true) => {}
-            Ok(false) => return Ok(Some(false)),
-            Err(()) => {
-                tracing::warn!(path = %path.display(), rowid = e.rowid, field = ?unreadable,
+        match fill(blob, e.at, out.next()) {
+            Ok(()) => {
+                if !out.keep() {
+                    return Ok(Some(false));
+                }
+            }
+            Err(u) => {
+                tracing::warn!(path = %path.display(), rowid = e.rowid, field = u.0,
                     "skipping unreadable row");
             }
+        }
+        if entries[i].is_empty() {
+            // Its last record given: the blob goes.
+            blobs[i] = None;
         }
     }
     Ok(Some(true))
